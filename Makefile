@@ -1,0 +1,79 @@
+# deltabench - one Makefile: detects the optional parts, builds build/deltabench, the library the tests
+# link, the cmocka tests, and drives the experiments.  `make help` lists the targets.
+
+SHELL := /bin/bash
+CC ?= gcc
+ARCH ?= -march=native
+OPT ?= -O3
+SHARED_DIR ?= $(abspath ../shared)
+BUILD := build
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+PKGS := openblas hdf5 cmocka libcjson expat libzip matio libpng libjpeg
+HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -g -fopenmp -Wall -Wextra -Wno-unused-parameter \
+          -Wno-sign-compare -fno-strict-aliasing -DDB_COMMIT=\"$(COMMIT)\" $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := $(PKG_LIBS) -fopenmp -lm -lpthread $(EXTRA_LDLIBS)
+
+# Optional parts: CUDA (nvcc + cuBLAS), cuDNN. Detected, printed; the CPU build never needs them.
+CUDA_HOME ?= /usr/local/cuda
+NVCC := $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
+HAVE_CUDNN := $(shell ls $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h 2>/dev/null | head -1)
+HAVE_TORCH := $(shell /usr/bin/python3 -c 'import torch' 2>/dev/null && echo yes)
+
+LIB_DIRS := core methods datasets metrics experiments
+LIB_SRCS := $(shell find $(LIB_DIRS) -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
+CLI_SRCS := $(wildcard cli/*.c)
+TEST_SRCS := $(wildcard tests/test_*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
+
+.PHONY: all deps config test bench clean help fuzz tables plots
+all: config $(BUILD)/deltabench
+
+help:
+	@echo "make                 build build/deltabench (runs 'make deps' first if libraries are missing)"
+	@echo "make deps            install the missing Debian packages"
+	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
+	@echo "make bench           one training step per method, against PyTorch where installed"
+	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
+
+config:
+ifneq ($(HAVE_PKGS),yes)
+	@$(MAKE) --no-print-directory deps
+endif
+	@echo "deltabench build: commit $(COMMIT), CC=$(CC) $(ARCH)"
+	@echo "  optional: nvcc=$(if $(NVCC),$(NVCC),none)  cudnn=$(if $(HAVE_CUDNN),$(HAVE_CUDNN),none)  python3-torch peer=$(if $(HAVE_TORCH),yes,no)"
+	@echo "  GPU backend: not built (CPU backend only)"
+
+deps:
+	@./scripts/install_deps.sh
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+$(BUILD)/libdeltabench.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/deltabench: $(CLI_OBJS) $(BUILD)/libdeltabench.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libdeltabench.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/libdeltabench.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdeltabench.a $(LDLIBS)
+
+test: config $(BUILD)/deltabench $(TEST_BINS)
+	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) ./tests/run_tests.sh $(TEST_BINS)
+
+clean:
+	rm -rf $(BUILD)

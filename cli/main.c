@@ -1,0 +1,43 @@
+/* main.c - the deltabench command line: dispatches to one subcommand per task. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "commands.h"
+
+static const command commands[] = {
+    {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "deltabench - delta-tuning benchmark and reproduction harness (Mona, CVPR 2025)\n\n"
+            "usage: deltabench <command> [options]    (deltabench <command> --help for its options)\n\n"
+            "commands:\n");
+    for (int i = 0; i < n_commands; i++) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("deltabench commit %s\n", build_commit());
+#ifdef DB_HAVE_CUDA
+    printf("cuda: yes\n");
+#else
+    printf("cuda: no (CPU backend only)\n");
+#endif
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "deltabench: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,74 @@
+/* test_common.c - the shared utilities: error messages, atomic writes, arena reuse, parameter blocks. */
+#include "test_util.h"
+
+#include "../core/common.h"
+#include "../core/params.h"
+#include "../core/tensor.h"
+
+static void test_err_prefix(void **state) {
+    (void)state;
+    assert_int_equal(err_set("bad value %d", 7), -1);
+    err_prefix("file.json");
+    assert_string_equal(err_msg(), "file.json: bad value 7");
+}
+
+static void test_atomic_write(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("common");
+    char path[2048];
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    assert_int_equal(file_write_atomic(path, "hello", 5), 0);
+    size_t n = 0;
+    char *s = file_read_all(path, &n);
+    assert_non_null(s);
+    assert_int_equal(n, 5);
+    assert_memory_equal(s, "hello", 5);
+    free(s);
+    assert_null(file_read_all("build/tmp/common/missing", &n));
+    assert_non_null(strstr(err_msg(), "missing"));
+}
+
+static void test_arena_reuse(void **state) {
+    (void)state;
+    arena a;
+    arena_init(&a, 1 << 20);
+    for (int i = 0; i < 10; i++) arena_alloc(&a, 300000); /* spills past the first chunk */
+    size_t hw = a.high_water;
+    assert_true(hw >= 3000000);
+    arena_reset(&a);
+    size_t cap = a.capacity; /* merged into one chunk of the high-water size */
+    assert_true(cap >= hw);
+    for (int i = 0; i < 10; i++) arena_alloc(&a, 300000);
+    assert_int_equal(a.capacity, cap); /* the second step fits: no new chunk */
+    arena_free(&a);
+}
+
+static void test_params_blocks(void **state) {
+    (void)state;
+    params ps;
+    params_init(&ps);
+    int s1[2] = {3, 4}, s2[1] = {5}, s3[1] = {2};
+    params_add(&ps, "a.weight", 2, s1);
+    params_add(&ps, "a.bias", 1, s2);
+    params_add(&ps, "b.weight", 1, s3);
+    params_set_trainable(&ps, "a.weight", 0);
+    params_alloc(&ps);
+    assert_int_equal(ps.n_frozen, 12);
+    assert_int_equal(ps.n_train, 7);
+    param *b = params_find(&ps, "b.weight");
+    assert_ptr_equal(b->t.data, ps.train + 5); /* declaration order inside the trainable block */
+    assert_null(params_find(&ps, "a.weight")->t.grad);
+    assert_null(params_find(&ps, "nope"));
+    assert_int_equal(params_count(&ps, 1), 7);
+    params_free(&ps);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_prefix),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_arena_reuse),
+        cmocka_unit_test(test_params_blocks),
+    };
+    return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}
