@@ -6,6 +6,7 @@
 #include "commands.h"
 
 static const command commands[] = {
+    {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
