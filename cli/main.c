@@ -7,6 +7,7 @@
 
 static const command commands[] = {
     {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
+    {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
