@@ -7,6 +7,7 @@
 
 static const command commands[] = {
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+    {"report", cmd_report, "tables and figures of a task from its results file alone"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
