@@ -29,11 +29,27 @@ static void report_usage(FILE *f) {
             "  -h, --help        this help\n");
 }
 
+/* A JSON string literal (quotes, backslashes and control characters escaped). */
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
 static int list_runs(const char *path, int json) {
     char **ds, **me;
     int n = results_list_runs(path, &ds, &me);
     if (n < 0) return -1;
-    if (json) printf("{\"results\": \"%s\", \"runs\": [", path);
+    if (json) {
+        printf("{\"results\": ");
+        json_str(path);
+        printf(", \"runs\": [");
+    }
     for (int i = 0; i < n; i++) {
         results_run r;
         if (results_read_run(path, ds[i], me[i], &r)) {
@@ -46,8 +62,11 @@ static int list_runs(const char *path, int json) {
             return -1;
         }
         if (json) {
-            printf("%s\n  {\"dataset\": \"%s\", \"method\": \"%s\", \"status\": \"%s\", \"final\": {", i ? "," : "",
-                   r.dataset, r.method, r.complete ? "complete" : "partial");
+            printf("%s\n  {\"dataset\": ", i ? "," : "");
+            json_str(r.dataset);
+            printf(", \"method\": ");
+            json_str(r.method);
+            printf(", \"status\": \"%s\", \"final\": {", r.complete ? "complete" : "partial");
             for (int m = 0; m < r.n_metrics; m++) {
                 if (isfinite(r.final[m])) printf("%s\"%s\": %.6g", m ? ", " : "", r.metric[m], r.final[m]);
                 else printf("%s\"%s\": null", m ? ", " : "", r.metric[m]);

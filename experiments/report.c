@@ -561,9 +561,9 @@ static int write_text(const char *dir, const char *task, const char *suffix, sbu
     return rc;
 }
 
-/* Window of the moving average of the loss curves: about 2% of the points, odd, at least 1. */
+/* Window of the moving average of the loss curves: about 5% of the points, odd, at least 1. */
 static int smooth_window(int64_t n) {
-    int w = (int)(n / 50);
+    int w = (int)(n / 20);
     if (w < 1) w = 1;
     return w | 1;
 }
@@ -728,6 +728,10 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         sb_printf(&names, "Average");
         gp_var(&v, "groups", names.s);
         free(names.s);
+        sbuf tics = {0};
+        for (int mi = 0; mi < t->n_methods; mi++) sb_printf(&tics, "%s\"%s\" %d", mi ? ", " : "", t->methods[mi].label, mi);
+        gp_var(&v, "xticlist", tics.s);
+        free(tics.s);
         snprintf(num, sizeof num, "%d", t->n_methods);
         sb_printf(&v, "; nmethods=%s; ngroups=%d", num, t->n_datasets + 1);
         char title[512];

@@ -464,10 +464,10 @@ static void test_plot_data(void **state) {
     free(s);
     s = file_read_all("build/tmp/results_report/dat/cls_loss_flowers102.dat", NULL);
     assert_non_null(s);
-    /* 100 points -> window 3: at i = 1 (iteration 20) the mean of 3.0, 2.99 + 0.3, 2.98 = 3.09 */
-    assert_non_null(strstr(s, "\n20 3.29 3.09 0.2\n"));
-    /* the first point averages itself and its right neighbour: (3.0 + 3.29) / 2 = 3.145 */
-    assert_non_null(strstr(s, "\n10 3 3.145 0.1\n"));
+    /* 100 points -> window 5; losses 3.0, 3.29, 2.98, 3.27, 2.96: at i = 2 (iteration 30) their mean
+       15.5 / 5 = 3.1; the first point averages itself and its two right neighbours: 9.27 / 3 = 3.09 */
+    assert_non_null(strstr(s, "\n30 2.98 3.1 0.3\n"));
+    assert_non_null(strstr(s, "\n10 3 3.09 0.1\n"));
     /* blocks in the paper's order: Full, Adapter, Mona */
     const char *a = strstr(s, "# method Full"), *b = strstr(s, "# method Adapter"), *c = strstr(s, "# method Mona");
     assert_true(a && b && c && a < b && b < c);
