@@ -494,6 +494,74 @@ static void test_plots_render(void **state) {
         }
 }
 
+
+/* A results file written by h5py from results/README.md alone (tests/fixtures/results/make_h5py_fixture.py):
+ * the reader, the skip check and the table must understand it, and adding a run must keep its runs. */
+static void test_h5py_written_file(void **state) {
+    (void)state;
+    const char *fx_path = "tests/fixtures/results/h5py_cls.h5";
+    results_info in;
+    assert_int_equal(results_read_info(fx_path, &in), 0);
+    assert_string_equal(in.profile, "paper");
+    assert_int_equal(in.threads, 4);
+    assert_string_equal(in.cpu_model, "Fixture CPU");
+    char **ds, **me;
+    int n = results_list_runs(fx_path, &ds, &me);
+    assert_int_equal(n, 2);
+    assert_string_equal(me[0], "full");
+    assert_string_equal(me[1], "mona");
+    h5_free_strings(ds, n);
+    h5_free_strings(me, n);
+    assert_int_equal(results_has_complete_run(fx_path, "oxford_pets", "mona"), 1);
+    assert_int_equal(results_has_complete_run(fx_path, "oxford_pets", "full"), 0); /* partial */
+    results_run r;
+    assert_int_equal(results_read_run(fx_path, "oxford_pets", "mona", &r), 0);
+    assert_true(r.final[0] == 95.5 && r.final[1] == 99.5);
+    assert_int_equal(r.n_curve, 4);
+    assert_true(r.curve_loss[2] == 1.0);
+    assert_int_equal(r.n_eval, 2);
+    assert_true(r.eval[0][0] == 90.5);
+    assert_int_equal(r.seed, 3);
+    assert_int_equal(r.n_classes, 37);
+    assert_string_equal(r.recipe_json, "{\"epochs\": 100, \"batch\": 16}");
+    results_run_free(&r);
+    char *md, *tex;
+    assert_int_equal(report_table_texts(fx_path, "cls", &md, &tex), 0);
+    /* Mona backbone 5e6 / 2e8 = 2.50 %; the fixture's /paper holds only the two OxfordPets rows */
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | missing | – | 95.50 | 95.4765 | missing | – | missing | – |\n"));
+    assert_non_null(strstr(md, "| Full | 100.00 | 100 | missing | – | 94.25* | 94.6579 | missing | – | missing | – |\n"));
+    assert_non_null(strstr(md, "Profile: `paper` — paper"));
+    assert_non_null(strstr(md, "Backbone: Swin-L/224 (IN-22K)"));
+    assert_non_null(strstr(md, "Commit: abc1234"));
+    free(md);
+    free(tex);
+    /* add a run to a copy: the h5py runs and /paper are carried over */
+    const char *dir = test_tmp_dir("results_h5py");
+    char cp[2048];
+    snprintf(cp, sizeof cp, "%s/cls.h5", dir);
+    size_t len;
+    char *bytes = file_read_all(fx_path, &len);
+    assert_non_null(bytes);
+    assert_int_equal(file_write_atomic(cp, bytes, len), 0);
+    free(bytes);
+    assert_int_equal(results_open_or_create(cp, "cls", "default", NULL), -1);
+    assert_int_equal(results_open_or_create(cp, "cls", "paper", NULL), 0);
+    static fixture fx;
+    fixture_make(&fx, "voc2007", "lora", 77, 1, 10, 100);
+    assert_int_equal(results_write_run(cp, &fx.run), 0);
+    assert_int_equal(results_has_complete_run(cp, "oxford_pets", "mona"), 1);
+    assert_int_equal(results_has_complete_run(cp, "voc2007", "lora"), 1);
+    assert_int_equal(results_read_run(cp, "oxford_pets", "mona", &r), 0);
+    assert_true(r.final[0] == 95.5);
+    results_run_free(&r);
+    results_paper pp;
+    assert_int_equal(results_read_paper(cp, &pp), 0);
+    assert_int_equal(pp.n, 2);
+    assert_true(pp.rows[1].value == 95.4765 && pp.rows[1].trainable_pct == 2.56);
+    assert_string_equal(pp.rows[1].source, "S5");
+    results_paper_free(&pp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
@@ -504,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_plot_data),
         cmocka_unit_test(test_plots_render),
+        cmocka_unit_test(test_h5py_written_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
