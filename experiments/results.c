@@ -4,11 +4,13 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -412,11 +414,39 @@ static int write_root(hid_t f, const results_info *in) {
                : 0;
 }
 
+/* Remove "<path>.tmp.<pid>" files left by writers that died (their pid no longer exists). Called with
+ * the directory lock held, so no live writer of this library is using one. */
+static void remove_stale_tmps(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *bslash = strrchr(path, '/');
+    const char *base = bslash ? bslash + 1 : path;
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    DIR *dp = opendir(*dir ? dir : "/");
+    if (!dp) return;
+    size_t bl = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(e->d_name + bl + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", *dir ? dir : "", e->d_name);
+        unlink(p);
+    }
+    closedir(dp);
+}
+
 /* Write <path> afresh: root attributes, every run of the old file (if any) except the one replaced, the
  * new run, /paper (new or copied). Caller holds the directory lock. */
 static int rewrite_file(const char *path, const rewrite *w) {
     char tmp[4096];
     if (atomic_tmpname(path, tmp, sizeof tmp)) return -1;
+    remove_stale_tmps(path);
     hid_t old = -1;
     if (file_exists(path)) {
         old = h5_open_read(path);

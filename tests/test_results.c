@@ -4,7 +4,9 @@
  * and averages are worked out by hand in the comments. */
 #include "test_util.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../core/common.h"
@@ -562,6 +564,56 @@ static void test_h5py_written_file(void **state) {
     results_paper_free(&pp);
 }
 
+
+/* A writer killed (SIGKILL) at an arbitrary point while replacing runs over and over: the file stays a
+ * readable results file with every earlier run, and the next writer is not blocked by a stale lock. */
+static void test_killed_writer(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("results_kill");
+    char h5[2048];
+    snprintf(h5, sizeof h5, "%s/cls.h5", dir);
+    assert_int_equal(results_open_or_create(h5, "cls", "default", test_shared_path("reference/paper_numbers.csv")), 0);
+    static fixture fx;
+    fixture_make(&fx, "flowers102", "mona", 91.25, 1, 1000, 40000);
+    assert_int_equal(results_write_run(h5, &fx.run), 0);
+    fixture_make(&fx, "oxford_pets", "lora", 60, 1, 1000, 40000);
+    assert_int_equal(results_write_run(h5, &fx.run), 0);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0; i < 100000; i++) {
+                fixture_make(&fx, "voc2007", "mona", i % 100, 1, 1000, 40000);
+                if (results_write_run(h5, &fx.run)) _exit(3);
+            }
+            _exit(0);
+        }
+        usleep(20000 + 15000 * attempt);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(results_has_complete_run(h5, "flowers102", "mona"), 1);
+        assert_int_equal(results_has_complete_run(h5, "oxford_pets", "lora"), 1);
+        results_run r;
+        assert_int_equal(results_read_run(h5, "flowers102", "mona", &r), 0);
+        assert_true(r.final[0] == 91.25);
+        assert_int_equal(r.n_curve, 100);
+        results_run_free(&r);
+        results_paper pp;
+        assert_int_equal(results_read_paper(h5, &pp), 0);
+        assert_true(pp.n >= 10);
+        results_paper_free(&pp);
+    }
+    fixture_make(&fx, "voc2007", "full", 50, 1, 40000, 40000);
+    assert_int_equal(results_write_run(h5, &fx.run), 0);
+    assert_int_equal(results_has_complete_run(h5, "voc2007", "full"), 1);
+    /* the temporaries of the killed writers were removed by that write */
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp", dir);
+    assert_int_not_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
@@ -569,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_paper_rows_match_shared_csv),
         cmocka_unit_test(test_write_read_roundtrip),
         cmocka_unit_test(test_atomic_replace_keeps_runs),
+        cmocka_unit_test(test_killed_writer),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_plot_data),
         cmocka_unit_test(test_plots_render),
