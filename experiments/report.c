@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -577,18 +578,20 @@ static int export_data(const report_data *d, const char *dir) {
     int groups = t->n_datasets + 1;
     double w = 0.8 / groups;
     sb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
-                  "# columns: method_index x_position measured paper method_label; NaN = missing\n",
+                  "# columns: method_index x_position measured paper method_label state (0 complete, 1 nothing measured yet, "
+                  "2 partial run)\n",
               t->task, metric);
     for (int g = 0; g < groups; g++) {
         sb_printf(&b, "%s# block %d: %s\n", g ? "\n\n" : "", g, g < t->n_datasets ? t->datasets[g].label : "Average");
         for (int mi = 0; mi < t->n_methods; mi++) {
             double x = mi + (g - (groups - 1) / 2.0) * w;
-            double v = g < t->n_datasets ? measured(d, g, mi, metric, NULL) : measured_avg(d, mi, metric, NULL);
+            int part = 0;
+            double v = g < t->n_datasets ? measured(d, g, mi, metric, &part) : measured_avg(d, mi, metric, &part);
             int row = paper_row(d, g < t->n_datasets ? t->datasets[g].paper : t->paper_average, t->metrics[0].paper, mi);
             sb_printf(&b, "%d %.4f", mi, x);
             dat_num(&b, v);
             dat_num(&b, row >= 0 ? d->paper.rows[row].value : NAN);
-            sb_printf(&b, " \"%s\"\n", t->methods[mi].label);
+            sb_printf(&b, " \"%s\" %d\n", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
         }
     }
     if (write_text(dir, t->task, "accuracy", &b)) return -1;
@@ -673,10 +676,18 @@ static int run_gnuplot(const char *script, const char *vars, const char *out) {
     char *e = xmalloc(n);
     snprintf(e, n, "%s; outfile='%s'; scriptdir='%s'", vars, tmp, dir);
     char *argv[] = {(char *)gp, "-e", e, (char *)script, NULL};
+    /* gnuplot's messages go to a log, shown only when it fails (it warns about groups without data) */
+    char log[4200];
+    snprintf(log, sizeof log, "%s.log", tmp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
-    int r = posix_spawnp(&pid, gp, NULL, NULL, argv, environ);
+    int r = posix_spawnp(&pid, gp, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     if (r != 0) {
         free(e);
+        unlink(log);
         return err_set("cannot run %s (%s): install gnuplot-nox (make deps) or set DB_GNUPLOT", gp, strerror(r));
     }
     int st;
@@ -688,9 +699,18 @@ static int run_gnuplot(const char *script, const char *vars, const char *out) {
     free(e);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !file_exists(tmp)) {
         atomic_abort(tmp);
-        return err_set("%s: gnuplot failed (exit %d) writing %s; its messages are above", script,
-                       WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+        char *msg = file_read_all(log, NULL);
+        unlink(log);
+        if (msg) {
+            size_t k = strlen(msg);
+            while (k && (msg[k - 1] == '\n' || msg[k - 1] == ' ')) msg[--k] = 0;
+        }
+        int rc = err_set("%s: gnuplot failed (exit %d) writing %s: %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                         out, msg && *msg ? msg + (strlen(msg) > 600 ? strlen(msg) - 600 : 0) : "no message");
+        free(msg);
+        return rc;
     }
+    unlink(log);
     return atomic_commit(tmp, out);
 }
 
@@ -755,6 +775,13 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         gp_var(&v, "subtitle", sub.s);
         snprintf(title, sizeof title, "average %s over %d datasets", t->metrics[0].label, t->n_datasets);
         gp_var(&v, "ylabel", title);
+        int npts = 0;
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            double a = measured_avg(&d, mi, t->metrics[0].key, NULL);
+            int row = paper_row(&d, t->paper_average, t->metrics[0].paper, mi);
+            npts += isfinite(a) || (row >= 0 && isfinite(paper_pct(&d, mi)));
+        }
+        sb_printf(&v, "; npoints=%d", npts);
         snprintf(script, sizeof script, "%s/params.gp", scripts_dir);
         snprintf(out, sizeof out, "%s/%s_params.%s", out_dir, task, terms[k]);
         rc = run_gnuplot(script, v.s, out);

@@ -453,10 +453,11 @@ static void test_plot_data(void **state) {
     char *s = file_read_all("build/tmp/results_report/dat/cls_accuracy.dat", NULL);
     assert_non_null(s);
     /* 4 groups of width 0.2: Flowers102 (group 0) of Mona (index 9) sits at 9 + (0 - 1.5) * 0.2 = 8.7 */
-    assert_non_null(strstr(s, "\n9 8.7000 91.25 99.6764 \"Mona\"\n"));
+    assert_non_null(strstr(s, "\n9 8.7000 91.25 99.6764 \"Mona\" 0\n"));
     /* Average block (group 3): 9 + 1.5 * 0.2 = 9.3, measured 80.5833 (6 significant digits) */
-    assert_non_null(strstr(s, "\n9 9.3000 80.5833 94.0413 \"Mona\"\n"));
-    assert_non_null(strstr(s, "\n0 -0.1000 NaN 94.6579 \"Full\"\n")); /* OxfordPets: 0 + (1 - 1.5) * 0.2 */
+    assert_non_null(strstr(s, "\n9 9.3000 80.5833 94.0413 \"Mona\" 0\n"));
+    assert_non_null(strstr(s, "\n0 -0.1000 NaN 94.6579 \"Full\" 1\n")); /* OxfordPets: 0 + (1 - 1.5) * 0.2 */
+    assert_non_null(strstr(s, "\n5 4.7000 50 99.5934 \"Adapter\" 2\n")); /* partial: 5 - 1.5 * 0.2 */
     free(s);
     s = file_read_all("build/tmp/results_report/dat/cls_params.dat", NULL);
     assert_non_null(s);
