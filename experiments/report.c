@@ -101,12 +101,11 @@ static void data_free(report_data *d) {
     results_paper_free(&d->paper);
 }
 
-static int data_load(const char *path, const char *task, report_data *d) {
+static int data_load_desc(const char *path, const results_task_desc *t, report_data *d) {
     memset(d, 0, sizeof *d);
-    d->t = results_task(task);
-    if (!d->t) return -1;
+    d->t = t;
     if (results_read_info(path, &d->info)) return -1;
-    if (strcmp(d->info.task, task)) return err_set("%s: holds task '%s', not '%s'", path, d->info.task, task);
+    if (strcmp(d->info.task, t->task)) return err_set("%s: holds task '%s', not '%s'", path, d->info.task, t->task);
     if (results_read_paper(path, &d->paper)) return -1;
     int nd = d->t->n_datasets, nm = d->t->n_methods;
     d->runs = xcalloc((size_t)(nd * nm), sizeof(results_run));
@@ -144,9 +143,18 @@ static int data_load(const char *path, const char *task, report_data *d) {
     return rc;
 }
 
+static int data_load(const char *path, const char *task, report_data *d) {
+    const results_task_desc *t = results_task(task);
+    if (!t) return -1;
+    return data_load_desc(path, t, d);
+}
+
 static const results_run *run_at(const report_data *d, int di, int mi) {
     return d->have[di * d->t->n_methods + mi] ? &d->runs[di * d->t->n_methods + mi] : NULL;
 }
+
+/* An average column (and group) only when the task has more than one dataset. */
+static int has_avg(const results_task_desc *t) { return t->n_datasets > 1; }
 
 static int metric_index(const results_run *r, const char *metric) {
     for (int m = 0; m < r->n_metrics; m++)
@@ -184,6 +192,12 @@ static double measured_avg(const report_data *d, int mi, const char *metric, int
 static int paper_row(const report_data *d, const char *dataset, const char *metric, int mi) {
     if (!dataset) return -1;
     return results_paper_find(&d->paper, dataset, metric, d->t->methods[mi].paper);
+}
+
+/* The paper's row for the method's average over the datasets (the only dataset's row for one dataset). */
+static int paper_avg_row(const report_data *d, const char *metric, int mi) {
+    if (!has_avg(d->t)) return paper_row(d, d->t->datasets[0].paper, metric, mi);
+    return paper_row(d, d->t->paper_average, metric, mi);
 }
 
 /* The paper's trainable-parameter percentage for a method (first row of the task that gives one). */
@@ -308,8 +322,9 @@ table:
     free(tmp.s);
     sb_printf(b, "| Method | Trainable %% | (paper) |");
     for (int di = 0; di < t->n_datasets; di++) sb_printf(b, " %s | (paper) |", t->datasets[di].label);
-    sb_printf(b, " Average | (paper) |\n|:--|--:|--:|");
-    for (int di = 0; di <= t->n_datasets; di++) sb_printf(b, "--:|--:|");
+    if (has_avg(t)) sb_printf(b, " Average | (paper) |");
+    sb_printf(b, "\n|:--|--:|--:|");
+    for (int di = 0; di < t->n_datasets + has_avg(t); di++) sb_printf(b, "--:|--:|");
     sb_printf(b, "\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
@@ -327,12 +342,15 @@ table:
             paper_text(d, paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi), c2, sizeof c2);
             sb_printf(b, " %s | %s |", c1, c2);
         }
-        int part, present = 1;
-        for (int di = 0; di < t->n_datasets; di++) present &= run_at(d, di, mi) != NULL;
-        double v = measured_avg(d, mi, metric, &part);
-        meas_text(v, part, present, c1, sizeof c1);
-        paper_text(d, paper_row(d, t->paper_average, t->metrics[mk].paper, mi), c2, sizeof c2);
-        sb_printf(b, " %s | %s |\n", c1, c2);
+        if (has_avg(t)) {
+            int part, present = 1;
+            for (int di = 0; di < t->n_datasets; di++) present &= run_at(d, di, mi) != NULL;
+            double v = measured_avg(d, mi, metric, &part);
+            meas_text(v, part, present, c1, sizeof c1);
+            paper_text(d, paper_avg_row(d, t->metrics[mk].paper, mi), c2, sizeof c2);
+            sb_printf(b, " %s | %s |", c1, c2);
+        }
+        sb_printf(b, "\n");
     }
     sb_printf(b, "\n");
 }
@@ -461,17 +479,19 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
     free(tmp.s);
     sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete.}\n");
     sb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
-    for (int di = 0; di <= t->n_datasets; di++) sb_printf(b, " rr");
+    int ncols = t->n_datasets + has_avg(t);
+    for (int di = 0; di < ncols; di++) sb_printf(b, " rr");
     sb_printf(b, "}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
     for (int di = 0; di < t->n_datasets; di++) {
         sb_printf(b, " & \\multicolumn{2}{c}{");
         sb_tex(b, t->datasets[di].label);
         sb_printf(b, "}");
     }
-    sb_printf(b, " & \\multicolumn{2}{c}{Average} \\\\\n");
-    for (int c = 0; c <= t->n_datasets + 1; c++) sb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
+    if (has_avg(t)) sb_printf(b, " & \\multicolumn{2}{c}{Average}");
+    sb_printf(b, " \\\\\n");
+    for (int c = 0; c < ncols + 1; c++) sb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
     sb_printf(b, "\nMethod");
-    for (int c = 0; c <= t->n_datasets + 1; c++) sb_printf(b, " & ours & paper");
+    for (int c = 0; c < ncols + 1; c++) sb_printf(b, " & ours & paper");
     sb_printf(b, " \\\\\n\\midrule\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
@@ -484,7 +504,7 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
         if (isfinite(pp)) num_text(pp, c2, sizeof c2);
         else snprintf(c2, sizeof c2, "--");
         sb_printf(b, " & %s & %s", c1, c2);
-        for (int di = 0; di <= t->n_datasets; di++) {
+        for (int di = 0; di < ncols; di++) {
             int part, present = 1;
             double v;
             int row;
@@ -495,7 +515,7 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
             } else {
                 for (int k = 0; k < t->n_datasets; k++) present &= run_at(d, k, mi) != NULL;
                 v = measured_avg(d, mi, metric, &part);
-                row = paper_row(d, t->paper_average, t->metrics[mk].paper, mi);
+                row = paper_avg_row(d, t->metrics[mk].paper, mi);
             }
             if (!present) snprintf(c1, sizeof c1, "missing");
             else if (!isfinite(v)) snprintf(c1, sizeof c1, part ? "partial" : "n/a");
@@ -516,6 +536,15 @@ static char *make_tex(const report_data *d) {
               d->t->task, d->info.profile);
     for (int mk = 0; mk < d->t->n_metrics; mk++) tex_table(d, mk, &b);
     return b.s;
+}
+
+int report_table_texts_for(const char *results_path, const results_task_desc *t, char **md, char **tex) {
+    report_data d;
+    if (data_load_desc(results_path, t, &d)) return -1;
+    *md = make_md(&d);
+    *tex = make_tex(&d);
+    data_free(&d);
+    return 0;
 }
 
 int report_table_texts(const char *results_path, const char *task, char **md, char **tex) {
@@ -575,7 +604,7 @@ static int export_data(const report_data *d, const char *dir) {
     const char *metric = t->metrics[0].key;
     sbuf b = {0};
     /* accuracy: one block per dataset (+ average), one row per method */
-    int groups = t->n_datasets + 1;
+    int groups = t->n_datasets + has_avg(t);
     double w = 0.8 / groups;
     sb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
                   "# columns: method_index x_position measured paper method_label state (0 complete, 1 nothing measured yet, "
@@ -587,7 +616,8 @@ static int export_data(const report_data *d, const char *dir) {
             double x = mi + (g - (groups - 1) / 2.0) * w;
             int part = 0;
             double v = g < t->n_datasets ? measured(d, g, mi, metric, &part) : measured_avg(d, mi, metric, &part);
-            int row = paper_row(d, g < t->n_datasets ? t->datasets[g].paper : t->paper_average, t->metrics[0].paper, mi);
+            int row = g < t->n_datasets ? paper_row(d, t->datasets[g].paper, t->metrics[0].paper, mi)
+                                        : paper_avg_row(d, t->metrics[0].paper, mi);
             sb_printf(&b, "%d %.4f", mi, x);
             dat_num(&b, v);
             dat_num(&b, row >= 0 ? d->paper.rows[row].value : NAN);
@@ -613,7 +643,7 @@ static int export_data(const report_data *d, const char *dir) {
         sb_printf(&b, "%d", mi);
         dat_num(&b, k ? s / k : NAN);
         dat_num(&b, measured_avg(d, mi, metric, NULL));
-        int row = paper_row(d, t->paper_average, t->metrics[0].paper, mi);
+        int row = paper_avg_row(d, t->metrics[0].paper, mi);
         double pp = paper_pct(d, mi);
         dat_num(&b, row >= 0 && isfinite(pp) ? pp : NAN);
         dat_num(&b, row >= 0 && isfinite(pp) ? d->paper.rows[row].value : NAN);
@@ -744,8 +774,8 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         gp_var(&v, "term", terms[k]);
         gp_var(&v, "datafile", datf);
         sbuf names = {0};
-        for (int di = 0; di < t->n_datasets; di++) sb_printf(&names, "%s ", t->datasets[di].label);
-        sb_printf(&names, "Average");
+        for (int di = 0; di < t->n_datasets; di++) sb_printf(&names, "%s%s", di ? " " : "", t->datasets[di].label);
+        if (has_avg(t)) sb_printf(&names, " Average");
         gp_var(&v, "groups", names.s);
         free(names.s);
         sbuf tics = {0};
@@ -753,7 +783,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         gp_var(&v, "xticlist", tics.s);
         free(tics.s);
         snprintf(num, sizeof num, "%d", t->n_methods);
-        sb_printf(&v, "; nmethods=%s; ngroups=%d", num, t->n_datasets + 1);
+        sb_printf(&v, "; nmethods=%s; ngroups=%d", num, t->n_datasets + has_avg(t));
         char title[512];
         snprintf(title, sizeof title, "%s: final %s, measured (bars) vs paper (markers)", t->title, t->metrics[0].label);
         gp_var(&v, "plottitle", title);
@@ -773,12 +803,13 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         snprintf(title, sizeof title, "%s: trainable parameters vs average %s", t->title, t->metrics[0].label);
         gp_var(&v, "plottitle", title);
         gp_var(&v, "subtitle", sub.s);
-        snprintf(title, sizeof title, "average %s over %d datasets", t->metrics[0].label, t->n_datasets);
+        if (has_avg(t)) snprintf(title, sizeof title, "average %s over %d datasets", t->metrics[0].label, t->n_datasets);
+        else snprintf(title, sizeof title, "%s on %s", t->metrics[0].label, t->datasets[0].label);
         gp_var(&v, "ylabel", title);
         int npts = 0;
         for (int mi = 0; mi < t->n_methods; mi++) {
             double a = measured_avg(&d, mi, t->metrics[0].key, NULL);
-            int row = paper_row(&d, t->paper_average, t->metrics[0].paper, mi);
+            int row = paper_avg_row(&d, t->metrics[0].paper, mi);
             npts += isfinite(a) || (row >= 0 && isfinite(paper_pct(&d, mi)));
         }
         sb_printf(&v, "; npoints=%d", npts);

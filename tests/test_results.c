@@ -615,6 +615,26 @@ static void test_killed_writer(void **state) {
     assert_int_not_equal(system(cmd), 0);
 }
 
+
+/* A task with a single dataset (as COCO, ADE20K or DOTA will be) has no average column. */
+static void test_tables_single_dataset(void **state) {
+    (void)state;
+    const char *h5 = report_fixture();
+    results_task_desc one = *results_task("cls");
+    one.n_datasets = 1; /* flowers102 only */
+    one.paper_average = NULL;
+    char *md, *tex;
+    assert_int_equal(report_table_texts_for(h5, &one, &md, &tex), 0);
+    assert_non_null(strstr(md, "| Method | Trainable % | (paper) | Flowers102 | (paper) |\n|:--|--:|--:|--:|--:|\n"));
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 91.25 | 99.6764 |\n"));
+    assert_non_null(strstr(md, "| Full | 100.00 | 100 | 95.00 | 99.5772 |\n"));
+    assert_null(strstr(md, "Average"));
+    assert_non_null(strstr(tex, "\\begin{tabular}{l rr rr}"));
+    assert_non_null(strstr(tex, "Mona & 2.50 & 2.56 & 91.25 & 99.6764 \\\\\n"));
+    free(md);
+    free(tex);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
@@ -624,6 +644,7 @@ int main(void) {
         cmocka_unit_test(test_atomic_replace_keeps_runs),
         cmocka_unit_test(test_killed_writer),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_tables_single_dataset),
         cmocka_unit_test(test_plot_data),
         cmocka_unit_test(test_plots_render),
         cmocka_unit_test(test_h5py_written_file),
