@@ -42,6 +42,8 @@ help:
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch where installed"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
+	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
+	@echo "make plots           plots/\$$TASK_*.png and .svg from results/\$$TASK.h5 alone (gnuplot; data in build/plots)"
 
 config:
 ifneq ($(HAVE_PKGS),yes)
@@ -74,6 +76,15 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/libdeltabench.a
 
 test: config $(BUILD)/deltabench $(TEST_BINS)
 	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) ./tests/run_tests.sh $(TEST_BINS)
+
+# Tables and figures from a results file alone (never re-runs anything). RESULTS overrides the file.
+TASK ?= cls
+RESULTS ?= results/$(TASK).h5
+tables: all
+	./$(BUILD)/deltabench report tables --task $(TASK) --results $(RESULTS) --out results
+
+plots: all
+	./$(BUILD)/deltabench report plots --task $(TASK) --results $(RESULTS) --out plots --data $(BUILD)/plots --scripts plots
 
 clean:
 	rm -rf $(BUILD)

@@ -15,5 +15,6 @@ int cmd_golden(int argc, char **argv);
 int cmd_methods(int argc, char **argv);
 /* shared option parsing */
 int parse_out_indices(const char *s, int *mask);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@ static const command commands[] = {
     {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
     {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+    {"report", cmd_report, "tables and figures of a task from its results file alone"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
