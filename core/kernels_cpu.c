@@ -40,7 +40,7 @@ static void cpu_layernorm_fwd(const float *x, const float *w, const float *b, fl
         float *yr = y + r * C;
         for (int c = 0; c < C; c++) {
             float h = (xr[c] - m) * rs;
-            yr[c] = w ? h * w[c] + (b ? b[c] : 0.0f) : h;
+            yr[c] = (w ? h * w[c] : h) + (b ? b[c] : 0.0f);
         }
     }
 }
