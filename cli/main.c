@@ -6,6 +6,7 @@
 #include "commands.h"
 
 static const command commands[] = {
+    {"bench", cmd_bench, "time one training step per method, against PyTorch"},
     {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
     {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},

@@ -37,6 +37,10 @@ typedef struct backend_ops {
                    float *dx); /* dx += */
 } backend_ops;
 
+/* Floating-point operations issued through gemm and attention since start (multiply-add = 2), for
+ * achieved-throughput reports. Updated by the calling thread only. */
+extern uint64_t backend_flops;
+
 /* The active backend (CPU unless a GPU backend was selected at start-up). */
 const backend_ops *backend_get(void);
 extern const backend_ops backend_cpu;

@@ -9,9 +9,12 @@
 #include "backend.h"
 #include "common.h"
 
+uint64_t backend_flops;
+
 static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                      int ldb, float beta, float *C, int ldc) {
     if (M == 0 || N == 0) return;
+    backend_flops += 2ull * (uint64_t)M * N * K;
     if (K == 0) {
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(int64_t)i * ldc + j] *= beta;
@@ -103,6 +106,7 @@ static void cpu_gelu_bwd(const float *x, const float *dy, float *dx, int64_t n) 
 static void cpu_attn_fwd(const float *qkv, const float *table, const int *rel_index, const float *mask, int nw_img,
                          int64_t nwin, int T, int C, int heads, float scale, float *p, float *out) {
     int d = C / heads, C3 = 3 * C;
+    backend_flops += 4ull * (uint64_t)nwin * heads * T * T * d;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t w = 0; w < nwin; w++) {
         for (int h = 0; h < heads; h++) {
@@ -145,6 +149,7 @@ static void cpu_attn_bwd(const float *qkv, const float *p, const int *rel_index,
                          float scale, const float *dout, float *dqkv, float *dtable, int table_rows) {
     int d = C / heads, C3 = 3 * C;
     int nt = omp_get_max_threads();
+    backend_flops += (dqkv ? 8ull : 4ull) * (uint64_t)nwin * heads * T * T * d;
     /* per-thread bias-gradient accumulators (heads, T, T), reduced at the end */
     float *dbias = dtable ? xcalloc((size_t)nt * heads * T * T, sizeof(float)) : NULL;
 #pragma omp parallel

@@ -329,7 +329,8 @@ void swin_forward(swin *s, graph *g, tensor *img, swin_outputs *o) {
         o->W[si] = W;
         if (st->out_norm_w) {
             tensor *n = op_layernorm(g, x, st->out_norm_w, st->out_norm_b, cfg->eps);
-            o->out[si] = op_nhwc_to_nchw(g, op_reshape(g, n, 4, (int[]){B, H, W, C}));
+            o->out[si] = s->token_outputs ? op_reshape(g, n, 3, (int[]){B, H * W, C})
+                                          : op_nhwc_to_nchw(g, op_reshape(g, n, 4, (int[]){B, H, W, C}));
         }
         if (st->down_red_w) {
             /* patch merging: pad to even, concatenate [x(0,0), x(1,0), x(0,1), x(1,1)], LN, reduction */

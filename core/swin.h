@@ -54,6 +54,7 @@ typedef struct swin {
     swin_stage stages[SWIN_STAGES];
     int *rel_index; /* T*T */
     int param_first, param_last; /* index range of the backbone's parameters in ps */
+    int token_outputs; /* 1: out[i] are normalised tokens (B, H*W, C) instead of NCHW maps */
 } swin;
 
 /* Declare the backbone and the method's modules in ps (names without prefix unless prefix given, e.g.
@@ -66,7 +67,8 @@ void swin_free(swin *s);
 void swin_init(swin *s, rng_t *rng);
 
 typedef struct swin_outputs {
-    tensor *out[SWIN_STAGES];   /* (B, C_i, H_i, W_i) for each output stage, else NULL */
+    tensor *out[SWIN_STAGES];   /* (B, C_i, H_i, W_i) for each output stage (or (B, H_i*W_i, C_i) with
+                                 * token_outputs), else NULL */
     tensor *stage[SWIN_STAGES]; /* (B, H_s*W_s, C_s) pre-downsample tokens */
     tensor *patch_embed;        /* (B, H0, W0, C0) after the patch norm (NHWC) */
     int H[SWIN_STAGES], W[SWIN_STAGES];
