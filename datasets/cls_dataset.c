@@ -577,6 +577,7 @@ static int list_dir(const char *dir, int dirs_only, char ***out, int *n) {
 }
 
 static void free_strs(char **v, int n) {
+    if (!v) return;
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
 }
@@ -623,6 +624,7 @@ static int open_folder(const char *root, const char *split, item_list *items, in
     *n_classes = nc;
     *class_names = classes;
     classes = NULL;
+    nc = 0;
     *desc = str_printf("folder at %s, split '%s' = %s/<class>/* (%d images, %d classes = sorted subfolders of %s)",
                        root, split, dir, items->n, nc, cls_src);
     rc = 0;
