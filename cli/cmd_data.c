@@ -13,12 +13,14 @@ static const data_format formats[] = {
     {"coco", data_inspect_coco, "a COCO instances JSON file, e.g. coco/annotations/instances_val2017.json"},
     {"dota", data_inspect_dota, "a labelTxt folder of DOTA v1.0/v1.5 *.txt (original or split patches)"},
     {"star", data_inspect_star, "a STAR annfiles folder of *.txt (STAR-MMRotate layout: STAR/train/annfiles)"},
+    {"cls", data_inspect_cls, "a classification root: flowers102, pets, voc2007, mmcls lists or class folders (auto-detected)"},
 };
 static const int n_formats = (int)(sizeof formats / sizeof formats[0]);
 
 static void data_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench data inspect --format FORMAT [options] PATH\n\n"
+            "usage: deltabench data inspect --format FORMAT [options] PATH\n"
+            "       deltabench data synth --kind KIND --out DIR [options]   (see data synth --help)\n\n"
             "Reads a dataset with the same readers the trainers use and prints a summary (images, instances per\n"
             "class, crowd/difficult/ignored counts, image and object size ranges). Exit status 0 when it reads\n"
             "cleanly, 1 on the first bad file or entry (named in the message) unless --skip-bad is given.\n\n"
@@ -39,8 +41,9 @@ int cmd_data(int argc, char **argv) {
         data_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "synth")) return cmd_data_synth(argc - 1, argv + 1);
     if (strcmp(argv[1], "inspect")) {
-        fprintf(stderr, "deltabench: data: unknown action '%s' (only 'inspect')\n\n", argv[1]);
+        fprintf(stderr, "deltabench: data: unknown action '%s' ('inspect' or 'synth')\n\n", argv[1]);
         data_usage(stderr);
         return 2;
     }
