@@ -7,6 +7,7 @@
 
 static const command commands[] = {
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+    {"eval", cmd_eval, "score results: COCO, VOC, semantic segmentation, DOTA (reference-exact)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
