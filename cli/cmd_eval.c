@@ -114,6 +114,270 @@ static int eval_coco(int argc, char **argv) {
     return 0;
 }
 
+
+/* ---------------- bench-coco ---------------- */
+/* A val2017-sized synthetic problem: n_images images of 640x480 (every 4th 480x640), 80 categories,
+ * n_gt ground-truth objects (1% crowd) spread over the images, and per image 100 detections: a noisy
+ * copy of most ground-truth objects (some with the wrong category) plus random boxes. Ground-truth masks
+ * are octagons inscribed in the boxes; detection masks are octagons of the detection boxes. */
+static void octagon(const double bb[4], double xy[16]) {
+    double x = bb[0], y = bb[1], w = bb[2], h = bb[3], cx = w * 0.3, cy = h * 0.3;
+    double v[16] = {x + cx, y, x + w - cx, y, x + w, y + cy, x + w, y + h - cy,
+                    x + w - cx, y + h, x + cx, y + h, x, y + h - cy, x, y + cy};
+    memcpy(xy, v, sizeof v);
+}
+
+static void synth_coco(int n_images, int n_gt, int dets_per_image, uint64_t seed, int masks, coco_gt *gt, coco_det *dt) {
+    rng_t r;
+    rng_seed(&r, seed);
+    memset(gt, 0, sizeof *gt);
+    memset(dt, 0, sizeof *dt);
+    gt->n_images = n_images;
+    gt->images = xcalloc((size_t)n_images, sizeof(coco_gt_image));
+    for (int i = 0; i < n_images; i++) {
+        gt->images[i].id = 100000 + 7 * (int64_t)i;
+        gt->images[i].width = i % 4 == 3 ? 480 : 640;
+        gt->images[i].height = i % 4 == 3 ? 640 : 480;
+    }
+    gt->n_cats = 80;
+    gt->cat_ids = xcalloc(80, sizeof(int64_t));
+    for (int k = 0; k < 80; k++) gt->cat_ids[k] = k + 1 + k / 10; /* gaps, like COCO's 1..90 */
+    gt->n_anns = n_gt;
+    gt->anns = xcalloc((size_t)n_gt, sizeof(coco_gt_ann));
+    for (int j = 0; j < n_gt; j++) {
+        coco_gt_ann *a = &gt->anns[j];
+        int i = (int)rng_below(&r, (uint32_t)n_images);
+        const coco_gt_image *im = &gt->images[i];
+        a->id = j + 1;
+        a->image_id = im->id;
+        a->category_id = gt->cat_ids[rng_below(&r, 80)];
+        double s = rng_uniform(&r);
+        double w = 4 + s * s * (im->width * 0.6), h = w * (0.5 + rng_uniform(&r));
+        if (h > im->height * 0.8) h = im->height * 0.8;
+        a->bbox[0] = rng_uniform(&r) * (im->width - w);
+        a->bbox[1] = rng_uniform(&r) * (im->height - h);
+        a->bbox[2] = w;
+        a->bbox[3] = h;
+        a->iscrowd = rng_below(&r, 100) == 0;
+        double xy[16];
+        octagon(a->bbox, xy);
+        rle m;
+        rle_from_poly(&m, xy, 8, (uint32_t)im->height, (uint32_t)im->width);
+        a->area = (double)rle_area(&m);
+        if (masks)
+            a->mask = m;
+        else
+            rle_free(&m);
+    }
+    /* ground truth per image, to derive detections */
+    int *cnt = xcalloc((size_t)n_images + 1, sizeof(int)), *start = xcalloc((size_t)n_images + 1, sizeof(int));
+    int *idx = xmalloc((size_t)(n_gt + 1) * sizeof(int));
+    for (int j = 0; j < n_gt; j++) cnt[(gt->anns[j].image_id - 100000) / 7]++;
+    for (int i = 0; i < n_images; i++) start[i + 1] = start[i] + cnt[i];
+    memset(cnt, 0, sizeof(int) * (size_t)n_images);
+    for (int j = 0; j < n_gt; j++) {
+        int i = (int)((gt->anns[j].image_id - 100000) / 7);
+        idx[start[i] + cnt[i]++] = j;
+    }
+    dt->n = n_images * dets_per_image;
+    dt->dets = xcalloc((size_t)dt->n, sizeof(coco_dt_ann));
+    int n = 0;
+    for (int i = 0; i < n_images; i++) {
+        const coco_gt_image *im = &gt->images[i];
+        for (int d = 0; d < dets_per_image; d++) {
+            coco_dt_ann *o = &dt->dets[n++];
+            o->image_id = im->id;
+            int ng = start[i + 1] - start[i];
+            if (ng > 0 && d < 3 * ng && rng_below(&r, 10) < 8) {
+                const coco_gt_ann *a = &gt->anns[idx[start[i] + (int)rng_below(&r, (uint32_t)ng)]];
+                double nz = 0.02 + 0.15 * rng_uniform(&r);
+                o->bbox[0] = a->bbox[0] + a->bbox[2] * nz * (2 * rng_uniform(&r) - 1);
+                o->bbox[1] = a->bbox[1] + a->bbox[3] * nz * (2 * rng_uniform(&r) - 1);
+                o->bbox[2] = a->bbox[2] * (1 + nz * (2 * rng_uniform(&r) - 1));
+                o->bbox[3] = a->bbox[3] * (1 + nz * (2 * rng_uniform(&r) - 1));
+                o->category_id = rng_below(&r, 10) < 9 ? a->category_id : gt->cat_ids[rng_below(&r, 80)];
+                o->score = 0.3 + 0.7 * rng_uniform(&r);
+            } else {
+                double w = 8 + rng_uniform(&r) * 200, h = 8 + rng_uniform(&r) * 200;
+                o->bbox[0] = rng_uniform(&r) * (im->width - w);
+                o->bbox[1] = rng_uniform(&r) * (im->height - h);
+                o->bbox[2] = w;
+                o->bbox[3] = h;
+                o->category_id = gt->cat_ids[rng_below(&r, 80)];
+                o->score = 0.5 * rng_uniform(&r);
+            }
+            o->score = (double)(float)o->score;
+            if (masks) {
+                double xy[16];
+                octagon(o->bbox, xy);
+                rle_from_poly(&o->mask, xy, 8, (uint32_t)im->height, (uint32_t)im->width);
+                o->area = (double)rle_area(&o->mask);
+                rle_to_bbox(&o->mask, o->bbox);
+            } else {
+                o->area = o->bbox[2] * o->bbox[3];
+            }
+        }
+    }
+    free(cnt);
+    free(start);
+    free(idx);
+}
+
+/* Write the synthetic problem as COCO JSON files so the reference tool can run on the same numbers. */
+static int write_synth(const char *dir, const coco_gt *gt, const coco_det *dt, int masks) {
+    char path[4096], tmp[4200];
+    if (mkdir_p(dir) < 0) return -1;
+    snprintf(path, sizeof path, "%s/gt.json", dir);
+    if (atomic_tmpname(path, tmp, sizeof tmp) < 0) return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return err_set("%s: cannot write", tmp);
+    fprintf(f, "{\"images\": [");
+    for (int i = 0; i < gt->n_images; i++)
+        fprintf(f, "%s{\"id\": %lld, \"file_name\": \"%lld.jpg\", \"width\": %d, \"height\": %d}", i ? ", " : "",
+                (long long)gt->images[i].id, (long long)gt->images[i].id, gt->images[i].width, gt->images[i].height);
+    fprintf(f, "], \"categories\": [");
+    for (int k = 0; k < gt->n_cats; k++)
+        fprintf(f, "%s{\"id\": %lld, \"name\": \"c%lld\"}", k ? ", " : "", (long long)gt->cat_ids[k], (long long)gt->cat_ids[k]);
+    fprintf(f, "], \"annotations\": [");
+    for (int j = 0; j < gt->n_anns; j++) {
+        const coco_gt_ann *a = &gt->anns[j];
+        double xy[16];
+        octagon(a->bbox, xy);
+        fprintf(f, "%s{\"id\": %lld, \"image_id\": %lld, \"category_id\": %lld, \"iscrowd\": %d, \"area\": %.17g, "
+                   "\"bbox\": [%.17g, %.17g, %.17g, %.17g], \"segmentation\": [[",
+                j ? ",\n" : "", (long long)a->id, (long long)a->image_id, (long long)a->category_id, a->iscrowd, a->area,
+                a->bbox[0], a->bbox[1], a->bbox[2], a->bbox[3]);
+        for (int q = 0; q < 16; q++) fprintf(f, "%s%.17g", q ? ", " : "", xy[q]);
+        fprintf(f, "]]}");
+    }
+    fprintf(f, "]}\n");
+    if (fclose(f) != 0 || atomic_commit(tmp, path) < 0) return err_set("%s: write failed", path);
+    snprintf(path, sizeof path, "%s/%s.json", dir, masks ? "dt_segm" : "dt_bbox");
+    if (atomic_tmpname(path, tmp, sizeof tmp) < 0) return -1;
+    f = fopen(tmp, "w");
+    if (!f) return err_set("%s: cannot write", tmp);
+    fprintf(f, "[");
+    for (int j = 0; j < dt->n; j++) {
+        const coco_dt_ann *d = &dt->dets[j];
+        fprintf(f, "%s{\"image_id\": %lld, \"category_id\": %lld, \"score\": %.17g", j ? ",\n" : "", (long long)d->image_id,
+                (long long)d->category_id, d->score);
+        if (masks) {
+            char *s = rle_to_string(&d->mask);
+            fprintf(f, ", \"segmentation\": {\"size\": [%u, %u], \"counts\": \"%s\"}}", d->mask.h, d->mask.w, s);
+            free(s);
+        } else {
+            fprintf(f, ", \"bbox\": [%.17g, %.17g, %.17g, %.17g]}", d->bbox[0], d->bbox[1], d->bbox[2], d->bbox[3]);
+        }
+    }
+    fprintf(f, "]\n");
+    if (fclose(f) != 0 || atomic_commit(tmp, path) < 0) return err_set("%s: write failed", path);
+    return 0;
+}
+
+static void bench_usage(FILE *f) {
+    fprintf(f,
+            "usage: deltabench eval bench-coco [--iou-type bbox|segm] [--threads N] [--images N] [--gt-boxes N]\n"
+            "                                  [--dets-per-image N] [--seed S] [--repeat R] [--write DIR] [--json]\n\n"
+            "Times COCO evaluation (in memory: matching, accumulation, summary) on a synthetic val2017-sized problem.\n\n"
+            "  --iou-type T        bbox (default) or segm\n"
+            "  --threads N         threads (default 2)\n"
+            "  --images N          images (default 5000)\n"
+            "  --gt-boxes N        ground-truth objects (default 36000)\n"
+            "  --dets-per-image N  detections per image (default 100)\n"
+            "  --seed S            generator seed (default 1)\n"
+            "  --repeat R          timed repetitions, the best is reported (default 3)\n"
+            "  --write DIR         also write DIR/gt.json and DIR/dt_bbox.json (or dt_segm.json) for the\n"
+            "                      reference tool, and time `eval coco` on those files (load + evaluation)\n"
+            "  --json              machine-readable output\n");
+}
+
+static int eval_bench_coco(int argc, char **argv) {
+    int iou_type = COCO_IOU_BBOX, threads = 2, n_images = 5000, n_gt = 36000, dpi = 100, repeat = 3, json = 0;
+    uint64_t seed = 1;
+    const char *write_dir = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            bench_usage(stdout);
+            return 0;
+        } else if ((v = opt_value(argc, argv, &i, "--iou-type"))) {
+            iou_type = !strcmp(v, "segm") ? COCO_IOU_SEGM : COCO_IOU_BBOX;
+        } else if ((v = opt_value(argc, argv, &i, "--threads"))) {
+            threads = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--images"))) {
+            n_images = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--gt-boxes"))) {
+            n_gt = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--dets-per-image"))) {
+            dpi = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+            seed = strtoull(v, NULL, 10);
+        } else if ((v = opt_value(argc, argv, &i, "--repeat"))) {
+            repeat = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--write"))) {
+            write_dir = v;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(stderr, "deltabench: eval bench-coco: unknown option '%s'\n\n", argv[i]);
+            bench_usage(stderr);
+            return 2;
+        }
+    }
+    if (n_images < 1 || n_gt < 0 || dpi < 0 || repeat < 1) {
+        fprintf(stderr, "deltabench: eval bench-coco: sizes must be positive\n");
+        return 2;
+    }
+    coco_gt gt;
+    coco_det dt;
+    double t0 = time_now();
+    synth_coco(n_images, n_gt, dpi, seed, iou_type == COCO_IOU_SEGM, &gt, &dt);
+    double t_gen = time_now() - t0, best = 1e30;
+    coco_summary s;
+    memset(&s, 0, sizeof s);
+    for (int r = 0; r < repeat; r++) {
+        coco_summary_free(&s);
+        double t = time_now();
+        if (coco_eval_run(&gt, &dt, iou_type, threads, &s) < 0) return fail();
+        t = time_now() - t;
+        if (t < best) best = t;
+    }
+    double t_files = -1;
+    if (write_dir) {
+        if (write_synth(write_dir, &gt, &dt, iou_type == COCO_IOU_SEGM) < 0) return fail();
+        char gp[4096], dp[4096];
+        snprintf(gp, sizeof gp, "%s/gt.json", write_dir);
+        snprintf(dp, sizeof dp, "%s/%s.json", write_dir, iou_type == COCO_IOU_SEGM ? "dt_segm" : "dt_bbox");
+        double t = time_now();
+        coco_gt g2;
+        coco_det d2;
+        coco_summary s2;
+        if (coco_gt_load(gp, iou_type == COCO_IOU_SEGM, &g2) < 0) return fail();
+        if (coco_results_load(dp, &g2, iou_type == COCO_IOU_SEGM, &d2) < 0) return fail();
+        if (coco_eval_run(&g2, &d2, iou_type, threads, &s2) < 0) return fail();
+        t_files = time_now() - t;
+        for (int i = 0; i < 12; i++)
+            if (s2.stats[i] != s.stats[i])
+                fprintf(stderr, "deltabench: note: stats[%d] from files %.17g vs in memory %.17g\n", i, s2.stats[i], s.stats[i]);
+        coco_summary_free(&s2);
+        coco_gt_free(&g2);
+        coco_det_free(&d2);
+    }
+    if (json) {
+        printf("{\"iou_type\": \"%s\", \"images\": %d, \"gt\": %d, \"dets\": %d, \"threads\": %d, \"generate_s\": %.3f, "
+               "\"eval_s\": %.4f, \"files_eval_s\": %.3f, \"AP\": %.17g, \"AP50\": %.17g, \"AR100\": %.17g}\n",
+               iou_type ? "segm" : "bbox", n_images, n_gt, dt.n, threads, t_gen, best, t_files, s.stats[0], s.stats[1], s.stats[8]);
+    } else {
+        printf("bench-coco %s: %d images, %d gt, %d detections, %d threads\n", iou_type ? "segm" : "bbox", n_images, n_gt, dt.n, threads);
+        printf("  generate %.3f s, evaluate (best of %d) %.4f s\n", t_gen, repeat, best);
+        if (write_dir) printf("  from files (load gt + results JSON, evaluate): %.3f s\n", t_files);
+        coco_summary_print(&s, iou_type, stdout);
+    }
+    coco_summary_free(&s);
+    coco_gt_free(&gt);
+    coco_det_free(&dt);
+    return 0;
+}
+
 /* ---------------- dispatch ---------------- */
 static void eval_usage(FILE *f) {
     fprintf(f, "usage: deltabench eval <coco|voc|seg|dota|bench-coco> [options]   (eval <kind> --help for options)\n\n"
@@ -130,6 +394,7 @@ int cmd_eval(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "coco")) return eval_coco(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench-coco")) return eval_bench_coco(argc - 1, argv + 1);
     fprintf(stderr, "deltabench: eval: unknown kind '%s'\n\n", argv[1]);
     eval_usage(stderr);
     return 2;
