@@ -7,6 +7,7 @@
 #include "../core/common.h"
 #include "../metrics/coco_eval.h"
 #include "../metrics/coco_json.h"
+#include "../metrics/voc_files.h"
 #include "commands.h"
 
 static int fail(void) {
@@ -114,6 +115,91 @@ static int eval_coco(int argc, char **argv) {
     return 0;
 }
 
+
+
+/* ---------------- voc ---------------- */
+static void voc_usage(FILE *f) {
+    fprintf(f,
+            "usage: deltabench eval voc --root VOCdevkit/VOC2007 --dets DIR [--split test] [--metric 11points|area]\n"
+            "                           [--protocol mmdet|devkit] [--iou 0.5] [--prefix P] [--json]\n\n"
+            "Pascal VOC mAP over the 20 classes; difficult objects ignored.\n\n"
+            "  --root DIR       VOC year folder with Annotations/ and ImageSets/Main/ (required)\n"
+            "  --dets DIR       folder of per-class detection files, lines \"image_id score x1 y1 x2 y2\" (required)\n"
+            "  --split S        image set (default test)\n"
+            "  --prefix P       detection file name prefix (default comp4_det_<split>_); a missing class file\n"
+            "                   means no detections for that class\n"
+            "  --metric M       11points (VOC2007, default; what mmdet uses for VOC2007) or area (VOC2010+)\n"
+            "  --protocol P     mmdet (default; mmdet 2.x eval_map: IoU >= thr without +1, float32 IoU) or\n"
+            "                   devkit (official devkit / py-faster-rcnn voc_eval: IoU > thr with +1)\n"
+            "  --iou T          IoU threshold (default 0.5)\n"
+            "  --json           JSON output\n"
+            "mAP averages the classes with at least one non-difficult ground truth (both protocols).\n");
+}
+
+static int eval_voc(int argc, char **argv) {
+    const char *root = NULL, *dets = NULL, *split = "test", *prefix = NULL, *v;
+    int protocol = VOC_PROTO_MMDET, mode = VOC_AP_11POINTS, json = 0;
+    double iou = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            voc_usage(stdout);
+            return 0;
+        } else if ((v = opt_value(argc, argv, &i, "--root"))) {
+            root = v;
+        } else if ((v = opt_value(argc, argv, &i, "--dets"))) {
+            dets = v;
+        } else if ((v = opt_value(argc, argv, &i, "--split"))) {
+            split = v;
+        } else if ((v = opt_value(argc, argv, &i, "--prefix"))) {
+            prefix = v;
+        } else if ((v = opt_value(argc, argv, &i, "--metric"))) {
+            if (!strcmp(v, "11points")) mode = VOC_AP_11POINTS;
+            else if (!strcmp(v, "area")) mode = VOC_AP_AREA;
+            else {
+                fprintf(stderr, "deltabench: --metric must be 11points or area\n");
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--protocol"))) {
+            if (!strcmp(v, "mmdet")) protocol = VOC_PROTO_MMDET;
+            else if (!strcmp(v, "devkit")) protocol = VOC_PROTO_DEVKIT;
+            else {
+                fprintf(stderr, "deltabench: --protocol must be mmdet or devkit\n");
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--iou"))) {
+            iou = atof(v);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(stderr, "deltabench: eval voc: unknown option '%s'\n\n", argv[i]);
+            voc_usage(stderr);
+            return 2;
+        }
+    }
+    if (!root || !dets) {
+        fprintf(stderr, "deltabench: eval voc needs --root and --dets\n\n");
+        voc_usage(stderr);
+        return 2;
+    }
+    voc_result r;
+    if (voc_eval_files(root, split, dets, prefix, protocol, mode, iou, &r) < 0) return fail();
+    if (json) {
+        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": %.17g, \"classes\": [", protocol ? "devkit" : "mmdet",
+               mode ? "area" : "11points", iou, r.map);
+        for (int c = 0; c < 20; c++)
+            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": %.17g}", c ? ", " : "",
+                   voc_class_names[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("]}\n");
+    } else {
+        printf("%-12s %6s %6s %8s %8s\n", "class", "gts", "dets", "recall", "ap");
+        for (int c = 0; c < 20; c++)
+            printf("%-12s %6d %6d %8.3f %8.3f\n", voc_class_names[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("%-12s %6s %6s %8s %8.3f   (%s, %s, IoU %g)\n", "mAP", "", "", "", r.map, protocol ? "devkit" : "mmdet",
+               mode ? "area" : "11points", iou);
+    }
+    voc_result_free(&r);
+    return 0;
+}
 
 /* ---------------- bench-coco ---------------- */
 /* A val2017-sized synthetic problem: n_images images of 640x480 (every 4th 480x640), 80 categories,
@@ -394,6 +480,7 @@ int cmd_eval(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "coco")) return eval_coco(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "voc")) return eval_voc(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench-coco")) return eval_bench_coco(argc - 1, argv + 1);
     fprintf(stderr, "deltabench: eval: unknown kind '%s'\n\n", argv[1]);
     eval_usage(stderr);
