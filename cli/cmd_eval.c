@@ -1,5 +1,6 @@
 /* cmd_eval.c - `deltabench eval coco|voc|seg|dota|bench-coco`: score detection, segmentation and rotated
  * detection results with the reference tools' exact rules (metrics/). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "../metrics/coco_eval.h"
 #include "../metrics/coco_json.h"
 #include "../metrics/voc_files.h"
+#include "../metrics/seg_eval.h"
 #include "commands.h"
 
 static int fail(void) {
@@ -198,6 +200,90 @@ static int eval_voc(int argc, char **argv) {
                mode ? "area" : "11points", iou);
     }
     voc_result_free(&r);
+    return 0;
+}
+
+
+/* ---------------- seg ---------------- */
+static void seg_usage(FILE *f) {
+    fprintf(f,
+            "usage: deltabench eval seg --gt DIR --pred DIR --classes N [--reduce-zero-label] [--ignore 255]\n"
+            "                           [--suffix .png] [--json]\n\n"
+            "Semantic segmentation mIoU, mAcc, aAcc and the per-class table, as mmseg's mean_iou: sums over the\n"
+            "whole dataset, classes absent from both prediction and ground truth excluded (NaN).\n\n"
+            "  --gt DIR              ground-truth label maps (8-bit PNG; palette PNGs give indices) (required)\n"
+            "  --pred DIR            predicted label maps with the same file names, at the original size (required)\n"
+            "  --classes N           number of classes (required; ADE20K: 150)\n"
+            "  --reduce-zero-label   ground truth 0 -> ignored, k -> k-1 (ADE20K; default off)\n"
+            "  --ignore V            ignore index (default 255)\n"
+            "  --suffix S            label map file suffix (default .png)\n"
+            "  --json                JSON output\n");
+}
+
+static void print_num(double v) {
+    if (isnan(v))
+        printf("NaN");
+    else
+        printf("%.17g", v);
+}
+
+static int eval_seg(int argc, char **argv) {
+    const char *gt = NULL, *pred = NULL, *suffix = ".png", *v;
+    int classes = 0, reduce = 0, ignore = 255, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            seg_usage(stdout);
+            return 0;
+        } else if ((v = opt_value(argc, argv, &i, "--gt"))) {
+            gt = v;
+        } else if ((v = opt_value(argc, argv, &i, "--pred"))) {
+            pred = v;
+        } else if ((v = opt_value(argc, argv, &i, "--classes"))) {
+            classes = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--ignore"))) {
+            ignore = atoi(v);
+        } else if ((v = opt_value(argc, argv, &i, "--suffix"))) {
+            suffix = v;
+        } else if (!strcmp(argv[i], "--reduce-zero-label")) {
+            reduce = 1;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(stderr, "deltabench: eval seg: unknown option '%s'\n\n", argv[i]);
+            seg_usage(stderr);
+            return 2;
+        }
+    }
+    if (!gt || !pred || classes < 1 || classes > 256) {
+        fprintf(stderr, "deltabench: eval seg needs --gt, --pred and --classes (1..256)\n\n");
+        seg_usage(stderr);
+        return 2;
+    }
+    seg_eval s;
+    int n;
+    seg_eval_init(&s, classes, ignore, reduce);
+    if (seg_eval_dirs(&s, gt, pred, suffix, &n) < 0) {
+        seg_eval_free(&s);
+        return fail();
+    }
+    if (json) {
+        printf("{\"images\": %d, \"classes\": %d, \"aAcc\": ", n, classes);
+        print_num(s.aacc);
+        printf(", \"mIoU\": ");
+        print_num(s.miou);
+        printf(", \"mAcc\": ");
+        print_num(s.macc);
+        printf(", \"IoU\": [");
+        for (int c = 0; c < classes; c++) printf("%s", c ? ", " : ""), print_num(s.iou[c]);
+        printf("], \"Acc\": [");
+        for (int c = 0; c < classes; c++) printf("%s", c ? ", " : ""), print_num(s.acc[c]);
+        printf("]}\n");
+    } else {
+        printf("%-8s %8s %8s\n", "class", "IoU", "Acc");
+        for (int c = 0; c < classes; c++) printf("%-8d %8.2f %8.2f\n", c, 100 * s.iou[c], 100 * s.acc[c]);
+        printf("%d images: aAcc %.2f  mIoU %.2f  mAcc %.2f\n", n, 100 * s.aacc, 100 * s.miou, 100 * s.macc);
+    }
+    seg_eval_free(&s);
     return 0;
 }
 
@@ -481,6 +567,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "coco")) return eval_coco(argc - 1, argv + 1);
     if (!strcmp(argv[1], "voc")) return eval_voc(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "seg")) return eval_seg(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench-coco")) return eval_bench_coco(argc - 1, argv + 1);
     fprintf(stderr, "deltabench: eval: unknown kind '%s'\n\n", argv[1]);
     eval_usage(stderr);
