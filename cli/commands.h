@@ -12,5 +12,6 @@ typedef struct command {
 
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 static const command commands[] = {
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
     {"eval", cmd_eval, "score results: COCO, VOC, semantic segmentation, DOTA (reference-exact)"},
+    {"data", cmd_data, "inspect a dataset (COCO, VOC, ADE20K, DOTA, STAR, ...) through the trainers' readers"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
