@@ -10,6 +10,7 @@
 #include "../metrics/coco_json.h"
 #include "../metrics/voc_files.h"
 #include "../metrics/seg_eval.h"
+#include "../metrics/dota_eval.h"
 #include "commands.h"
 
 static int fail(void) {
@@ -284,6 +285,99 @@ static int eval_seg(int argc, char **argv) {
         printf("%d images: aAcc %.2f  mIoU %.2f  mAcc %.2f\n", n, 100 * s.aacc, 100 * s.miou, 100 * s.macc);
     }
     seg_eval_free(&s);
+    return 0;
+}
+
+
+/* ---------------- dota ---------------- */
+static void dota_usage(FILE *f) {
+    fprintf(f,
+            "usage: deltabench eval dota --gt labelTxt/ --dets DIR [--protocol devkit|mmrotate] [--classes dota10|dota15|star]\n"
+            "                            [--metric 11points|area] [--iou 0.5] [--prefix Task1_] [--json]\n\n"
+            "Rotated detection mAP. Ground truth: one DOTA label file per image (x1 y1 ... x4 y4 class difficult);\n"
+            "detections: <prefix><class>.txt with lines \"image score x1 y1 x2 y2 x3 y3 x4 y4\".\n\n"
+            "  --gt DIR         label files; every *.txt is an image of the test set (required)\n"
+            "  --dets DIR       detection files (required); a missing class file means no detections\n"
+            "  --protocol P     devkit (default): DOTA devkit Task 1 - exact polygon IoU > thr, difficult ignored,\n"
+            "                   mAP over all classes of the list; mmrotate: eval_rbbox_map as the STAR numbers -\n"
+            "                   minimum-area rotated rectangles, rectangle IoU >= thr, difficult kept as ordinary\n"
+            "                   ground truth (mmrotate's difficulty threshold 100), mAP over classes with ground truth\n"
+            "  --classes L      dota10 (15 classes, default), dota15 (16), star (48)\n"
+            "  --metric M       11points (default, use_07_metric) or area\n"
+            "  --iou T          IoU threshold (default 0.5)\n"
+            "  --prefix P       detection file prefix (default Task1_)\n"
+            "  --json           JSON output\n");
+}
+
+static int eval_dota(int argc, char **argv) {
+    const char *gt = NULL, *dets = NULL, *prefix = "Task1_", *v;
+    const char *const *classes = dota_classes_v10;
+    int n_classes = 15, protocol = DOTA_PROTO_DEVKIT, mode = VOC_AP_11POINTS, json = 0;
+    double iou = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            dota_usage(stdout);
+            return 0;
+        } else if ((v = opt_value(argc, argv, &i, "--gt"))) {
+            gt = v;
+        } else if ((v = opt_value(argc, argv, &i, "--dets"))) {
+            dets = v;
+        } else if ((v = opt_value(argc, argv, &i, "--prefix"))) {
+            prefix = v;
+        } else if ((v = opt_value(argc, argv, &i, "--iou"))) {
+            iou = atof(v);
+        } else if ((v = opt_value(argc, argv, &i, "--protocol"))) {
+            if (!strcmp(v, "devkit")) protocol = DOTA_PROTO_DEVKIT;
+            else if (!strcmp(v, "mmrotate")) protocol = DOTA_PROTO_MMROTATE;
+            else {
+                fprintf(stderr, "deltabench: --protocol must be devkit or mmrotate\n");
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--metric"))) {
+            if (!strcmp(v, "11points")) mode = VOC_AP_11POINTS;
+            else if (!strcmp(v, "area")) mode = VOC_AP_AREA;
+            else {
+                fprintf(stderr, "deltabench: --metric must be 11points or area\n");
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--classes"))) {
+            if (!strcmp(v, "dota10")) classes = dota_classes_v10, n_classes = 15;
+            else if (!strcmp(v, "dota15")) classes = dota_classes_v15, n_classes = 16;
+            else if (!strcmp(v, "star")) classes = star_classes, n_classes = 48;
+            else {
+                fprintf(stderr, "deltabench: --classes must be dota10, dota15 or star\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(stderr, "deltabench: eval dota: unknown option '%s'\n\n", argv[i]);
+            dota_usage(stderr);
+            return 2;
+        }
+    }
+    if (!gt || !dets) {
+        fprintf(stderr, "deltabench: eval dota needs --gt and --dets\n\n");
+        dota_usage(stderr);
+        return 2;
+    }
+    voc_result r;
+    if (dota_eval_files(gt, dets, prefix, classes, n_classes, protocol, iou, mode, &r) < 0) return fail();
+    if (json) {
+        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": %.17g, \"classes\": [",
+               protocol ? "mmrotate" : "devkit", mode ? "area" : "11points", iou, r.map);
+        for (int c = 0; c < n_classes; c++)
+            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": %.17g}", c ? ", " : "",
+                   classes[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("]}\n");
+    } else {
+        printf("%-20s %6s %6s %8s %8s\n", "class", "gts", "dets", "recall", "ap");
+        for (int c = 0; c < n_classes; c++)
+            printf("%-20s %6d %6d %8.3f %8.3f\n", classes[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("%-20s %6s %6s %8s %8.4f   (%s, %s, IoU %g)\n", "mAP", "", "", "", r.map, protocol ? "mmrotate" : "devkit",
+               mode ? "area" : "11points", iou);
+    }
+    voc_result_free(&r);
     return 0;
 }
 
@@ -568,6 +662,7 @@ int cmd_eval(int argc, char **argv) {
     if (!strcmp(argv[1], "coco")) return eval_coco(argc - 1, argv + 1);
     if (!strcmp(argv[1], "voc")) return eval_voc(argc - 1, argv + 1);
     if (!strcmp(argv[1], "seg")) return eval_seg(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dota")) return eval_dota(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench-coco")) return eval_bench_coco(argc - 1, argv + 1);
     fprintf(stderr, "deltabench: eval: unknown kind '%s'\n\n", argv[1]);
     eval_usage(stderr);
