@@ -529,7 +529,12 @@ static int write_synth(const char *dir, const coco_gt *gt, const coco_det *dt, i
                 (long long)d->category_id, d->score);
         if (masks) {
             char *s = rle_to_string(&d->mask);
-            fprintf(f, ", \"segmentation\": {\"size\": [%u, %u], \"counts\": \"%s\"}}", d->mask.h, d->mask.w, s);
+            fprintf(f, ", \"segmentation\": {\"size\": [%u, %u], \"counts\": \"", d->mask.h, d->mask.w);
+            for (char *c = s; *c; c++) { /* the RLE alphabet includes the backslash: JSON-escape it */
+                if (*c == '\\') fputc('\\', f);
+                fputc(*c, f);
+            }
+            fprintf(f, "\"}}");
             free(s);
         } else {
             fprintf(f, ", \"bbox\": [%.17g, %.17g, %.17g, %.17g]}", d->bbox[0], d->bbox[1], d->bbox[2], d->bbox[3]);
