@@ -1,6 +1,7 @@
 /* coco_json.c - ground truth and results JSON into coco_gt / coco_det (see coco_json.h). */
 #include "coco_json.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static int seg_to_rle(const coco_seg *sg, int h, int w, rle *r) {
         const double *xy = sg->xy;
         /* pycocotools treats the whole list as boxes when its first polygon has exactly 4 numbers */
         int as_boxes = sg->poly_len[0] == 4;
+
         for (int p = 0; p < sg->n_polys; p++) {
             int len = sg->poly_len[p];
             if (as_boxes) {
@@ -25,14 +27,22 @@ static int seg_to_rle(const coco_seg *sg, int h, int w, rle *r) {
                     free(parts);
                     return err_set("segmentation: first polygon has 4 numbers (read as a box) but polygon %d has %d", p, len);
                 }
-                rle_from_bbox(&parts[p], xy, (uint32_t)h, (uint32_t)w);
+                if (rle_from_bbox(&parts[p], xy, (uint32_t)h, (uint32_t)w) < 0) {
+                    for (int q = 0; q < p; q++) rle_free(&parts[q]);
+                    free(parts);
+                    return err_prefix("segmentation box %d", p);
+                }
             } else {
                 if (len < 6) {
                     for (int q = 0; q < p; q++) rle_free(&parts[q]);
                     free(parts);
                     return err_set("segmentation: polygon %d has %d coordinates (needs at least 3 points)", p, len);
                 }
-                rle_from_poly(&parts[p], xy, (size_t)len / 2, (uint32_t)h, (uint32_t)w);
+                if (rle_from_poly(&parts[p], xy, (size_t)len / 2, (uint32_t)h, (uint32_t)w) < 0) {
+                    for (int q = 0; q < p; q++) rle_free(&parts[q]);
+                    free(parts);
+                    return err_prefix("segmentation polygon %d", p);
+                }
             }
             xy += len;
         }
@@ -347,7 +357,7 @@ int coco_results_parse(const char *buf, size_t n, const char *src, const coco_gt
             } else if (e.seg_kind == 0 && box_mode && e.n_bbox == 4) {
                 double x1 = e.bbox[0], x2 = e.bbox[0] + e.bbox[2], y1 = e.bbox[1], y2 = e.bbox[1] + e.bbox[3];
                 double xy[8] = {x1, y1, x1, y2, x2, y2, x2, y1};
-                rle_from_poly(&d->mask, xy, 4, (uint32_t)im->h, (uint32_t)im->w);
+                c = rle_from_poly(&d->mask, xy, 4, (uint32_t)im->h, (uint32_t)im->w);
             } else {
                 c = err_set("mask results need an RLE \"segmentation\" {\"size\", \"counts\"}");
             }

@@ -129,8 +129,12 @@ static int cmp_u32(const void *a, const void *b) {
  * unit of its longer axis, and the points where the walk changes column give, after scaling back, the
  * first pixel inside the polygon in each crossed column; sorting those crossings column-major yields the
  * runs. */
-void rle_from_poly(rle *r, const double *xy, size_t k, uint32_t h, uint32_t w) {
+int rle_from_poly(rle *r, const double *xy, size_t k, uint32_t h, uint32_t w) {
     const double scale = 5;
+    memset(r, 0, sizeof *r);
+    if (k == 0) return err_set("polygon without vertices");
+    for (size_t j = 0; j < 2 * k; j++)
+        if (!(fabs(xy[j]) <= 1e6)) return err_set("polygon coordinate %zu is %g (must be finite, |v| <= 1e6)", j, xy[j]);
     int *vx = xmalloc((k + 1) * sizeof(int)), *vy = xmalloc((k + 1) * sizeof(int));
     for (size_t j = 0; j < k; j++) {
         vx[j] = (int)(scale * xy[2 * j] + .5);
@@ -220,12 +224,13 @@ void rle_from_poly(rle *r, const double *xy, size_t k, uint32_t h, uint32_t w) {
     rle_set(r, h, w, m, runs);
     free(pos);
     free(runs);
+    return 0;
 }
 
-void rle_from_bbox(rle *r, const double bb[4], uint32_t h, uint32_t w) {
+int rle_from_bbox(rle *r, const double bb[4], uint32_t h, uint32_t w) {
     double x0 = bb[0], x1 = bb[0] + bb[2], y0 = bb[1], y1 = bb[1] + bb[3];
     double xy[8] = {x0, y0, x0, y1, x1, y1, x1, y0};
-    rle_from_poly(r, xy, 4, h, w);
+    return rle_from_poly(r, xy, 4, h, w);
 }
 
 /* Walks the runs of one RLE: value and remaining length of the current run. */

@@ -32,10 +32,11 @@ char *rle_to_string(const rle *r);
 /* Parse a compressed string. Returns -1 with err_set on a character outside the alphabet, a truncated
  * code or runs not summing to h*w. */
 int rle_from_string(rle *r, const char *s, uint32_t h, uint32_t w);
-/* Rasterise a polygon of k vertices (xy = x0,y0,x1,y1,...) exactly as pycocotools' rleFrPoly. */
-void rle_from_poly(rle *r, const double *xy, size_t k, uint32_t h, uint32_t w);
+/* Rasterise a polygon of k >= 1 vertices (xy = x0,y0,x1,y1,...) exactly as pycocotools' rleFrPoly.
+ * Returns 0, or -1 (err_set, r left empty) for a coordinate that is not finite or beyond +-1e6. */
+int rle_from_poly(rle *r, const double *xy, size_t k, uint32_t h, uint32_t w);
 /* Rasterise a box [x, y, w, h] as pycocotools' rleFrBbox (the box's four corners as a polygon). */
-void rle_from_bbox(rle *r, const double bb[4], uint32_t h, uint32_t w);
+int rle_from_bbox(rle *r, const double bb[4], uint32_t h, uint32_t w);
 /* Union (intersect = 0) or intersection (intersect = 1) of n RLEs. Sizes must agree; if they do not the
  * result is an empty 0 x 0 RLE (as pycocotools). n == 0 gives an empty 0 x 0 RLE. */
 void rle_merge(const rle *rs, size_t n, rle *out, int intersect);

@@ -33,7 +33,7 @@ static void test_polygon_rasterisation(void **state) {
         double *v = malloc(sizeof(double) * k);
         for (int i = 0; i < k; i++) v[i] = cJSON_GetArrayItem(xy, i)->valuedouble;
         rle r;
-        rle_from_poly(&r, v, (size_t)k / 2, (uint32_t)h, (uint32_t)w);
+        assert_int_equal(rle_from_poly(&r, v, (size_t)k / 2, (uint32_t)h, (uint32_t)w), 0);
         char *s = rle_to_string(&r);
         assert_string_equal(s, cJSON_GetObjectItem(p, "counts")->valuestring);
         assert_int_equal(rle_area(&r), cJSON_GetObjectItem(p, "area")->valueint);
@@ -63,7 +63,7 @@ static void test_polygon_rasterisation(void **state) {
         double bb[4];
         for (int i = 0; i < 4; i++) bb[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "bbox"), i)->valuedouble;
         rle r;
-        rle_from_bbox(&r, bb, (uint32_t)cJSON_GetObjectItem(p, "h")->valueint, (uint32_t)cJSON_GetObjectItem(p, "w")->valueint);
+        assert_int_equal(rle_from_bbox(&r, bb, (uint32_t)cJSON_GetObjectItem(p, "h")->valueint, (uint32_t)cJSON_GetObjectItem(p, "w")->valueint), 0);
         char *s = rle_to_string(&r);
         assert_string_equal(s, cJSON_GetObjectItem(p, "counts")->valuestring);
         free(s);
@@ -193,6 +193,10 @@ static void test_coco_bad_inputs(void **state) {
     assert_non_null(strstr(err_msg(), "size"));
     /* a compressed RLE string whose runs do not cover the mask */
     write_file(p, "[{\"image_id\": 3, \"category_id\": 1, \"segmentation\": {\"size\": [120, 90], \"counts\": \"05\"}, \"score\": 0.5}]");
+    assert_int_equal(coco_results_load(p, &gt, 1, &dt), -1);
+    assert_non_null(strstr(err_msg(), "entry 0"));
+    /* a polygon far outside any image (would overflow the rasteriser's integer walk) */
+    write_file(p, "[{\"image_id\": 3, \"category_id\": 1, \"bbox\": [1,2,3,4], \"segmentation\": [[1e12, 0, 5, 5, 0, 5]], \"score\": 0.5}]");
     assert_int_equal(coco_results_load(p, &gt, 1, &dt), -1);
     assert_non_null(strstr(err_msg(), "entry 0"));
     /* malformed ground truth */
