@@ -248,6 +248,49 @@ int dota_eval_mmrotate(const dota_rbox_obj *gt, int n_gt, const dota_rbox_obj *d
     return eval_rotated(gt, n_gt, dt, n_dt, n_images, n_classes, iou_thr, ap_mode, DOTA_PROTO_MMROTATE, out);
 }
 
+/* Minimum-area enclosing rectangle of a quadrilateral (rotating calipers over its convex hull), with no
+ * minimum size: a detection is a rotated box whatever its size (mmrotate only filters ground truth). */
+static int min_area_rect(const double q[8], rbox *out) {
+    pt p[4], hull[8];
+    for (int i = 0; i < 4; i++) p[i] = (pt){q[2 * i], q[2 * i + 1]};
+    /* sort by x then y (insertion sort of 4) */
+    for (int i = 1; i < 4; i++)
+        for (int j = i; j > 0 && (p[j].x < p[j - 1].x || (p[j].x == p[j - 1].x && p[j].y < p[j - 1].y)); j--) {
+            pt t = p[j];
+            p[j] = p[j - 1];
+            p[j - 1] = t;
+        }
+    int k = 0;
+    for (int i = 0; i < 4; i++) {
+        while (k >= 2 && cross_o(hull[k - 2], hull[k - 1], p[i]) <= 0) k--;
+        hull[k++] = p[i];
+    }
+    for (int i = 2, t = k + 1; i >= 0; i--) {
+        while (k >= t && cross_o(hull[k - 2], hull[k - 1], p[i]) <= 0) k--;
+        hull[k++] = p[i];
+    }
+    k--;
+    if (k < 3) return 0;
+    double best = INFINITY;
+    for (int e = 0; e < k; e++) {
+        double dx = hull[(e + 1) % k].x - hull[e].x, dy = hull[(e + 1) % k].y - hull[e].y, len = sqrt(dx * dx + dy * dy);
+        if (len == 0) continue;
+        double ux = dx / len, uy = dy / len, u0 = INFINITY, u1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
+        for (int i = 0; i < k; i++) {
+            double pu = hull[i].x * ux + hull[i].y * uy, pv = -hull[i].x * uy + hull[i].y * ux;
+            u0 = fmin(u0, pu), u1 = fmax(u1, pu), v0 = fmin(v0, pv), v1 = fmax(v1, pv);
+        }
+        double area = (u1 - u0) * (v1 - v0);
+        if (area < best) {
+            best = area;
+            double cu = (u0 + u1) / 2, cv = (v0 + v1) / 2;
+            *out = (rbox){(float)(cu * ux - cv * uy), (float)(cu * uy + cv * ux), (float)(u1 - u0), (float)(v1 - v0),
+                          (float)atan2(uy, ux)};
+        }
+    }
+    return best < INFINITY;
+}
+
 /* ---- files ---- */
 typedef struct stem_idx {
     const char *stem;
@@ -336,9 +379,9 @@ int dota_eval_files(const char *gt_dir, const char *det_dir, const char *prefix,
                 r->image = f->idx;
                 r->label = c;
                 r->score = (double)(float)v[0];
-                float pf[8];
-                for (int k = 0; k < 8; k++) pf[k] = (float)v[k + 1];
-                if (!poly_to_rbox(pf, RBOX_LE90, &r->box)) r->box = (rbox){0, 0, 0, 0, 0}; /* degenerate: never matches */
+                double pf[8];
+                for (int k = 0; k < 8; k++) pf[k] = (double)(float)v[k + 1];
+                if (!min_area_rect(pf, &r->box)) r->box = (rbox){0, 0, 0, 0, 0}; /* degenerate: never matches */
                 n_dt++;
             }
             if (!eol) break;
