@@ -86,8 +86,7 @@ typedef struct eval_ctx {
 static int eval_category(const eval_ctx *c, int k) {
     const int I = c->I, K = c->K;
     const int *gs = c->gt_start + (size_t)k * (I + 1), *ds = c->dt_start + (size_t)k * (I + 1);
-    int n_gt = gs[I] - gs[0], n_dt = ds[I] - ds[0];
-    (void)n_gt;
+    int n_dt = ds[I] - ds[0];
     /* slots: per image, its detections sorted by score and cut at 100 */
     int max_slots = n_dt;
     double *slot_score = xmalloc((size_t)(max_slots + 1) * sizeof(double));
@@ -188,7 +187,7 @@ static int eval_category(const eval_ctx *c, int k) {
     }
     qsort(glob, n_slots, sizeof(scored), cmp_scored);
     int *sel = xmalloc((size_t)(n_slots + 1) * sizeof(int));
-    double *tp = xmalloc((size_t)(n_slots + 1) * sizeof(double)), *pr = xmalloc((size_t)(n_slots + 1) * sizeof(double));
+    double *pr = xmalloc((size_t)(n_slots + 1) * sizeof(double));
     double *rcl = xmalloc((size_t)(n_slots + 1) * sizeof(double));
     coco_summary *o = c->out;
     for (int a = 0; a < A_; a++) {
@@ -204,7 +203,6 @@ static int eval_category(const eval_ctx *c, int k) {
                     uint8_t v = cd[sel[s]];
                     if (v == 1) ctp += 1;
                     if (v == 2) cfp += 1;
-                    tp[s] = ctp;
                     rcl[s] = ctp / npig[a];
                     pr[s] = ctp / (cfp + ctp + 2.220446049250313e-16);
                 }
@@ -222,7 +220,6 @@ static int eval_category(const eval_ctx *c, int k) {
     }
     free(glob);
     free(sel);
-    free(tp);
     free(pr);
     free(rcl);
     free(slot_score);
@@ -346,8 +343,9 @@ int coco_eval_run(const coco_gt *gt, const coco_det *dt, int iou_type, int n_thr
     c.dt_start = xcalloc(nst + 1, sizeof(int));
     c.gt_idx = xmalloc((size_t)(ngk + 1) * sizeof(int));
     c.dt_idx = xmalloc((size_t)(ndk + 1) * sizeof(int));
-    /* start offsets: gt_start[k*(I+1)+i] = first entry with key >= k*(I+1)+i ; key uses I+1 stride */
-    for (int j = 0, p = 0; j < ngk; j++) c.gt_idx[j] = gk[j].pos, (void)p;
+    /* start offsets: gt_start[k*(I+1)+i] = first entry with key >= k*(I+1)+i (the stride I+1 leaves an empty
+     * slot per category, so gt_start[k*(I+1)+I] is where category k ends) */
+    for (int j = 0; j < ngk; j++) c.gt_idx[j] = gk[j].pos;
     for (int j = 0; j < ndk; j++) c.dt_idx[j] = dk[j].pos;
     {
         size_t p = 0;
@@ -361,8 +359,6 @@ int coco_eval_run(const coco_gt *gt, const coco_det *dt, int iou_type, int n_thr
             if (key < nst) c.dt_start[key] = (int)p;
         }
     }
-    /* gt_start[k*(I+1) + I] must be the end of category k: that is the start of key k*(I+1)+I which has no
-     * entries, i.e. the first entry of category k+1. Correct by construction. */
     out->n_cats = K;
     out->cat_ids = xmalloc((size_t)(K + 1) * sizeof(int64_t));
     for (int k = 0; k < K; k++) out->cat_ids[k] = cat[k].id;

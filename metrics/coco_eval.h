@@ -70,8 +70,7 @@ void coco_summary_free(coco_summary *s);
 /* Print the twelve numbers in pycocotools' layout. */
 void coco_summary_print(const coco_summary *s, int iou_type, FILE *f);
 
-/* Fill gt->anns[i].mask from polygons is the loader's job; this helper rasterises boxes for annotations
- * without a mask (e.g. synthetic problems). */
+/* Free what the loaders (coco_json.h) allocated: the arrays and every mask. */
 void coco_gt_free(coco_gt *gt);
 void coco_det_free(coco_det *dt);
 
