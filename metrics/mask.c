@@ -42,6 +42,26 @@ void rle_encode(rle *r, const uint8_t *mask, uint32_t h, uint32_t w) {
     free(runs);
 }
 
+void rle_encode_rowmajor(rle *r, const uint8_t *mask, uint32_t h, uint32_t w) {
+    size_t n = (size_t)h * w, m = 0;
+    uint32_t *runs = xmalloc((n + 1) * sizeof(uint32_t));
+    uint8_t cur = 0;
+    uint32_t len = 0;
+    for (uint32_t x = 0; x < w; x++)
+        for (uint32_t y = 0; y < h; y++) {
+            uint8_t b = mask[(size_t)y * w + x] != 0;
+            if (b != cur) {
+                runs[m++] = len;
+                len = 0;
+                cur = b;
+            }
+            len++;
+        }
+    runs[m++] = len;
+    rle_set(r, h, w, m, runs);
+    free(runs);
+}
+
 int rle_check(const rle *r) {
     uint64_t s = 0;
     for (size_t i = 0; i < r->m; i++) s += r->cnts[i];

@@ -21,6 +21,9 @@ void rle_free(rle *r);
 void rle_copy(rle *dst, const rle *src);
 /* Encode an h x w column-major 0/1 mask (any non-zero byte counts as 1). */
 void rle_encode(rle *r, const uint8_t *mask, uint32_t h, uint32_t w);
+/* Encode an h x w ROW-major mask (what a network's output usually is); same RLE as encoding its transpose
+ * in column-major order. */
+void rle_encode_rowmajor(rle *r, const uint8_t *mask, uint32_t h, uint32_t w);
 /* Decode into an h*w column-major buffer of 0/1 bytes. Returns -1 (err_set) if the runs do not sum to
  * h*w. */
 int rle_decode(const rle *r, uint8_t *mask);

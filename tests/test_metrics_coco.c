@@ -50,6 +50,14 @@ static void test_polygon_rasterisation(void **state) {
         rle_encode(&r3, mask, (uint32_t)h, (uint32_t)w);
         assert_int_equal(r3.m, r.m);
         assert_memory_equal(r3.cnts, r.cnts, r.m * sizeof(uint32_t));
+        rle_free(&r3);
+        uint8_t *rowmajor = malloc((size_t)h * w); /* the same mask stored row by row */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) rowmajor[y * w + x] = mask[x * h + y];
+        rle_encode_rowmajor(&r3, rowmajor, (uint32_t)h, (uint32_t)w);
+        assert_int_equal(r3.m, r.m);
+        assert_memory_equal(r3.cnts, r.cnts, r.m * sizeof(uint32_t));
+        free(rowmajor);
         free(mask);
         free(s);
         free(v);
