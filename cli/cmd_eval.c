@@ -221,9 +221,9 @@ static void seg_usage(FILE *f) {
             "  --json                JSON output\n");
 }
 
-static void print_num(double v) {
+static void print_num(double v) { /* JSON has no NaN: undefined values (class absent everywhere) are null */
     if (isnan(v))
-        printf("NaN");
+        printf("null");
     else
         printf("%.17g", v);
 }
