@@ -17,6 +17,7 @@ int cmd_bench(int argc, char **argv);
 /* shared option parsing */
 int parse_out_indices(const char *s, int *mask);
 int cmd_report(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 /* `data synth` (cli/cmd_synth.c); argv[0] = "synth" */
 int cmd_data_synth(int argc, char **argv);

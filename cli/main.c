@@ -11,6 +11,7 @@ static const command commands[] = {
     {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
     {"report", cmd_report, "tables and figures of a task from its results file alone"},
+    {"eval", cmd_eval, "score results: COCO, VOC, semantic segmentation, DOTA (reference-exact)"},
     {"data", cmd_data, "inspect a dataset (COCO, VOC, ADE20K, DOTA, STAR, ...) through the trainers' readers"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -1,0 +1,91 @@
+/* test_metrics_voc.c - VOC mAP against mmdet 2.x eval_map and the devkit's voc_eval run on the same
+ * fixture (tests/fixtures/metrics/gen_voc.py), the >= / > threshold rule, and bad detection files. */
+#include "test_util.h"
+
+#include <cJSON.h>
+
+#include "../core/common.h"
+#include "../metrics/voc_eval.h"
+#include "../metrics/voc_files.h"
+
+#define FIX "tests/fixtures/metrics/"
+
+static void check(const char *name, int protocol, int mode) {
+    size_t n;
+    char *s = file_read_all(FIX "voc_expected.json", &n);
+    assert_non_null(s);
+    cJSON *all = cJSON_Parse(s);
+    free(s);
+    cJSON *e = cJSON_GetObjectItem(all, name);
+    assert_non_null(e);
+    voc_result r;
+    if (voc_eval_files(FIX "voc/VOC2007", "test", FIX "voc/dets", NULL, protocol, mode, 0.5, &r) < 0) fail_msg("%s", err_msg());
+    double want = cJSON_GetObjectItem(e, "map")->valuedouble;
+    if (fabs(r.map - want) > 1e-6) fail_msg("%s mAP %.17g, reference %.17g", name, r.map, want);
+    for (int c = 0; c < 20; c++) {
+        double a = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "ap"), c)->valuedouble;
+        int g = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "num_gts"), c)->valueint;
+        assert_int_equal(r.num_gts[c], g);
+        if (g > 0 && fabs(r.ap[c] - a) > 1e-6) fail_msg("%s class %s AP %.17g, reference %.17g", name, voc_class_names[c], r.ap[c], a);
+    }
+    voc_result_free(&r);
+    cJSON_Delete(all);
+}
+
+static void test_voc_mmdet_11points(void **s) { (void)s; check("mmdet_11points", VOC_PROTO_MMDET, VOC_AP_11POINTS); }
+static void test_voc_mmdet_area(void **s) { (void)s; check("mmdet_area", VOC_PROTO_MMDET, VOC_AP_AREA); }
+static void test_voc_devkit_11points(void **s) { (void)s; check("devkit_11points", VOC_PROTO_DEVKIT, VOC_AP_11POINTS); }
+static void test_voc_devkit_area(void **s) { (void)s; check("devkit_area", VOC_PROTO_DEVKIT, VOC_AP_AREA); }
+
+/* IoU exactly 0.5: a match for mmdet (>=, no +1), not for the devkit (>, +1). Hand-computed. */
+static void test_voc_threshold_rule(void **state) {
+    (void)state;
+    voc_result r;
+    voc_gt_box g = {0, 3, {0, 0, 10, 10}, 0};
+    voc_det_box d = {0, 3, 0.9, {0, 0, 20, 10}}; /* 100 / 200 */
+    assert_int_equal(voc_eval_map(&g, 1, &d, 1, 1, 5, 0.5, VOC_PROTO_MMDET, VOC_AP_11POINTS, &r), 0);
+    assert_true(fabs(r.ap[3] - 1) < 1e-12 && fabs(r.map - 1) < 1e-12);
+    voc_result_free(&r);
+    voc_gt_box g2 = {0, 3, {0, 0, 9, 9}, 0};
+    voc_det_box d2 = {0, 3, 0.9, {0, 0, 19, 9}}; /* (10*10) / (20*10) with +1 */
+    assert_int_equal(voc_eval_map(&g2, 1, &d2, 1, 1, 5, 0.5, VOC_PROTO_DEVKIT, VOC_AP_11POINTS, &r), 0);
+    assert_true(r.ap[3] == 0);
+    voc_result_free(&r);
+    /* a difficult ground truth: the matching detection is neither TP nor FP, no positives -> left out */
+    g.difficult = 1;
+    assert_int_equal(voc_eval_map(&g, 1, &d, 1, 1, 5, 0.5, VOC_PROTO_MMDET, VOC_AP_11POINTS, &r), 0);
+    assert_int_equal(r.num_gts[3], 0);
+    assert_true(r.map == 0);
+    voc_result_free(&r);
+}
+
+static void test_voc_bad_dets(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("metrics_voc");
+    char p[1200], cmd[4096];
+    snprintf(p, sizeof p, "%s/comp4_det_test_car.txt", dir);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "000001 0.5 1 2 30 40\n999999 0.5 1 2 30 40\n");
+    fclose(f);
+    voc_result r;
+    assert_int_equal(voc_eval_files(FIX "voc/VOC2007", "test", dir, NULL, VOC_PROTO_MMDET, VOC_AP_11POINTS, 0.5, &r), -1);
+    assert_non_null(strstr(err_msg(), "comp4_det_test_car.txt:2"));
+    assert_non_null(strstr(err_msg(), "999999"));
+    snprintf(cmd, sizeof cmd, "%s eval voc --root " FIX "voc/VOC2007 --dets %s >/dev/null 2>&1",
+             getenv("DB_BIN") ? getenv("DB_BIN") : "build/deltabench", dir);
+    assert_int_not_equal(system(cmd), 0);
+    f = fopen(p, "w");
+    fprintf(f, "000001 0.5 1 2 30\n");
+    fclose(f);
+    assert_int_equal(voc_eval_files(FIX "voc/VOC2007", "test", dir, NULL, VOC_PROTO_MMDET, VOC_AP_11POINTS, 0.5, &r), -1);
+    assert_non_null(strstr(err_msg(), "comp4_det_test_car.txt:1"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_voc_mmdet_11points), cmocka_unit_test(test_voc_mmdet_area),
+        cmocka_unit_test(test_voc_devkit_11points), cmocka_unit_test(test_voc_devkit_area),
+        cmocka_unit_test(test_voc_threshold_rule),  cmocka_unit_test(test_voc_bad_dets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
