@@ -1,0 +1,229 @@
+/* recipe.c - load, resolve and validate training recipes (see recipe.h). */
+#include "recipe.h"
+
+#include <cJSON.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/common.h"
+
+int recipe_path(const char *task, const char *profile, char *out, int n) {
+    const char *env = getenv("DB_RECIPES");
+    char dir[PATH_MAX];
+    if (env && *env) snprintf(dir, sizeof dir, "%s", env);
+    else {
+        char exe[PATH_MAX];
+        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (k <= 0) return err_set("cannot locate the executable to find experiments/recipes");
+        exe[k] = 0;
+        snprintf(dir, sizeof dir, "%s/../experiments/recipes", dirname(exe));
+    }
+    snprintf(out, n, "%s/%s_%s.json", dir, task, profile);
+    if (!file_exists(out)) return err_set("%s: no recipe for task '%s' profile '%s' (profiles are the files in %s)", out, task, profile, dir);
+    return 0;
+}
+
+/* replace ${NAME} in s; unknown or unset variables are errors */
+static int substitute(const char *s, const recipe_vars *v, char *out, int n, const char *where) {
+    int k = 0;
+    while (*s && k < n - 1) {
+        if (s[0] == '$' && s[1] == '{') {
+            const char *e = strchr(s, '}');
+            if (!e) return err_set("%s: unterminated ${ in \"%s\"", where, s);
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(e - s - 2), s + 2);
+            const char *val = NULL;
+            if (!strcmp(name, "DATA_ROOT")) val = v ? v->data_root : NULL;
+            else if (!strcmp(name, "PRETRAINED")) val = v ? v->pretrained : NULL;
+            else if (!strcmp(name, "CACHE")) val = v && v->cache ? v->cache : "cache";
+            else return err_set("%s: unknown variable ${%s} (known: DATA_ROOT, PRETRAINED, CACHE)", where, name);
+            if (!val || !*val)
+                return err_set("%s: this recipe needs %s (give --%s or set the variable: e.g. make reproduce-cls PROFILE=paper "
+                               "DATA_ROOT=/data PRETRAINED=swin_large_patch4_window7_224_22k.pth)",
+                               where, name, !strcmp(name, "DATA_ROOT") ? "data-root" : "pretrained");
+            k += snprintf(out + k, n - k, "%s", val);
+            s = e + 1;
+        } else
+            out[k++] = *s++;
+    }
+    out[k < n ? k : n - 1] = 0;
+    return 0;
+}
+
+static int get_str(const cJSON *o, const char *key, char *out, int n, const recipe_vars *v, const char *where, int required) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!it) {
+        if (required) return err_set("%s: missing \"%s\"", where, key);
+        out[0] = 0;
+        return 0;
+    }
+    if (!cJSON_IsString(it)) return err_set("%s: \"%s\" must be a string", where, key);
+    char w[1400];
+    snprintf(w, sizeof w, "%s: \"%s\"", where, key);
+    return substitute(it->valuestring, v, out, n, w);
+}
+
+static int get_num(const cJSON *o, const char *key, double *out, double def, int required, const char *where) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!it) {
+        if (required) return err_set("%s: missing \"%s\"", where, key);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(it)) return err_set("%s: \"%s\" must be a number", where, key);
+    *out = it->valuedouble;
+    return 0;
+}
+
+int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    size_t n;
+    char *text = file_read_all(path, &n);
+    if (!text) return -1;
+    r->json = cJSON_Parse(text);
+    if (!r->json) {
+        const char *e = cJSON_GetErrorPtr();
+        int line = 1;
+        for (const char *p = text; e && p < e && *p; p++) line += *p == '\n';
+        free(text);
+        return err_set("%s:%d: not valid JSON", path, line);
+    }
+    free(text);
+    const cJSON *j = r->json;
+    const char *w = path;
+    double d = 0;
+#define NUM(field, key, def, req)                                                                                      \
+    if (get_num(j, key, &d, def, req, w)) goto fail;                                                                   \
+    r->field = d;
+    if (get_str(j, "task", r->task, sizeof r->task, vars, w, 1) || get_str(j, "profile", r->profile, sizeof r->profile, vars, w, 1) ||
+        get_str(j, "description", r->description, sizeof r->description, vars, w, 0) ||
+        get_str(j, "backbone", r->backbone, sizeof r->backbone, vars, w, 1) ||
+        get_str(j, "pretrained", r->pretrained, sizeof r->pretrained, vars, w, 0))
+        goto fail;
+    NUM(img_size, "img_size", 224, 1) NUM(test_resize, "test_resize", 0, 0) NUM(batch, "batch", 16, 1) NUM(epochs, "epochs", 1, 1);
+    NUM(max_iters, "max_iters", 0, 0) NUM(eval_interval_epochs, "eval_interval_epochs", 1, 0);
+    NUM(ckpt_interval_iters, "checkpoint_interval_iters", 200, 0) NUM(workers, "workers", 2, 0) NUM(threads, "threads", 0, 0);
+    NUM(grad_clip, "grad_clip", 0, 0) NUM(drop_path, "drop_path_rate", 0, 0);
+    if (get_num(j, "seed", &d, 0, 0, w)) goto fail;
+    r->seed = (uint64_t)d;
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(j, "optimizer");
+    if (!cJSON_IsObject(opt)) {
+        err_set("%s: missing \"optimizer\" object", w);
+        goto fail;
+    }
+    {
+        char wo[1100];
+        snprintf(wo, sizeof wo, "%s: optimizer", w);
+        if (get_num(opt, "lr", &r->lr, 0, 1, wo) || get_num(opt, "weight_decay", &r->weight_decay, 0.01, 0, wo) ||
+            get_num(opt, "eps", &r->eps, 1e-8, 0, wo))
+            goto fail;
+        const cJSON *betas = cJSON_GetObjectItemCaseSensitive(opt, "betas");
+        r->beta1 = 0.9, r->beta2 = 0.999;
+        if (betas) {
+            if (!cJSON_IsArray(betas) || cJSON_GetArraySize(betas) != 2) {
+                err_set("%s: \"betas\" must be [beta1, beta2]", wo);
+                goto fail;
+            }
+            r->beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble;
+            r->beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
+        }
+    }
+    r->lr_config = cJSON_GetObjectItemCaseSensitive(j, "lr_config");
+    r->paramwise = cJSON_GetObjectItemCaseSensitive(j, "paramwise_cfg");
+    r->lr_mult = cJSON_GetObjectItemCaseSensitive(j, "lr_mult");
+    r->pretrain = cJSON_GetObjectItemCaseSensitive(j, "pretrain");
+    r->control = cJSON_GetObjectItemCaseSensitive(j, "control");
+    if (!cJSON_IsObject(r->lr_config)) {
+        err_set("%s: missing \"lr_config\" object (mmcv lr_config)", w);
+        goto fail;
+    }
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(j, "datasets"), *it;
+    if (!cJSON_IsArray(ds) || cJSON_GetArraySize(ds) < 1) {
+        err_set("%s: \"datasets\" must be a non-empty array", w);
+        goto fail;
+    }
+    cJSON_ArrayForEach(it, ds) {
+        if (r->n_datasets == RECIPE_MAX_DATASETS) {
+            err_set("%s: more than %d datasets", w, RECIPE_MAX_DATASETS);
+            goto fail;
+        }
+        recipe_dataset *rd = &r->datasets[r->n_datasets];
+        char wd[1100];
+        snprintf(wd, sizeof wd, "%s: datasets[%d]", w, r->n_datasets);
+        if (get_str(it, "key", rd->key, sizeof rd->key, vars, wd, 1) || get_str(it, "format", rd->format, sizeof rd->format, vars, wd, 1) ||
+            get_str(it, "root", rd->root, sizeof rd->root, vars, wd, 1) || get_str(it, "synth", rd->synth, sizeof rd->synth, vars, wd, 0))
+            goto fail;
+        r->n_datasets++;
+    }
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "methods");
+    if (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) < 1) {
+        err_set("%s: \"methods\" must be a non-empty array of method names", w);
+        goto fail;
+    }
+    cJSON_ArrayForEach(it, ms) {
+        if (!cJSON_IsString(it) || r->n_methods == RECIPE_MAX_METHODS) {
+            err_set("%s: \"methods\" must hold at most %d names", w, RECIPE_MAX_METHODS);
+            goto fail;
+        }
+        snprintf(r->methods[r->n_methods++], 32, "%s", it->valuestring);
+    }
+    if (r->img_size < 32 || r->batch < 1 || r->epochs < 1 || r->lr <= 0) {
+        err_set("%s: img_size >= 32, batch >= 1, epochs >= 1 and optimizer.lr > 0 are required", w);
+        goto fail;
+    }
+    if (!r->test_resize) r->test_resize = (int)(r->img_size * 256.0 / 224.0 + 0.5);
+    /* the resolved strings go back into the JSON so the stored recipe is the one that ran */
+    cJSON_ReplaceItemInObjectCaseSensitive(r->json, "pretrained", cJSON_CreateString(r->pretrained));
+    {
+        cJSON *dsj = cJSON_GetObjectItemCaseSensitive(r->json, "datasets");
+        for (int i = 0; i < r->n_datasets; i++)
+            cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(dsj, i), "root", cJSON_CreateString(r->datasets[i].root));
+    }
+    return 0;
+#undef NUM
+fail:
+    recipe_free(r);
+    return -1;
+}
+
+int recipe_set(recipe *r, const char *key, double v) {
+    static const char *keys[] = {"epochs", "batch", "max_iters", "threads", "workers", "img_size", "eval_interval_epochs",
+                                 "checkpoint_interval_iters", "lr", "seed"};
+    int found = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) found |= !strcmp(keys[i], key);
+    if (!found) return err_set("recipe field '%s' cannot be overridden", key);
+    if (!strcmp(key, "epochs")) r->epochs = (int)v;
+    else if (!strcmp(key, "batch")) r->batch = (int)v;
+    else if (!strcmp(key, "max_iters")) r->max_iters = (int)v;
+    else if (!strcmp(key, "threads")) r->threads = (int)v;
+    else if (!strcmp(key, "workers")) r->workers = (int)v;
+    else if (!strcmp(key, "img_size")) r->img_size = (int)v, r->test_resize = (int)(v * 256.0 / 224.0 + 0.5);
+    else if (!strcmp(key, "eval_interval_epochs")) r->eval_interval_epochs = (int)v;
+    else if (!strcmp(key, "checkpoint_interval_iters")) r->ckpt_interval_iters = (int)v;
+    else if (!strcmp(key, "seed")) r->seed = (uint64_t)v;
+    if (!strcmp(key, "lr")) {
+        r->lr = v;
+        cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->json, "optimizer"), "lr", cJSON_CreateNumber(v));
+    } else if (cJSON_GetObjectItemCaseSensitive(r->json, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(r->json, key, cJSON_CreateNumber(v));
+    else
+        cJSON_AddNumberToObject(r->json, key, v);
+    return 0;
+}
+
+double recipe_lr_mult(const recipe *r, const char *method, const char *dataset) {
+    const cJSON *m = r->lr_mult ? cJSON_GetObjectItemCaseSensitive(r->lr_mult, method) : NULL;
+    const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, dataset) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : 1.0;
+}
+
+void recipe_free(recipe *r) {
+    cJSON_Delete(r->json);
+    r->json = NULL;
+}
+
+char *recipe_json(const recipe *r) { return cJSON_PrintUnformatted(r->json); }

@@ -1,0 +1,54 @@
+/* recipe.h - a training recipe as data: a JSON file per task and profile (experiments/recipes/
+ * <task>_<profile>.json) with ${VAR} placeholders (DATA_ROOT, PRETRAINED, CACHE) filled from the command
+ * line or the environment, plus command-line overrides. The resolved recipe (as JSON) is stored with
+ * every result. */
+#ifndef DB_RECIPE_H
+#define DB_RECIPE_H
+
+#include <stdint.h>
+
+struct cJSON;
+
+#define RECIPE_MAX_DATASETS 8
+#define RECIPE_MAX_METHODS 16
+
+typedef struct recipe_dataset {
+    char key[32];     /* results key: flowers102, oxford_pets, voc2007 */
+    char format[32];  /* cls_dataset format name */
+    char root[1024];
+    char synth[32];   /* embedded default: the synthetic kind written to root when missing ("" = real data) */
+} recipe_dataset;
+
+typedef struct recipe_vars {
+    const char *data_root, *pretrained, *cache;
+} recipe_vars;
+
+typedef struct recipe {
+    struct cJSON *json; /* resolved (owned) */
+    char path[1024];
+    char task[16], profile[32], description[512];
+    char backbone[96], pretrained[1024];
+    int img_size, test_resize, batch, epochs, max_iters, eval_interval_epochs, ckpt_interval_iters, workers, threads;
+    double lr, weight_decay, beta1, beta2, eps, grad_clip, drop_path;
+    uint64_t seed;
+    const struct cJSON *lr_config, *paramwise, *lr_mult, *pretrain, *control;
+    recipe_dataset datasets[RECIPE_MAX_DATASETS];
+    int n_datasets;
+    char methods[RECIPE_MAX_METHODS][32];
+    int n_methods;
+} recipe;
+
+/* Find experiments/recipes/<task>_<profile>.json next to the binary's source tree (or $DB_RECIPES). */
+int recipe_path(const char *task, const char *profile, char *out, int n);
+/* Load, substitute variables and validate. Returns 0 or -1 (err_msg names the file and the field). */
+int recipe_load(const char *path, const recipe_vars *vars, recipe *r);
+/* Override scalar fields after loading ("epochs", "batch", "max_iters", "threads", "lr", ...); keeps
+ * r->json in step. Returns -1 for an unknown key. */
+int recipe_set(recipe *r, const char *key, double value);
+/* Learning-rate multiplier of a method on a dataset (lr_mult table; 1 if absent). */
+double recipe_lr_mult(const recipe *r, const char *method, const char *dataset);
+void recipe_free(recipe *r);
+/* The resolved recipe as compact JSON (malloc'd). */
+char *recipe_json(const recipe *r);
+
+#endif

@@ -1,0 +1,40 @@
+/* train_cls.h - one classification training run (a dataset under one tuning method) from a recipe:
+ * pretrained weights through the real checkpoint loader, mmcv parameter groups, AdamW, the recipe's
+ * schedule and clipping, the threaded loader, top-1/top-5 evaluation, a progress line on stderr,
+ * atomic training-state checkpoints every N iterations and at each epoch end, resume after a kill with
+ * the same final result as an uninterrupted run, and the run written to the results file. */
+#ifndef DB_TRAIN_CLS_H
+#define DB_TRAIN_CLS_H
+
+#include <stdint.h>
+
+#include "recipe.h"
+
+typedef struct cls_run_spec {
+    const recipe *r;
+    const recipe_dataset *ds;
+    const char *method;
+    const char *pretrained;    /* checkpoint to start from, NULL/"" = random initialisation */
+    const char *run_dir;       /* state.safetensors, delta.safetensors live here */
+    const char *results_path;  /* NULL: do not write results */
+    const char *results_key;   /* method key in the results file (NULL = method) */
+    const char *data_desc;     /* which data (printed and stored) */
+    int resume;                /* continue from run_dir/state.safetensors when present */
+    int quiet;
+    const char *save_backbone; /* write the trained backbone as a released-layout checkpoint here */
+    int stop_after_iters;      /* testing: stop (as if killed) after this many iterations, 0 = no */
+} cls_run_spec;
+
+typedef struct cls_run_out {
+    double top1, top5, wall_s, final_loss;
+    int64_t iters;
+    int64_t trainable, total;
+    int stopped; /* stop_after_iters or a signal ended it early (state saved) */
+} cls_run_out;
+
+int cls_train_run(const cls_run_spec *s, cls_run_out *out);
+
+/* Set by SIGINT/SIGTERM: the run saves its state at the next step and returns with out->stopped. */
+extern volatile int cls_train_interrupted;
+
+#endif
