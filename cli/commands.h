@@ -11,5 +11,6 @@ typedef struct command {
 } command;
 
 int cmd_version(int argc, char **argv);
+int cmd_ckpt(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const command commands[] = {
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+    {"ckpt", cmd_ckpt, "inspect checkpoint files (.pth, .safetensors, delta and training-state checkpoints)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -576,13 +576,36 @@ static void test_train_state_roundtrip(void **state) {
     params_free(&b);
 }
 
+/* the CLI: deltabench ckpt --json on a fixture, and a clear failure on a legacy file */
+static void test_cli_ckpt(void **state) {
+    (void)state;
+    const char *bin = getenv("DB_BIN");
+    if (!bin || !*bin) bin = "build/deltabench";
+    char cmd[2048], out[4096] = "";
+    snprintf(cmd, sizeof cmd, "'%s' ckpt --json --tensors " FIX "parameters_proto5.pth 2>&1", bin);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "\"n_tensors\":2"));
+    assert_non_null(strstr(out, "{\"name\":\"w\",\"dtype\":\"F32\",\"shape\":[2,2]}"));
+    snprintf(cmd, sizeof cmd, "'%s' ckpt " FIX "legacy.pth 2>&1", bin);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_not_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "deltabench: " FIX "legacy.pth: a legacy"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_pth),          cmocka_unit_test(test_golden_safetensors),
         cmocka_unit_test(test_pth_fixtures),        cmocka_unit_test(test_safetensors_dtypes),
         cmocka_unit_test(test_apply_mapping),       cmocka_unit_test(test_unsupported_inputs),
         cmocka_unit_test(test_corrupt_files),       cmocka_unit_test(test_delta_roundtrip),
-        cmocka_unit_test(test_train_state_roundtrip),
+        cmocka_unit_test(test_train_state_roundtrip), cmocka_unit_test(test_cli_ckpt),
     };
     return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }
