@@ -455,12 +455,41 @@ static void test_sched_optim_step(void **state) {
     params_free(&ps);
 }
 
+static void test_optim_cfg_json(void **state) {
+    (void)state;
+    cJSON *j = cJSON_Parse("{\"type\": \"AdamW\", \"lr\": 0.0001, \"betas\": [0.9, 0.999], \"weight_decay\": 0.05, "
+                           "\"paramwise_cfg\": {\"custom_keys\": {\"norm\": {\"decay_mult\": 0.0}}}}");
+    optim_cfg c;
+    pg_rules r;
+    assert_int_equal(optim_cfg_from_json(&c, &r, j, "coco.json"), 0);
+    cJSON_Delete(j);
+    assert_int_equal(c.kind, OPTIM_ADAMW);
+    assert_true(c.lr == 1e-4 && c.weight_decay == 0.05 && c.beta2 == 0.999 && c.eps == 1e-8);
+    assert_int_equal(r.n_keys, 1);
+    assert_string_equal(r.keys[0].key, "norm");
+    assert_true(r.keys[0].decay_mult == 0.0 && r.keys[0].lr_mult == 1.0);
+    pg_rules_free(&r);
+    j = cJSON_Parse("{\"type\": \"SGD\", \"lr\": 0.01, \"momentum\": 0.9, \"weight_decay\": 0.0001}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), 0);
+    cJSON_Delete(j);
+    assert_true(c.kind == OPTIM_SGD && c.momentum == 0.9 && c.weight_decay == 1e-4 && !c.nesterov);
+    j = cJSON_Parse("{\"type\": \"SGD\", \"lr\": 0.01, \"betas\": [0.9, 0.99]}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), -1);
+    assert_non_null(strstr(err_msg(), "betas"));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"type\": \"Adam\"}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), -1);
+    assert_non_null(strstr(err_msg(), "x.json"));
+    cJSON_Delete(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_golden),       cmocka_unit_test(test_sgd_hand),
         cmocka_unit_test(test_clip_grad_norm),     cmocka_unit_test(test_param_groups_cls),
         cmocka_unit_test(test_param_groups_mmcv_keys), cmocka_unit_test(test_sched_step_coco),
         cmocka_unit_test(test_sched_cosine_poly),  cmocka_unit_test(test_sched_optim_step),
+        cmocka_unit_test(test_optim_cfg_json),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }
