@@ -210,6 +210,12 @@ static void test_pth_fixtures(void **state) {
     for (int i = 0; i < 4; i++) assert_true(w->data[i] == i - 1.0f);
     for (int i = 0; i < 3; i++) assert_true(v->data[i] == 0.25f);
     ckpt_tensors_free(&sd);
+    /* a tensor subclass: _rebuild_from_type_v2 wrapping _rebuild_tensor_v2; arange(3)*2 */
+    if (ckpt_load_state_dict(FIX "subclass.pth", &sd)) fail_msg("%s", err_msg());
+    assert_int_equal(sd.n, 1);
+    const ckpt_tensor *t = need_t(&sd, "sub", "F32", 1);
+    assert_true(t->n == 3 && t->data[0] == 0 && t->data[1] == 2 && t->data[2] == 4);
+    ckpt_tensors_free(&sd);
 }
 
 static void test_safetensors_dtypes(void **state) {
