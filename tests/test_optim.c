@@ -8,6 +8,7 @@
 #include "../core/common.h"
 #include "../core/h5io.h"
 #include "../core/optim.h"
+#include "../core/optim_golden.h"
 #include "../core/params.h"
 #include "../core/schedule.h"
 
@@ -97,6 +98,21 @@ static void test_adamw_golden(void **state) {
     for (int k = 0; k < 2; k++) free(init[k]);
     params_free(&ps);
     h5_close(f);
+}
+
+/* the same file through optim_golden_run, the code path of `deltabench golden` */
+static void test_adamw_golden_run(void **state) {
+    (void)state;
+    optim_golden_result r;
+    if (optim_golden_run(test_shared_path("golden/adamw.h5"), &r, NULL)) fail_msg("%s", err_msg());
+    assert_int_equal(r.n_groups, 2);
+    assert_string_equal(r.group[0], "p");
+    assert_string_equal(r.group[1], "q");
+    assert_int_equal(r.steps, 3);
+    assert_true(r.weight_decay[0] == 0.05 && r.weight_decay[1] == 0.0);
+    if (!(r.worst <= 1e-5)) fail_msg("AdamW golden: worst rel err %g > 1e-5", r.worst);
+    assert_int_equal(optim_golden_run(test_shared_path("golden/backbone_full.h5"), &r, NULL), -1);
+    assert_non_null(strstr(err_msg(), "golden-adamw/1"));
 }
 
 /* ---------------- SGD and clipping, by hand ---------------- */
@@ -485,7 +501,7 @@ static void test_optim_cfg_json(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_adamw_golden),       cmocka_unit_test(test_sgd_hand),
+        cmocka_unit_test(test_adamw_golden),       cmocka_unit_test(test_adamw_golden_run),       cmocka_unit_test(test_sgd_hand),
         cmocka_unit_test(test_clip_grad_norm),     cmocka_unit_test(test_param_groups_cls),
         cmocka_unit_test(test_param_groups_mmcv_keys), cmocka_unit_test(test_sched_step_coco),
         cmocka_unit_test(test_sched_cosine_poly),  cmocka_unit_test(test_sched_optim_step),
