@@ -9,10 +9,17 @@ SHARED_DIR ?= $(abspath ../shared)
 BUILD := build
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-PKGS := openblas hdf5 cmocka libcjson expat libzip matio libpng libjpeg
+PKGS := hdf5 cmocka libcjson expat libzip matio libpng libjpeg
 HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# OpenBLAS built on OpenMP, so that BLAS and our OpenMP loops share one thread pool (the pthread build's
+# pool and OpenMP's spinning workers starve each other: measured 10x slower steps on 2 cores).
+BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+ifeq ($(wildcard $(BLAS_DIR)/libopenblas.so),)
+  HAVE_PKGS :=
+endif
+PKG_CFLAGS := -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -g -fopenmp -Wall -Wextra -Wno-unused-parameter \
           -Wno-sign-compare -fno-strict-aliasing -DDB_COMMIT=\"$(COMMIT)\" $(PKG_CFLAGS) $(EXTRA_CFLAGS)
@@ -33,7 +40,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench clean help fuzz tables plots
+.PHONY: all deps config test bench clean help fuzz fuzz-build tables plots
 all: config $(BUILD)/deltabench
 
 help:
@@ -42,12 +49,16 @@ help:
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch where installed"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
+	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
+	@echo "make plots           plots/\$$TASK_*.png and .svg from results/\$$TASK.h5 alone (gnuplot; data in build/plots)"
+	@echo "make fuzz            build the libFuzzer harnesses (datasets/fuzz/fuzz_*.c) with clang and run each for"
+	@echo "                     FUZZ_SECONDS=$(FUZZ_SECONDS) s, one after another (FUZZ=name runs only fuzz_<name>)"
 
 config:
 ifneq ($(HAVE_PKGS),yes)
 	@$(MAKE) --no-print-directory deps
 endif
-	@echo "deltabench build: commit $(COMMIT), CC=$(CC) $(ARCH)"
+	@echo "deltabench build: commit $(COMMIT), CC=$(CC) $(ARCH), BLAS=$(BLAS_DIR)"
 	@echo "  optional: nvcc=$(if $(NVCC),$(NVCC),none)  cudnn=$(if $(HAVE_CUDNN),$(HAVE_CUDNN),none)  python3-torch peer=$(if $(HAVE_TORCH),yes,no)"
 	@echo "  GPU backend: not built (CPU backend only)"
 
@@ -74,6 +85,51 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/libdeltabench.a
 
 test: config $(BUILD)/deltabench $(TEST_BINS)
 	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) ./tests/run_tests.sh $(TEST_BINS)
+
+# Tables and figures from a results file alone (never re-runs anything). RESULTS overrides the file.
+TASK ?= cls
+RESULTS ?= results/$(TASK).h5
+tables: all
+	./$(BUILD)/deltabench report tables --task $(TASK) --results $(RESULTS) --out results
+
+plots: all
+	./$(BUILD)/deltabench report plots --task $(TASK) --results $(RESULTS) --out plots --data $(BUILD)/plots --scripts plots
+
+BENCH_ARGS ?= --backbone swin-t --size 224 --batch 8 --threads 2 --steps 5 --methods all
+bench: config $(BUILD)/deltabench
+	./$(BUILD)/deltabench bench $(BENCH_ARGS)
+# Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
+# with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
+# committed seeds (datasets/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer -DDB_COMMIT=\"$(COMMIT)\" $(PKG_CFLAGS)
+FUZZ_LIB_SRCS := $(shell find core datasets -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_HARNESSES := $(wildcard datasets/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_HARNESSES:datasets/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/%: datasets/fuzz/%.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lm -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for b in $(FUZZ_BINS); do \
+	  name=$${b##*/fuzz_}; \
+	  [ -n "$(FUZZ)" ] && [ "$$name" != "$(FUZZ)" ] && continue; \
+	  mkdir -p $(BUILD)/fuzz/corpus_$$name; \
+	  echo "== fuzz_$$name for $(FUZZ_SECONDS) s"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
+	      -artifact_prefix=$(BUILD)/fuzz/crash_$$name- $(BUILD)/fuzz/corpus_$$name datasets/fuzz/seeds/$$name \
+	      2>&1 | tee $(BUILD)/fuzz/log_$$name.txt | grep -E '^#[0-9]+ *DONE|ERROR|SUMMARY|Done [0-9]+ runs' ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || { echo "fuzz_$$name FAILED (see $(BUILD)/fuzz/log_$$name.txt)"; exit 1; }; \
+	done
 
 clean:
 	rm -rf $(BUILD)

@@ -11,6 +11,15 @@ typedef struct command {
 } command;
 
 int cmd_version(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
+int cmd_methods(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+/* shared option parsing */
+int parse_out_indices(const char *s, int *mask);
+int cmd_report(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+/* `data synth` (cli/cmd_synth.c); argv[0] = "synth" */
+int cmd_data_synth(int argc, char **argv);
 int cmd_ckpt(int argc, char **argv);
 
 #endif

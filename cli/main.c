@@ -6,7 +6,12 @@
 #include "commands.h"
 
 static const command commands[] = {
+    {"bench", cmd_bench, "time one training step per method, against PyTorch"},
+    {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
+    {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},
     {"version", cmd_version, "print the build commit and the optional parts compiled in"},
+    {"report", cmd_report, "tables and figures of a task from its results file alone"},
+    {"data", cmd_data, "inspect a dataset (COCO, VOC, ADE20K, DOTA, STAR, ...) through the trainers' readers"},
     {"ckpt", cmd_ckpt, "inspect checkpoint files (.pth, .safetensors, delta and training-state checkpoints)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -2,7 +2,7 @@
 # install_deps.sh - install the Debian packages deltabench needs, only those missing.
 # Run by `make deps` (and by the targets that need the libraries). Needs root or sudo for apt-get.
 set -e
-PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev hdf5-tools libcmocka-dev libjpeg62-turbo-dev
+PKGS="build-essential pkg-config libopenblas-openmp-dev libhdf5-dev hdf5-tools libcmocka-dev libjpeg62-turbo-dev
 libpng-dev libcjson-dev libexpat1-dev libzip-dev libmatio-dev gnuplot-nox"
 [ -n "$DB_EXTRA_PKGS" ] && PKGS="$PKGS $DB_EXTRA_PKGS"
 missing=""

@@ -40,7 +40,7 @@ static inline double test_rel_err(const float *a, const float *b, int64_t n) {
 static inline const char *test_tmp_dir(const char *name) {
     static char buf[1024];
     snprintf(buf, sizeof buf, "build/tmp/%s", name);
-    char cmd[1200];
+    char cmd[2 * sizeof buf + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) fail_msg("cannot create %s", buf);
     return buf;

@@ -1,0 +1,211 @@
+/* data_inspect_dense.c - `data inspect` summaries for the dense formats: COCO, VOC, ADE20K, DOTA, STAR. Each
+ * loads through the datasets/ reader, then prints counts and ranges as text or one JSON object (cJSON). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../datasets/coco.h"
+#include "../datasets/dota.h"
+#include "data_inspect.h"
+
+typedef struct range {
+    double lo, hi;
+    long n;
+} range;
+static void range_add(range *r, double v) {
+    if (!r->n || v < r->lo) r->lo = v;
+    if (!r->n || v > r->hi) r->hi = v;
+    r->n++;
+}
+static cJSON *range_json(const range *r) {
+    cJSON *o = cJSON_CreateObject();
+    if (r->n) {
+        cJSON_AddNumberToObject(o, "min", r->lo);
+        cJSON_AddNumberToObject(o, "max", r->hi);
+    }
+    return o;
+}
+static void range_text(const char *what, const range *r) {
+    if (r->n) printf("  %-22s %g .. %g\n", what, r->lo, r->hi);
+    else printf("  %-22s (none)\n", what);
+}
+
+/* print and free a JSON summary */
+static int emit_json(cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s) return err_set("cannot format the JSON summary (out of memory)");
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+static void per_class_text(int n, const char *const *names, const long *count) {
+    printf("  instances per class:\n");
+    for (int i = 0; i < n; i++) printf("    %3d %-28s %ld\n", i, names[i], count[i]);
+}
+
+static cJSON *per_class_json(int n, const char *const *names, const long *count) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "label", i);
+        cJSON_AddStringToObject(c, "name", names[i]);
+        cJSON_AddNumberToObject(c, "instances", (double)count[i]);
+        cJSON_AddItemToArray(arr, c);
+    }
+    return arr;
+}
+
+int data_inspect_coco(const data_inspect_args *a) {
+    coco_options o = {.skip_bad = a->skip_bad};
+    coco_dataset ds;
+    double t0 = time_now();
+    if (coco_load(a->path, &o, &ds) < 0) return -1;
+    double load_s = time_now() - t0;
+    long *count = xcalloc((size_t)ds.n_categories + 1, sizeof(long));
+    const char **names = xmalloc(((size_t)ds.n_categories + 1) * sizeof *names);
+    for (int i = 0; i < ds.n_categories; i++) names[i] = ds.categories[i].name;
+    long crowd = 0, ignore = 0, kinds[4] = {0}, empty = 0;
+    range iw = {0}, ih = {0}, bw = {0}, bh = {0}, area = {0};
+    for (int i = 0; i < ds.n_images; i++) {
+        range_add(&iw, ds.images[i].width);
+        range_add(&ih, ds.images[i].height);
+        empty += ds.images[i].n_anns == 0;
+    }
+    for (int i = 0; i < ds.n_anns; i++) {
+        const coco_ann *x = &ds.anns[i];
+        count[x->label]++;
+        crowd += x->iscrowd;
+        ignore += x->ignore;
+        kinds[x->seg.kind]++;
+        if (!x->iscrowd) {
+            range_add(&bw, x->bbox[2]);
+            range_add(&bh, x->bbox[3]);
+            range_add(&area, x->area);
+        }
+    }
+    int *keep = xmalloc(((size_t)ds.n_images + 1) * sizeof(int));
+    int n_train = coco_filter_images(&ds, 1, 32, keep);
+    free(keep);
+    int rc = 0;
+    if (a->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", "coco");
+        cJSON_AddStringToObject(j, "path", a->path);
+        cJSON_AddNumberToObject(j, "images", ds.n_images);
+        cJSON_AddNumberToObject(j, "images_without_annotations", (double)empty);
+        cJSON_AddNumberToObject(j, "images_kept_by_filter_empty_gt_min_size_32", n_train);
+        cJSON_AddNumberToObject(j, "categories", ds.n_categories);
+        cJSON_AddNumberToObject(j, "annotations", ds.n_anns);
+        cJSON_AddNumberToObject(j, "crowd", (double)crowd);
+        cJSON_AddNumberToObject(j, "ignore", (double)ignore);
+        cJSON_AddNumberToObject(j, "segm_polygon", (double)kinds[COCO_SEG_POLY]);
+        cJSON_AddNumberToObject(j, "segm_rle", (double)kinds[COCO_SEG_RLE]);
+        cJSON_AddNumberToObject(j, "segm_rle_compressed", (double)kinds[COCO_SEG_RLE_STR]);
+        cJSON_AddNumberToObject(j, "segm_none", (double)kinds[COCO_SEG_NONE]);
+        cJSON_AddNumberToObject(j, "skipped", ds.n_skipped);
+        cJSON_AddItemToObject(j, "image_width", range_json(&iw));
+        cJSON_AddItemToObject(j, "image_height", range_json(&ih));
+        cJSON_AddItemToObject(j, "box_width", range_json(&bw));
+        cJSON_AddItemToObject(j, "box_height", range_json(&bh));
+        cJSON_AddItemToObject(j, "area", range_json(&area));
+        cJSON_AddItemToObject(j, "classes", per_class_json(ds.n_categories, names, count));
+        cJSON_AddNumberToObject(j, "load_seconds", load_s);
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)mem_peak_rss());
+        rc = emit_json(j);
+    } else {
+        printf("COCO %s\n", a->path);
+        printf("  images                 %d (%ld without annotations; %d kept by filter_empty_gt + min_size 32)\n",
+               ds.n_images, empty, n_train);
+        printf("  categories             %d\n", ds.n_categories);
+        printf("  annotations            %d (crowd %ld, ignore %ld)\n", ds.n_anns, crowd, ignore);
+        printf("  segmentation           polygons %ld, RLE %ld, compressed RLE %ld, none %ld\n", kinds[COCO_SEG_POLY],
+               kinds[COCO_SEG_RLE], kinds[COCO_SEG_RLE_STR], kinds[COCO_SEG_NONE]);
+        if (ds.n_skipped) printf("  skipped bad entries    %d\n", ds.n_skipped);
+        range_text("image width", &iw);
+        range_text("image height", &ih);
+        range_text("box width (non-crowd)", &bw);
+        range_text("box height (non-crowd)", &bh);
+        range_text("area (non-crowd)", &area);
+        per_class_text(ds.n_categories, names, count);
+        printf("  load                   %.2f s, peak RSS %.0f MB\n", load_s, mem_peak_rss() / 1e6);
+    }
+    free(count);
+    free(names);
+    coco_free(&ds);
+    return rc;
+}
+
+static int inspect_rotated(const data_inspect_args *a, const char *fmt, const char *const *classes, int n_classes) {
+    rbox_version v = RBOX_LE90;
+    if (a->angle && !strcmp(a->angle, "oc")) v = RBOX_OC;
+    else if (a->angle && strcmp(a->angle, "le90")) return err_set("--angle must be le90 or oc, not '%s'", a->angle);
+    dota_options o = {.skip_bad = a->skip_bad};
+    dota_dataset ds;
+    double t0 = time_now();
+    if (dota_load_dir(a->path, classes, n_classes, v, 0, &o, &ds) < 0) return -1;
+    double load_s = time_now() - t0;
+    long *count = xcalloc((size_t)n_classes, sizeof(long));
+    long objects = 0, difficult = 0, empty = 0, boxes = 0;
+    range bw = {0}, bh = {0}, gsd = {0};
+    for (int i = 0; i < ds.n_items; i++) {
+        const dota_item *it = &ds.items[i];
+        objects += it->ann.n_objects;
+        empty += it->n_boxes == 0;
+        if (it->ann.gsd > 0) range_add(&gsd, it->ann.gsd);
+        for (int k = 0; k < it->ann.n_objects; k++) {
+            count[it->ann.objects[k].label]++;
+            difficult += it->ann.objects[k].difficult != 0;
+        }
+        for (int k = 0; k < it->n_boxes; k++) {
+            range_add(&bw, it->boxes[k].w);
+            range_add(&bh, it->boxes[k].h);
+            boxes++;
+        }
+    }
+    int rc = 0;
+    if (a->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", fmt);
+        cJSON_AddStringToObject(j, "path", a->path);
+        cJSON_AddStringToObject(j, "angle_version", v == RBOX_LE90 ? "le90" : "oc");
+        cJSON_AddNumberToObject(j, "images", ds.n_items);
+        cJSON_AddNumberToObject(j, "images_without_boxes", (double)empty);
+        cJSON_AddNumberToObject(j, "objects", (double)objects);
+        cJSON_AddNumberToObject(j, "difficult", (double)difficult);
+        cJSON_AddNumberToObject(j, "rotated_boxes", (double)boxes);
+        cJSON_AddNumberToObject(j, "dropped_side_below_2px", ds.n_dropped);
+        cJSON_AddNumberToObject(j, "skipped", ds.n_skipped);
+        cJSON_AddItemToObject(j, "box_width", range_json(&bw));
+        cJSON_AddItemToObject(j, "box_height", range_json(&bh));
+        cJSON_AddItemToObject(j, "gsd", range_json(&gsd));
+        cJSON_AddItemToObject(j, "classes", per_class_json(n_classes, classes, count));
+        cJSON_AddNumberToObject(j, "load_seconds", load_s);
+        rc = emit_json(j);
+    } else {
+        printf("%s %s (angle convention %s)\n", fmt, a->path, v == RBOX_LE90 ? "le90" : "oc");
+        printf("  images (txt files)     %d (%ld without a valid box)\n", ds.n_items, empty);
+        printf("  objects                %ld (difficult %ld)\n", objects, difficult);
+        printf("  rotated boxes          %ld (dropped, a side < 2 px: %d)\n", boxes, ds.n_dropped);
+        if (ds.n_skipped) printf("  skipped bad lines      %d\n", ds.n_skipped);
+        range_text("box width", &bw);
+        range_text("box height", &bh);
+        range_text("gsd", &gsd);
+        per_class_text(n_classes, classes, count);
+    }
+    free(count);
+    dota_dataset_free(&ds);
+    return rc;
+}
+
+int data_inspect_dota(const data_inspect_args *a) {
+    if (!a->version || !strcmp(a->version, "1.0")) return inspect_rotated(a, "dota", dota_classes_v10, 15);
+    if (!strcmp(a->version, "1.5")) return inspect_rotated(a, "dota", dota_classes_v15, 16);
+    return err_set("--version for dota must be 1.0 or 1.5, not '%s'", a->version);
+}
+
+int data_inspect_star(const data_inspect_args *a) { return inspect_rotated(a, "star", star_classes, 48); }

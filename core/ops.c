@@ -1,0 +1,725 @@
+/* ops.c - forward and backward of every op, side by side (see ops.h for the shapes). */
+#include "ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+#define BE backend_get()
+#define NEEDS(t) ((t) != NULL && (t)->requires_grad)
+
+static int last_dim(const tensor *t) { return t->shape[t->ndim - 1]; }
+
+/* gradient buffer to accumulate into, or NULL if t needs none */
+static float *grad_of(graph *g, tensor *t) { return NEEDS(t) ? tensor_grad(g, t) : NULL; }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* linear: x (R, in), w (out, in), b (out) -> y (R, out)                                             */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *y;
+} linear_ctx;
+
+static void linear_bwd(void *p) {
+    linear_ctx *c = p;
+    if (!c->y->grad) return;
+    int in = last_dim(c->x), out = last_dim(c->y);
+    int64_t R = c->x->n / in;
+    const float *dy = c->y->grad;
+    if (NEEDS(c->x)) /* dx (R, in) += dy (R, out) . w (out, in) */
+        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
+    if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
+        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
+    if (NEEDS(c->b)) { /* db (out) += column sums of dy */
+        float *db = tensor_grad(c->g, c->b);
+        for (int64_t r = 0; r < R; r++)
+            for (int o = 0; o < out; o++) db[o] += dy[r * out + o];
+    }
+}
+
+tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
+    int in = last_dim(x), out = w->shape[0];
+    DB_ASSERT(w->ndim == 2 && w->shape[1] == in, "linear: x last dim %d, w (%d, %d)", in, w->shape[0], w->shape[1]);
+    int64_t R = x->n / in;
+    int shape[TENSOR_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof(int) * x->ndim);
+    shape[x->ndim - 1] = out;
+    int rg = NEEDS(x) || NEEDS(w) || NEEDS(b);
+    tensor *y = tensor_new(g, x->ndim, shape, rg);
+    if (b)
+        for (int64_t r = 0; r < R; r++) memcpy(y->data + r * out, b->data, sizeof(float) * out);
+    BE->gemm(0, 1, (int)R, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
+    if (y->requires_grad) {
+        linear_ctx *c = graph_push(g, linear_bwd, sizeof *c);
+        *c = (linear_ctx){g, x, w, b, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* layernorm over the last dim: x (R, C) -> y (R, C)                                                 */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *y;
+    float *mean, *rstd;
+} ln_ctx;
+
+static void layernorm_bwd(void *p) {
+    ln_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->x);
+    BE->layernorm_bwd(c->x->data, c->w ? c->w->data : NULL, c->mean, c->rstd, c->y->grad, grad_of(c->g, c->x),
+                      grad_of(c->g, c->w), grad_of(c->g, c->b), c->x->n / C, C);
+}
+
+tensor *op_layernorm(graph *g, tensor *x, tensor *w, tensor *b, float eps) {
+    int C = last_dim(x);
+    int64_t R = x->n / C;
+    int rg = NEEDS(x) || NEEDS(w) || NEEDS(b);
+    tensor *y = tensor_like(g, x, rg);
+    float *mean = arena_alloc(&g->mem, sizeof(float) * R), *rstd = arena_alloc(&g->mem, sizeof(float) * R);
+    BE->layernorm_fwd(x->data, w ? w->data : NULL, b ? b->data : NULL, y->data, mean, rstd, R, C, eps);
+    if (y->requires_grad) {
+        ln_ctx *c = graph_push(g, layernorm_bwd, sizeof *c);
+        *c = (ln_ctx){g, x, w, b, y, mean, rstd};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* gelu: elementwise                                                                                 */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+} unary_ctx;
+
+static void gelu_bwd(void *p) {
+    unary_ctx *c = p;
+    if (!c->y->grad) return;
+    BE->gelu_bwd(c->x->data, c->y->grad, tensor_grad(c->g, c->x), c->x->n);
+}
+
+tensor *op_gelu(graph *g, tensor *x) {
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    BE->gelu_fwd(x->data, y->data, x->n);
+    if (y->requires_grad) {
+        unary_ctx *c = graph_push(g, gelu_bwd, sizeof *c);
+        *c = (unary_ctx){g, x, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* y = a + s * b (op_add: s = 1), elementwise, same shape                                            */
+typedef struct {
+    graph *g;
+    tensor *a, *b, *y;
+    float s;
+} axpy_ctx;
+
+static void axpy_bwd(void *p) {
+    axpy_ctx *c = p;
+    if (!c->y->grad) return;
+    const float *dy = c->y->grad;
+    int64_t n = c->y->n;
+    if (NEEDS(c->a)) {
+        float *da = tensor_grad(c->g, c->a);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) da[i] += dy[i];
+    }
+    if (NEEDS(c->b)) {
+        float *db = tensor_grad(c->g, c->b);
+        float s = c->s;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) db[i] += s * dy[i];
+    }
+}
+
+tensor *op_axpy(graph *g, tensor *a, float s, tensor *b) {
+    DB_ASSERT(a->n == b->n, "axpy: %lld vs %lld elements", (long long)a->n, (long long)b->n);
+    tensor *y = tensor_like(g, a, NEEDS(a) || NEEDS(b));
+    int64_t n = a->n;
+    const float *ad = a->data, *bd = b->data;
+    float *yd = y->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) yd[i] = ad[i] + s * bd[i];
+    if (y->requires_grad) {
+        axpy_ctx *c = graph_push(g, axpy_bwd, sizeof *c);
+        *c = (axpy_ctx){g, a, b, y, s};
+    }
+    return y;
+}
+
+tensor *op_add(graph *g, tensor *a, tensor *b) { return op_axpy(g, a, 1.0f, b); }
+
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    float s;
+} scale_ctx;
+
+static void scale_bwd(void *p) {
+    scale_ctx *c = p;
+    if (!c->y->grad) return;
+    float *dx = tensor_grad(c->g, c->x);
+    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->s * c->y->grad[i];
+}
+
+tensor *op_scale(graph *g, tensor *x, float s) {
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * s;
+    if (y->requires_grad) {
+        scale_ctx *c = graph_push(g, scale_bwd, sizeof *c);
+        *c = (scale_ctx){g, x, y, s};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* y = a * ga + b * gb with per-channel vectors: a, b (R, C), ga, gb (C)                            */
+typedef struct {
+    graph *g;
+    tensor *a, *ga, *b, *gb, *y;
+} affine2_ctx;
+
+static void affine2_bwd(void *p) {
+    affine2_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->a);
+    int64_t R = c->a->n / C;
+    const float *dy = c->y->grad;
+    float *da = grad_of(c->g, c->a), *db = grad_of(c->g, c->b);
+    if (da || db) {
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < R; r++)
+            for (int k = 0; k < C; k++) {
+                float d = dy[r * C + k];
+                if (da) da[r * C + k] += d * c->ga->data[k];
+                if (db) db[r * C + k] += d * c->gb->data[k];
+            }
+    }
+    float *dga = grad_of(c->g, c->ga), *dgb = grad_of(c->g, c->gb);
+    if (dga || dgb) {
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < C; k++) {
+            double s1 = 0, s2 = 0;
+            for (int64_t r = 0; r < R; r++) {
+                s1 += (double)dy[r * C + k] * c->a->data[r * C + k];
+                s2 += (double)dy[r * C + k] * c->b->data[r * C + k];
+            }
+            if (dga) dga[k] += (float)s1;
+            if (dgb) dgb[k] += (float)s2;
+        }
+    }
+}
+
+tensor *op_affine2(graph *g, tensor *a, tensor *ga, tensor *b, tensor *gb) {
+    int C = last_dim(a);
+    DB_ASSERT(a->n == b->n && ga->n == C && gb->n == C);
+    int64_t R = a->n / C;
+    tensor *y = tensor_like(g, a, NEEDS(a) || NEEDS(b) || NEEDS(ga) || NEEDS(gb));
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++)
+        for (int k = 0; k < C; k++) y->data[r * C + k] = a->data[r * C + k] * ga->data[k] + b->data[r * C + k] * gb->data[k];
+    if (y->requires_grad) {
+        affine2_ctx *c = graph_push(g, affine2_bwd, sizeof *c);
+        *c = (affine2_ctx){g, a, ga, b, gb, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* row gather: x (R, C) -> y (n_out, C), y[r] = x[idx[r]] or 0                                       */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    const int *idx;
+    int n_out, C;
+} gather_ctx;
+
+static void gather_bwd(void *p) {
+    gather_ctx *c = p;
+    if (!c->y->grad) return;
+    float *dx = tensor_grad(c->g, c->x);
+    int C = c->C;
+    /* scatter-add; rows may repeat in idx, so serial over rows (cheap relative to the rest) */
+    for (int r = 0; r < c->n_out; r++) {
+        int s = c->idx[r];
+        if (s < 0) continue;
+        const float *src = c->y->grad + (int64_t)r * C;
+        float *dst = dx + (int64_t)s * C;
+        for (int k = 0; k < C; k++) dst[k] += src[k];
+    }
+}
+
+tensor *op_gather_rows(graph *g, tensor *x, const int *idx, int n_out, int out_ndim, const int *out_shape) {
+    int C = last_dim(x);
+    tensor *y = tensor_new(g, out_ndim, out_shape, NEEDS(x));
+    DB_ASSERT(y->n == (int64_t)n_out * C, "gather: output shape does not hold %d rows of %d", n_out, C);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n_out; r++) {
+        float *dst = y->data + (int64_t)r * C;
+        if (idx[r] < 0) memset(dst, 0, sizeof(float) * C);
+        else memcpy(dst, x->data + (int64_t)idx[r] * C, sizeof(float) * C);
+    }
+    if (y->requires_grad) {
+        gather_ctx *c = graph_push(g, gather_bwd, sizeof *c);
+        *c = (gather_ctx){g, x, y, idx, n_out, C};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* reshape: same data order                                                                          */
+static void reshape_bwd(void *p) {
+    unary_ctx *c = p;
+    if (!c->y->grad) return;
+    float *dx = tensor_grad(c->g, c->x);
+    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->y->grad[i];
+}
+
+tensor *op_reshape(graph *g, tensor *x, int ndim, const int *shape) {
+    DB_ASSERT(shape_numel(ndim, shape) == x->n, "reshape changes the element count");
+    tensor *y = arena_alloc(&g->mem, sizeof(tensor));
+    *y = *x;
+    y->grad = NULL;
+    y->is_param = 0;
+    tensor_set_shape(y, ndim, shape);
+    /* shares the forward data (never written in place); the gradient is separate */
+    if (y->requires_grad) {
+        unary_ctx *c = graph_push(g, reshape_bwd, sizeof *c);
+        *c = (unary_ctx){g, x, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* NCHW <-> NHWC                                                                                      */
+static void permute_nchw(const float *src, float *dst, int B, int C, int HW, int to_nhwc, int accumulate) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < HW; i++) {
+                int64_t nchw = ((int64_t)b * C + c) * HW + i, nhwc = ((int64_t)b * HW + i) * C + c;
+                int64_t s = to_nhwc ? nchw : nhwc, d = to_nhwc ? nhwc : nchw;
+                if (accumulate) dst[d] += src[s];
+                else dst[d] = src[s];
+            }
+}
+
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    int B, C, HW, to_nhwc;
+} perm_ctx;
+
+static void perm_bwd(void *p) {
+    perm_ctx *c = p;
+    if (!c->y->grad) return;
+    /* the gradient goes back through the inverse permutation */
+    permute_nchw(c->y->grad, tensor_grad(c->g, c->x), c->B, c->C, c->HW, !c->to_nhwc, 1);
+}
+
+tensor *op_nchw_to_nhwc(graph *g, tensor *x) {
+    DB_ASSERT(x->ndim == 4);
+    int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    tensor *y = tensor_new4(g, B, H, W, C, NEEDS(x));
+    permute_nchw(x->data, y->data, B, C, H * W, 1, 0);
+    if (y->requires_grad) {
+        perm_ctx *c = graph_push(g, perm_bwd, sizeof *c);
+        *c = (perm_ctx){g, x, y, B, C, H * W, 1};
+    }
+    return y;
+}
+
+tensor *op_nhwc_to_nchw(graph *g, tensor *x) {
+    DB_ASSERT(x->ndim == 4);
+    int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    tensor *y = tensor_new4(g, B, C, H, W, NEEDS(x));
+    permute_nchw(x->data, y->data, B, C, H * W, 0, 0);
+    if (y->requires_grad) {
+        perm_ctx *c = graph_push(g, perm_bwd, sizeof *c);
+        *c = (perm_ctx){g, x, y, B, C, H * W, 0};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* conv2d NCHW via im2col + gemm per image and group                                                 */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *y;
+    int stride, pad, groups;
+} conv_ctx;
+
+static void conv2d_bwd(void *p) {
+    conv_ctx *c = p;
+    if (!c->y->grad) return;
+    int B = c->x->shape[0], Cin = c->x->shape[1], H = c->x->shape[2], W = c->x->shape[3];
+    int Cout = c->w->shape[0], kh = c->w->shape[2], kw = c->w->shape[3];
+    int Ho = c->y->shape[2], Wo = c->y->shape[3], G = c->groups;
+    int cig = Cin / G, cog = Cout / G, K = cig * kh * kw, P = Ho * Wo;
+    float *dx = grad_of(c->g, c->x), *dw = grad_of(c->g, c->w), *db = grad_of(c->g, c->b);
+    float *col = arena_alloc(&c->g->mem, sizeof(float) * (size_t)K * P);
+    for (int b = 0; b < B; b++)
+        for (int gi = 0; gi < G; gi++) {
+            const float *dy = c->y->grad + ((int64_t)b * Cout + gi * cog) * P; /* (cog, P) */
+            const float *wg = c->w->data + (int64_t)gi * cog * K;               /* (cog, K) */
+            if (dw) { /* dw (cog, K) += dy (cog, P) . col^T (P, K) */
+                BE->im2col(c->x->data + ((int64_t)b * Cin + gi * cig) * H * W, cig, H, W, kh, kw, c->stride, c->pad,
+                           Ho, Wo, col);
+                BE->gemm(0, 1, cog, K, P, 1.0f, dy, P, col, P, 1.0f, dw + (int64_t)gi * cog * K, K);
+            }
+            if (dx) { /* col (K, P) = w^T (K, cog) . dy (cog, P); dx += col2im(col) */
+                BE->gemm(1, 0, K, P, cog, 1.0f, wg, K, dy, P, 0.0f, col, P);
+                BE->col2im(col, cig, H, W, kh, kw, c->stride, c->pad, Ho, Wo,
+                           dx + ((int64_t)b * Cin + gi * cig) * H * W);
+            }
+            if (db)
+                for (int o = 0; o < cog; o++) {
+                    double s = 0;
+                    for (int i = 0; i < P; i++) s += dy[(int64_t)o * P + i];
+                    db[gi * cog + o] += (float)s;
+                }
+        }
+}
+
+tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, int stride, int pad, int groups) {
+    DB_ASSERT(x->ndim == 4 && w->ndim == 4);
+    int B = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int Cout = w->shape[0], kh = w->shape[2], kw = w->shape[3], G = groups;
+    DB_ASSERT(Cin % G == 0 && Cout % G == 0 && w->shape[1] == Cin / G, "conv2d: channels %d/%d groups %d", Cin, Cout, G);
+    int Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
+    int cig = Cin / G, cog = Cout / G, K = cig * kh * kw, P = Ho * Wo;
+    tensor *y = tensor_new4(g, B, Cout, Ho, Wo, NEEDS(x) || NEEDS(w) || NEEDS(b));
+    float *col = arena_alloc(&g->mem, sizeof(float) * (size_t)K * P);
+    for (int bi = 0; bi < B; bi++)
+        for (int gi = 0; gi < G; gi++) {
+            float *yo = y->data + ((int64_t)bi * Cout + gi * cog) * P;
+            BE->im2col(x->data + ((int64_t)bi * Cin + gi * cig) * H * W, cig, H, W, kh, kw, stride, pad, Ho, Wo, col);
+            for (int o = 0; o < cog; o++)
+                for (int i = 0; i < P; i++) yo[(int64_t)o * P + i] = b ? b->data[gi * cog + o] : 0.0f;
+            /* y (cog, P) += w (cog, K) . col (K, P) */
+            BE->gemm(0, 0, cog, P, K, 1.0f, w->data + (int64_t)gi * cog * K, K, col, P, 1.0f, yo, P);
+        }
+    if (y->requires_grad) {
+        conv_ctx *c = graph_push(g, conv2d_bwd, sizeof *c);
+        *c = (conv_ctx){g, x, w, b, y, stride, pad, groups};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* depthwise conv on NHWC                                                                            */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *y;
+} dw_ctx;
+
+static void dwconv_bwd(void *p) {
+    dw_ctx *c = p;
+    if (!c->y->grad) return;
+    int B = c->x->shape[0], H = c->x->shape[1], W = c->x->shape[2], C = c->x->shape[3], k = c->w->shape[2];
+    BE->dwconv_bwd(c->x->data, c->w->data, c->y->grad, grad_of(c->g, c->x), grad_of(c->g, c->w), grad_of(c->g, c->b),
+                   B, H, W, C, k);
+}
+
+tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b) {
+    DB_ASSERT(x->ndim == 4 && w->ndim == 4 && w->shape[0] == x->shape[3] && w->shape[1] == 1 && w->shape[2] == w->shape[3]);
+    int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3], k = w->shape[2];
+    tensor *y = tensor_like(g, x, NEEDS(x) || NEEDS(w) || NEEDS(b));
+    BE->dwconv_fwd(x->data, w->data, b ? b->data : NULL, y->data, B, H, W, C, k);
+    if (y->requires_grad) {
+        dw_ctx *c = graph_push(g, dwconv_bwd, sizeof *c);
+        *c = (dw_ctx){g, x, w, b, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* window attention                                                                                  */
+typedef struct {
+    graph *g;
+    tensor *qkv, *table, *y;
+    const int *rel_index;
+    float *p;
+    int T, heads;
+    float scale;
+} attn_ctx;
+
+static void attn_bwd(void *p) {
+    attn_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->y);
+    int64_t nwin = c->y->n / ((int64_t)C * c->T);
+    BE->attn_bwd(c->qkv->data, c->p, c->rel_index, nwin, c->T, C, c->heads, c->scale, c->y->grad, grad_of(c->g, c->qkv),
+                 grad_of(c->g, c->table), c->table->shape[0]);
+}
+
+tensor *op_window_attention(graph *g, tensor *qkv, tensor *table, const int *rel_index, const float *mask,
+                            int nw_img, int T, int heads, float scale) {
+    int C3 = last_dim(qkv), C = C3 / 3;
+    int64_t nwin = qkv->n / ((int64_t)C3 * T);
+    DB_ASSERT(C3 == 3 * C && C % heads == 0 && nwin * T * C3 == qkv->n);
+    int shape[2] = {(int)(nwin * T), C};
+    tensor *y = tensor_new(g, 2, shape, NEEDS(qkv) || NEEDS(table));
+    float *pbuf = arena_alloc(&g->mem, sizeof(float) * (size_t)nwin * heads * T * T);
+    BE->attn_fwd(qkv->data, table->data, rel_index, mask, nw_img, nwin, T, C, heads, scale, pbuf, y->data);
+    if (y->requires_grad) {
+        attn_ctx *c = graph_push(g, attn_bwd, sizeof *c);
+        *c = (attn_ctx){g, qkv, table, y, rel_index, pbuf, T, heads, scale};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* LoRA on q and v: qkv (R, 3C), t (R, 2r), lora_B (2C, r)                                           */
+typedef struct {
+    graph *g;
+    tensor *qkv, *t, *lb, *y;
+    float s;
+} lora_ctx;
+
+static void lora_bwd(void *p) {
+    lora_ctx *c = p;
+    if (!c->y->grad) return;
+    int C3 = last_dim(c->qkv), C = C3 / 3, r2 = last_dim(c->t), r = r2 / 2;
+    int64_t R = c->qkv->n / C3;
+    const float *dy = c->y->grad;
+    if (NEEDS(c->qkv)) {
+        float *d = tensor_grad(c->g, c->qkv);
+        for (int64_t i = 0; i < c->qkv->n; i++) d[i] += dy[i];
+    }
+    if (NEEDS(c->t)) { /* dt[:, :r] (R, r) += s * dy_q (R, C) . Bq (C, r); same for v */
+        float *dt = tensor_grad(c->g, c->t);
+        BE->gemm(0, 0, (int)R, r, C, c->s, dy, C3, c->lb->data, r, 1.0f, dt, r2);
+        BE->gemm(0, 0, (int)R, r, C, c->s, dy + 2 * C, C3, c->lb->data + (int64_t)C * r, r, 1.0f, dt + r, r2);
+    }
+    if (NEEDS(c->lb)) { /* dBq (C, r) += s * dy_q^T (C, R) . t_q (R, r) */
+        float *dl = tensor_grad(c->g, c->lb);
+        BE->gemm(1, 0, C, r, (int)R, c->s, dy, C3, c->t->data, r2, 1.0f, dl, r);
+        BE->gemm(1, 0, C, r, (int)R, c->s, dy + 2 * C, C3, c->t->data + r, r2, 1.0f, dl + (int64_t)C * r, r);
+    }
+}
+
+tensor *op_lora_qv(graph *g, tensor *qkv, tensor *t, tensor *lora_b, float s) {
+    int C3 = last_dim(qkv), C = C3 / 3, r2 = last_dim(t), r = r2 / 2;
+    int64_t R = qkv->n / C3;
+    DB_ASSERT(lora_b->shape[0] == 2 * C && lora_b->shape[1] == r && t->n / r2 == R);
+    tensor *y = tensor_like(g, qkv, NEEDS(qkv) || NEEDS(t) || NEEDS(lora_b));
+    memcpy(y->data, qkv->data, sizeof(float) * qkv->n);
+    /* y_q (R, C) += s * t_q (R, r) . Bq^T (r, C) */
+    BE->gemm(0, 1, (int)R, C, r, s, t->data, r2, lora_b->data, r, 1.0f, y->data, C3);
+    BE->gemm(0, 1, (int)R, C, r, s, t->data + r, r2, lora_b->data + (int64_t)C * r, r, 1.0f, y->data + 2 * C, C3);
+    if (y->requires_grad) {
+        lora_ctx *c = graph_push(g, lora_bwd, sizeof *c);
+        *c = (lora_ctx){g, qkv, t, lora_b, y, s};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* dropout and drop path: y = x * mask (mask holds 0 or 1/(1-p))                                     */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    float *mask;
+    int64_t per; /* elements per mask entry */
+} mask_ctx;
+
+static void mask_bwd(void *p) {
+    mask_ctx *c = p;
+    if (!c->y->grad) return;
+    float *dx = tensor_grad(c->g, c->x);
+    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->y->grad[i] * c->mask[i / c->per];
+}
+
+static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * mask[i / per];
+    if (y->requires_grad) {
+        mask_ctx *c = graph_push(g, mask_bwd, sizeof *c);
+        *c = (mask_ctx){g, x, y, mask, per};
+    }
+    return y;
+}
+
+tensor *op_dropout(graph *g, tensor *x, float p) {
+    if (!g->training || p <= 0.0f) return x;
+    float *mask = arena_alloc(&g->mem, sizeof(float) * x->n);
+    float keep = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < x->n; i++) mask[i] = rng_uniform(&g->rng) < p ? 0.0f : keep;
+    return apply_mask(g, x, mask, 1);
+}
+
+tensor *op_drop_path(graph *g, tensor *x, float p) {
+    if (!g->training || p <= 0.0f) return x;
+    int B = x->shape[0];
+    float *mask = arena_alloc(&g->mem, sizeof(float) * B);
+    for (int b = 0; b < B; b++) mask[b] = floorf(1.0f - p + rng_uniform(&g->rng)) / (1.0f - p);
+    return apply_mask(g, x, mask, x->n / B);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* mean over tokens: x (B, N, C) -> (B, C)                                                           */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+} mean_ctx;
+
+static void mean_tokens_bwd(void *p) {
+    mean_ctx *c = p;
+    if (!c->y->grad) return;
+    int B = c->x->shape[0], N = c->x->shape[1], C = c->x->shape[2];
+    float *dx = tensor_grad(c->g, c->x);
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < C; k++) dx[((int64_t)b * N + n) * C + k] += c->y->grad[b * C + k] / N;
+}
+
+tensor *op_mean_tokens(graph *g, tensor *x) {
+    DB_ASSERT(x->ndim == 3);
+    int B = x->shape[0], N = x->shape[1], C = x->shape[2];
+    int shape[2] = {B, C};
+    tensor *y = tensor_new(g, 2, shape, NEEDS(x));
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < C; k++) {
+            double s = 0;
+            for (int n = 0; n < N; n++) s += x->data[((int64_t)b * N + n) * C + k];
+            y->data[b * C + k] = (float)(s / N);
+        }
+    if (y->requires_grad) {
+        mean_ctx *c = graph_push(g, mean_tokens_bwd, sizeof *c);
+        *c = (mean_ctx){g, x, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* LoRand weight: W (out, in) = sum_i (A_i g_i B_i)^T; A_i (in, k), g_i (k, k), B_i (k, out)        */
+#define LORAND_MAX 8
+typedef struct {
+    graph *g;
+    int nb;
+    tensor *A[LORAND_MAX], *G[LORAND_MAX], *B[LORAND_MAX], *y;
+} lorand_ctx;
+
+static void lorand_bwd(void *p) {
+    lorand_ctx *c = p;
+    if (!c->y->grad) return;
+    int in = c->A[0]->shape[0], k = c->A[0]->shape[1], out = c->B[0]->shape[1];
+    const float *dW = c->y->grad; /* (out, in); dWT = dW^T (in, out) */
+    float *ag = xmalloc(sizeof(float) * (size_t)in * k), *gb = xmalloc(sizeof(float) * (size_t)k * out);
+    float *t = xmalloc(sizeof(float) * (size_t)in * k);
+    for (int i = 0; i < c->nb; i++) {
+        /* ag = A g (in, k); gb = g B (k, out) */
+        BE->gemm(0, 0, in, k, k, 1.0f, c->A[i]->data, k, c->G[i]->data, k, 0.0f, ag, k);
+        BE->gemm(0, 0, k, out, k, 1.0f, c->G[i]->data, k, c->B[i]->data, out, 0.0f, gb, out);
+        /* t = dWT (in, out) . B^T (out, k) = dW^T B^T */
+        BE->gemm(1, 1, in, k, out, 1.0f, dW, in, c->B[i]->data, out, 0.0f, t, k);
+        if (NEEDS(c->A[i])) /* dA (in, k) += dWT . (g B)^T = dW^T gb^T */
+            BE->gemm(1, 1, in, k, out, 1.0f, dW, in, gb, out, 1.0f, tensor_grad(c->g, c->A[i]), k);
+        if (NEEDS(c->G[i])) /* dg (k, k) += A^T (k, in) . t (in, k) */
+            BE->gemm(1, 0, k, k, in, 1.0f, c->A[i]->data, k, t, k, 1.0f, tensor_grad(c->g, c->G[i]), k);
+        if (NEEDS(c->B[i])) /* dB (k, out) += (A g)^T (k, in) . dWT (in, out) */
+            BE->gemm(1, 1, k, out, in, 1.0f, ag, k, dW, in, 1.0f, tensor_grad(c->g, c->B[i]), out);
+    }
+    free(ag);
+    free(gb);
+    free(t);
+}
+
+tensor *op_lorand_weight(graph *g, int nb, tensor **A, tensor **G, tensor **B) {
+    DB_ASSERT(nb >= 1 && nb <= LORAND_MAX);
+    int in = A[0]->shape[0], k = A[0]->shape[1], out = B[0]->shape[1];
+    int shape[2] = {out, in};
+    int rg = 0;
+    for (int i = 0; i < nb; i++) rg |= NEEDS(A[i]) || NEEDS(G[i]) || NEEDS(B[i]);
+    tensor *y = tensor_new(g, 2, shape, rg);
+    memset(y->data, 0, sizeof(float) * y->n);
+    float *gb = xmalloc(sizeof(float) * (size_t)k * out);
+    for (int i = 0; i < nb; i++) {
+        BE->gemm(0, 0, k, out, k, 1.0f, G[i]->data, k, B[i]->data, out, 0.0f, gb, out); /* g B (k, out) */
+        /* W (out, in) += (A gB)^T = gB^T (out, k) . A^T (k, in) */
+        BE->gemm(1, 1, out, in, k, 1.0f, gb, out, A[i]->data, k, 1.0f, y->data, in);
+    }
+    free(gb);
+    if (y->requires_grad) {
+        lorand_ctx *c = graph_push(g, lorand_bwd, sizeof *c);
+        c->g = g;
+        c->nb = nb;
+        c->y = y;
+        for (int i = 0; i < nb; i++) {
+            c->A[i] = A[i];
+            c->G[i] = G[i];
+            c->B[i] = B[i];
+        }
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* cross-entropy with label smoothing: loss = mean_b [ -sum_k q_k log softmax(z)_k ],
+ * q = (1 - eps) onehot + eps / K                                                                    */
+typedef struct {
+    graph *g;
+    tensor *z, *y;
+    float *prob;
+    const int *labels;
+    float eps;
+} ce_ctx;
+
+static void ce_bwd(void *p) {
+    ce_ctx *c = p;
+    if (!c->y->grad) return;
+    int B = c->z->shape[0], K = c->z->shape[1];
+    float dl = c->y->grad[0] / B;
+    float *dz = tensor_grad(c->g, c->z);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            float q = c->eps / K + (k == c->labels[b] ? 1.0f - c->eps : 0.0f);
+            dz[b * K + k] += dl * (c->prob[b * K + k] - q);
+        }
+}
+
+tensor *op_cross_entropy(graph *g, tensor *logits, const int *labels, float smoothing) {
+    DB_ASSERT(logits->ndim == 2);
+    int B = logits->shape[0], K = logits->shape[1];
+    int one = 1;
+    tensor *y = tensor_new(g, 1, &one, NEEDS(logits));
+    float *prob = arena_alloc(&g->mem, sizeof(float) * (size_t)B * K);
+    double total = 0;
+    for (int b = 0; b < B; b++) {
+        const float *z = logits->data + (int64_t)b * K;
+        float mx = z[0];
+        for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+        double s = 0;
+        for (int k = 0; k < K; k++) s += exp((double)z[k] - mx);
+        double lse = mx + log(s);
+        double l = 0;
+        for (int k = 0; k < K; k++) {
+            double q = smoothing / K + (k == labels[b] ? 1.0 - smoothing : 0.0);
+            l -= q * ((double)z[k] - lse);
+            prob[b * K + k] = (float)exp((double)z[k] - lse);
+        }
+        total += l;
+    }
+    y->data[0] = (float)(total / B);
+    if (y->requires_grad) {
+        ce_ctx *c = graph_push(g, ce_bwd, sizeof *c);
+        *c = (ce_ctx){g, logits, y, prob, labels, smoothing};
+    }
+    return y;
+}
+
+double loss_dot_seed(graph *g, tensor *x, const float *w) {
+    double s = 0;
+    for (int64_t i = 0; i < x->n; i++) s += (double)x->data[i] * w[i];
+    if (x->requires_grad) {
+        float *d = tensor_grad(g, x);
+        for (int64_t i = 0; i < x->n; i++) d[i] += w[i];
+    }
+    return s;
+}

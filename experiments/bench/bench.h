@@ -1,0 +1,32 @@
+/* bench.h - the training-step benchmark behind `deltabench bench` / `make bench`: one full training
+ * step (forward, backward, AdamW) of the classification model per method, timed; plus the machine's
+ * measured sgemm peak for context. */
+#ifndef DB_BENCH_H
+#define DB_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bench_cfg {
+    char backbone[96];
+    int size, batch, threads, steps, warmup, classes;
+    float drop_path;
+    uint64_t seed;
+} bench_cfg;
+
+typedef struct bench_result {
+    char method[32];
+    double median_s, min_s, images_per_s, gflop_per_step, gflops;
+    double step_s[64];
+    int n_steps;
+    size_t peak_rss, arena_bytes, param_bytes;
+    int64_t trainable, total;
+    float final_loss;
+} bench_result;
+
+/* Run one method's benchmark in this process. Returns 0 or -1 (err_msg). */
+int bench_method(const bench_cfg *cfg, const char *method, bench_result *r);
+/* Best-of-3 GFLOP/s of an n x n x n sgemm on `threads` threads. */
+double bench_sgemm_peak(int threads, int n);
+
+#endif

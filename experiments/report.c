@@ -1,0 +1,853 @@
+/* report.c - Markdown/LaTeX tables, figure data (.dat) and gnuplot figures from a results file (see
+ * report.h). Everything shown is read from the HDF5: measured values from /runs, the paper's from /paper. */
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/common.h"
+#include "results.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* growable text                                                                                    */
+
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->s && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = (b->cap + (size_t)k + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+        if (b->n == 0) b->s[0] = 0;
+    }
+}
+
+/* LaTeX-escaped copy of s appended. */
+static void sb_tex(sbuf *b, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '_': case '%': case '&': case '#': case '$': case '{': case '}':
+            sb_printf(b, "\\%c", *s);
+            break;
+        case '~': sb_printf(b, "\\textasciitilde{}"); break;
+        case '^': sb_printf(b, "\\textasciicircum{}"); break;
+        case '\\': sb_printf(b, "\\textbackslash{}"); break;
+        default: sb_printf(b, "%c", *s);
+        }
+    }
+}
+
+/* Markdown-safe copy (pipes would break the table). */
+static void sb_md(sbuf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') sb_printf(b, "\\|");
+        else if (*s == '\n') sb_printf(b, " ");
+        else sb_printf(b, "%c", *s);
+    }
+}
+
+/* Shortest fixed-point text that reads back as v ("100", "87.3", "99.5772"). */
+static void num_text(double v, char *buf, size_t n) {
+    for (int p = 0; p <= 12; p++) {
+        snprintf(buf, n, "%.*f", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+    snprintf(buf, n, "%.17g", v);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* everything a report needs, read once                                                             */
+
+typedef struct report_data {
+    const results_task_desc *t;
+    results_info info;
+    results_paper paper;
+    results_run *runs; /* [d * n_methods + m] */
+    int *have;         /* 1 if that run is in the file */
+    char **extra;      /* "dataset/method" of runs the task descriptor does not know */
+    int n_extra;
+} report_data;
+
+static void data_free(report_data *d) {
+    if (d->runs)
+        for (int i = 0; i < d->t->n_datasets * d->t->n_methods; i++)
+            if (d->have[i]) results_run_free(&d->runs[i]);
+    free(d->runs);
+    free(d->have);
+    for (int i = 0; i < d->n_extra; i++) free(d->extra[i]);
+    free(d->extra);
+    results_paper_free(&d->paper);
+}
+
+static int data_load_desc(const char *path, const results_task_desc *t, report_data *d) {
+    memset(d, 0, sizeof *d);
+    d->t = t;
+    if (results_read_info(path, &d->info)) return -1;
+    if (strcmp(d->info.task, t->task)) return err_set("%s: holds task '%s', not '%s'", path, d->info.task, t->task);
+    if (results_read_paper(path, &d->paper)) return -1;
+    int nd = d->t->n_datasets, nm = d->t->n_methods;
+    d->runs = xcalloc((size_t)(nd * nm), sizeof(results_run));
+    d->have = xcalloc((size_t)(nd * nm), sizeof(int));
+    char **ds, **me;
+    int n = results_list_runs(path, &ds, &me);
+    if (n < 0) {
+        data_free(d);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int di = -1, mi = -1;
+        for (int k = 0; k < nd; k++)
+            if (!strcmp(ds[i], d->t->datasets[k].key)) di = k;
+        for (int k = 0; k < nm; k++)
+            if (!strcmp(me[i], d->t->methods[k].key)) mi = k;
+        if (di < 0 || mi < 0) {
+            d->extra = xrealloc(d->extra, sizeof(char *) * (size_t)(d->n_extra + 1));
+            size_t len = strlen(ds[i]) + strlen(me[i]) + 2;
+            d->extra[d->n_extra] = xmalloc(len);
+            snprintf(d->extra[d->n_extra++], len, "%s/%s", ds[i], me[i]);
+            continue;
+        }
+        if (results_read_run(path, ds[i], me[i], &d->runs[di * nm + mi])) rc = -1;
+        else d->have[di * nm + mi] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        free(ds[i]);
+        free(me[i]);
+    }
+    free(ds);
+    free(me);
+    if (rc) data_free(d);
+    return rc;
+}
+
+static int data_load(const char *path, const char *task, report_data *d) {
+    const results_task_desc *t = results_task(task);
+    if (!t) return -1;
+    return data_load_desc(path, t, d);
+}
+
+static const results_run *run_at(const report_data *d, int di, int mi) {
+    return d->have[di * d->t->n_methods + mi] ? &d->runs[di * d->t->n_methods + mi] : NULL;
+}
+
+/* An average column (and group) only when the task has more than one dataset. */
+static int has_avg(const results_task_desc *t) { return t->n_datasets > 1; }
+
+static int metric_index(const results_run *r, const char *metric) {
+    for (int m = 0; m < r->n_metrics; m++)
+        if (!strcmp(r->metric[m], metric)) return m;
+    return -1;
+}
+
+/* Measured final value of a metric: NAN when missing. *partial set when the run is not complete. */
+static double measured(const report_data *d, int di, int mi, const char *metric, int *partial) {
+    const results_run *r = run_at(d, di, mi);
+    if (partial) *partial = r && !r->complete;
+    if (!r) return NAN;
+    int k = metric_index(r, metric);
+    return k < 0 ? NAN : r->final[k];
+}
+
+/* Average over the task's datasets; NAN unless every dataset has a value. */
+static double measured_avg(const report_data *d, int mi, const char *metric, int *partial) {
+    double s = 0;
+    int any_partial = 0;
+    for (int di = 0; di < d->t->n_datasets; di++) {
+        int p;
+        double v = measured(d, di, mi, metric, &p);
+        if (!isfinite(v)) {
+            if (partial) *partial = 0;
+            return NAN;
+        }
+        any_partial |= p;
+        s += v;
+    }
+    if (partial) *partial = any_partial;
+    return s / d->t->n_datasets;
+}
+
+static int paper_row(const report_data *d, const char *dataset, const char *metric, int mi) {
+    if (!dataset) return -1;
+    return results_paper_find(&d->paper, dataset, metric, d->t->methods[mi].paper);
+}
+
+/* The paper's row for the method's average over the datasets (the only dataset's row for one dataset). */
+static int paper_avg_row(const report_data *d, const char *metric, int mi) {
+    if (!has_avg(d->t)) return paper_row(d, d->t->datasets[0].paper, metric, mi);
+    return paper_row(d, d->t->paper_average, metric, mi);
+}
+
+/* The paper's trainable-parameter percentage for a method (first row of the task that gives one). */
+static double paper_pct(const report_data *d, int mi) {
+    for (int i = 0; i < d->paper.n; i++) {
+        const results_paper_row *r = &d->paper.rows[i];
+        if (!strcmp(r->method, d->t->methods[mi].paper) && isfinite(r->trainable_pct) && !strstr(r->source, "unreliable"))
+            return r->trainable_pct;
+    }
+    return NAN;
+}
+
+static double run_pct(const results_run *r, int backbone) {
+    if (backbone && r->backbone_params > 0) return 100.0 * (double)r->backbone_trainable_params / (double)r->backbone_params;
+    if (r->total_params > 0) return 100.0 * (double)r->trainable_params / (double)r->total_params;
+    return NAN;
+}
+
+/* Range of our trainable percentage over the datasets (backbone share when recorded). */
+static void method_pct_range(const report_data *d, int mi, int backbone, double *lo, double *hi) {
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int di = 0; di < d->t->n_datasets; di++) {
+        const results_run *r = run_at(d, di, mi);
+        if (!r) continue;
+        double p = run_pct(r, backbone);
+        if (!isfinite(p)) continue;
+        if (p < *lo) *lo = p;
+        if (p > *hi) *hi = p;
+    }
+}
+
+static void pct_text(double lo, double hi, char *buf, size_t n) {
+    if (!isfinite(lo)) snprintf(buf, n, "missing");
+    else if (fabs(hi - lo) < 0.005) snprintf(buf, n, "%.2f", lo);
+    else snprintf(buf, n, "%.2f-%.2f", lo, hi);
+}
+
+static void meas_text(double v, int partial, int present, char *buf, size_t n) {
+    if (!present) snprintf(buf, n, "missing");
+    else if (!isfinite(v)) snprintf(buf, n, partial ? "partial" : "n/a");
+    else snprintf(buf, n, "%.2f%s", v, partial ? "*" : "");
+}
+
+static void paper_text(const report_data *d, int row, char *buf, size_t n) {
+    if (row < 0) snprintf(buf, n, "–");
+    else num_text(d->paper.rows[row].value, buf, n);
+}
+
+/* Distinct values of a run string field over all runs, joined with "; " (or "none"). */
+static void distinct(const report_data *d, const char *(*get)(const results_run *), sbuf *out) {
+    int nd = d->t->n_datasets, nm = d->t->n_methods, k = 0;
+    const char *seen[64];
+    for (int i = 0; i < nd * nm; i++) {
+        if (!d->have[i]) continue;
+        const char *v = get(&d->runs[i]);
+        if (!v || !*v) continue;
+        int dup = 0;
+        for (int j = 0; j < k; j++) dup |= !strcmp(seen[j], v);
+        if (dup || k == 64) continue;
+        seen[k++] = v;
+        sb_printf(out, "%s%s", k > 1 ? "; " : "", v);
+    }
+    if (!k) sb_printf(out, "none recorded");
+}
+static const char *get_backbone(const results_run *r) { return r->backbone; }
+static const char *get_commit(const results_run *r) { return r->commit; }
+static const char *get_pretrained(const results_run *r) { return r->pretrained_path && *r->pretrained_path ? r->pretrained_path : "random init"; }
+
+static const char *profile_text(const char *profile) {
+    if (!strcmp(profile, "default"))
+        return "embedded default (synthetic stand-in datasets and a small Swin pretrained by the harness on a synthetic "
+               "upstream task; the absolute numbers are not comparable with the paper's Swin-L ones, only the ranking is)";
+    if (!strcmp(profile, "paper"))
+        return "paper (the authors' recipe from mona_spec.md section 6.4 on the real datasets)";
+    return "custom profile";
+}
+
+static int count_runs(const report_data *d, int *complete) {
+    int n = 0, c = 0;
+    for (int i = 0; i < d->t->n_datasets * d->t->n_methods; i++)
+        if (d->have[i]) {
+            n++;
+            c += d->runs[i].complete;
+        }
+    *complete = c;
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Markdown                                                                                         */
+
+static void md_table(const report_data *d, int mk, int number, sbuf *b) {
+    const results_task_desc *t = d->t;
+    const char *metric = t->metrics[mk].key;
+    sbuf tmp = {0};
+    if (number > 1) {
+        sb_printf(b, "**Table %d.** %s: %s; same profile, data, backbone and commit as Table 1.\n\n", number, t->title,
+                  t->metrics[mk].label);
+        goto table;
+    }
+    sb_printf(b, "**Table %d.** %s: %s on the test split after the last iteration, measured by deltabench "
+                 "(\"ours\") beside the paper's number (\"paper\"; \"–\" where the paper gives none). "
+                 "Profile: `%s` — %s. Backbone: ",
+              number, t->title, t->metrics[mk].label, d->info.profile, profile_text(d->info.profile));
+    distinct(d, get_backbone, &tmp);
+    sb_md(b, tmp.s);
+    tmp.n = 0;
+    sb_printf(b, ". Data: ");
+    for (int di = 0; di < t->n_datasets; di++) {
+        const results_run *r = NULL;
+        for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
+        sb_printf(b, "%s%s: ", di ? "; " : "", t->datasets[di].label);
+        sb_md(b, r && r->data && *r->data ? r->data : "no run");
+    }
+    sb_printf(b, ". Commit: ");
+    distinct(d, get_commit, &tmp);
+    sb_md(b, tmp.s);
+    sb_printf(b, ". Trainable %%: share of the backbone's parameters (delta modules included) that train, "
+                 "as in the paper; \"*\" = run not complete.\n\n");
+table:
+    free(tmp.s);
+    sb_printf(b, "| Method | Trainable %% | (paper) |");
+    for (int di = 0; di < t->n_datasets; di++) sb_printf(b, " %s | (paper) |", t->datasets[di].label);
+    if (has_avg(t)) sb_printf(b, " Average | (paper) |");
+    sb_printf(b, "\n|:--|--:|--:|");
+    for (int di = 0; di < t->n_datasets + has_avg(t); di++) sb_printf(b, "--:|--:|");
+    sb_printf(b, "\n");
+    for (int mi = 0; mi < t->n_methods; mi++) {
+        char c1[64], c2[64];
+        double lo, hi;
+        method_pct_range(d, mi, 1, &lo, &hi);
+        pct_text(lo, hi, c1, sizeof c1);
+        double pp = paper_pct(d, mi);
+        if (isfinite(pp)) num_text(pp, c2, sizeof c2);
+        else snprintf(c2, sizeof c2, "–");
+        sb_printf(b, "| %s | %s | %s |", t->methods[mi].label, c1, c2);
+        for (int di = 0; di < t->n_datasets; di++) {
+            int part;
+            double v = measured(d, di, mi, metric, &part);
+            meas_text(v, part, run_at(d, di, mi) != NULL, c1, sizeof c1);
+            paper_text(d, paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi), c2, sizeof c2);
+            sb_printf(b, " %s | %s |", c1, c2);
+        }
+        if (has_avg(t)) {
+            int part, present = 1;
+            for (int di = 0; di < t->n_datasets; di++) present &= run_at(d, di, mi) != NULL;
+            double v = measured_avg(d, mi, metric, &part);
+            meas_text(v, part, present, c1, sizeof c1);
+            paper_text(d, paper_avg_row(d, t->metrics[mk].paper, mi), c2, sizeof c2);
+            sb_printf(b, " %s | %s |", c1, c2);
+        }
+        sb_printf(b, "\n");
+    }
+    sb_printf(b, "\n");
+}
+
+static void md_sources(const report_data *d, sbuf *b) {
+    const results_task_desc *t = d->t;
+    sb_printf(b, "## The paper's numbers and their sources\n\nFrom `%s` (SHA-256 `%.12s…`), rows of task `%s`; the "
+                 "source tags are explained in `paper_numbers.md`. Rows whose source is marked unreliable are kept "
+                 "in the HDF5 but not shown in the tables.\n\n",
+              d->info.paper_csv[0] ? d->info.paper_csv : "(no CSV recorded)", d->info.paper_csv_sha256, t->paper_task);
+    sb_printf(b, "| Dataset | Metric | Method | Value | Trainable %% | Source | Shown |\n|:--|:--|:--|--:|--:|:--|:--|\n");
+    for (int i = 0; i < d->paper.n; i++) {
+        const results_paper_row *r = &d->paper.rows[i];
+        char v[64], p[64];
+        num_text(r->value, v, sizeof v);
+        if (isfinite(r->trainable_pct)) num_text(r->trainable_pct, p, sizeof p);
+        else snprintf(p, sizeof p, "–");
+        int shown = results_paper_find(&d->paper, r->dataset, r->metric, r->method) == i;
+        sb_printf(b, "| ");
+        sb_md(b, r->dataset);
+        sb_printf(b, " | ");
+        sb_md(b, r->metric);
+        sb_printf(b, " | ");
+        sb_md(b, r->method);
+        sb_printf(b, " | %s | %s | ", v, p);
+        sb_md(b, r->source);
+        sb_printf(b, " | %s |\n", shown ? "yes" : "no");
+    }
+    if (!d->paper.n) sb_printf(b, "| (none) | | | | | | |\n");
+    sb_printf(b, "\n");
+}
+
+static void md_runs(const report_data *d, sbuf *b) {
+    const results_task_desc *t = d->t;
+    sb_printf(b, "## Runs\n\n| Dataset | Method | Status | Seed | Trainable params | Total params | Wall time (s) | "
+                 "Peak memory (MiB) | Threads | Pretrained (SHA-256) | Commit | Date |\n"
+                 "|:--|:--|:--|--:|--:|--:|--:|--:|--:|:--|:--|:--|\n");
+    for (int di = 0; di < t->n_datasets; di++)
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            const results_run *r = run_at(d, di, mi);
+            if (!r) {
+                sb_printf(b, "| %s | %s | missing | | | | | | | | | |\n", t->datasets[di].label, t->methods[mi].label);
+                continue;
+            }
+            sb_printf(b, "| %s | %s | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", t->datasets[di].label,
+                      t->methods[mi].label, r->complete ? "complete" : "partial", (long long)r->seed,
+                      (long long)r->trainable_params, (long long)r->total_params, r->wall_time_s,
+                      (double)r->peak_mem_bytes / 1048576.0, (long long)r->threads);
+            sb_md(b, get_pretrained(r));
+            if (r->pretrained_sha256 && *r->pretrained_sha256) sb_printf(b, " (`%.12s…`)", r->pretrained_sha256);
+            sb_printf(b, " | ");
+            sb_md(b, r->commit ? r->commit : "");
+            sb_printf(b, " | ");
+            sb_md(b, r->date ? r->date : "");
+            sb_printf(b, " |\n");
+        }
+    sb_printf(b, "\nSplits:\n\n");
+    for (int di = 0; di < t->n_datasets; di++) {
+        const results_run *r = NULL;
+        for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
+        sb_printf(b, "- %s: ", t->datasets[di].label);
+        if (!r) {
+            sb_printf(b, "no run\n");
+            continue;
+        }
+        sb_md(b, r->data ? r->data : "");
+        sb_printf(b, "; trains on ");
+        sb_md(b, r->train_split ? r->train_split : "");
+        sb_printf(b, " (%lld images), tests on ", (long long)r->n_train_samples);
+        sb_md(b, r->test_split ? r->test_split : "");
+        sb_printf(b, " (%lld images), %lld classes\n", (long long)r->n_test_samples, (long long)r->n_classes);
+    }
+    if (d->n_extra) {
+        sb_printf(b, "\nRuns in the file that this task's table does not list:");
+        for (int i = 0; i < d->n_extra; i++) sb_printf(b, " `%s`", d->extra[i]);
+        sb_printf(b, "\n");
+    }
+    sb_printf(b, "\n");
+}
+
+static char *make_md(const report_data *d) {
+    sbuf b = {0};
+    int complete, n = count_runs(d, &complete);
+    sb_printf(&b, "# %s: measured vs. paper (profile `%s`)\n\n", d->t->title, d->info.profile);
+    sb_printf(&b, "Generated by `deltabench report tables --task %s` from the results file alone (schema `%s`, "
+                  "created %s, last written %s by commit %s on %s, %s, %lld threads). %d of %d runs present, %d "
+                  "complete.\n\n",
+              d->t->task, d->info.schema, d->info.created, d->info.updated, d->info.commit, d->info.hostname,
+              d->info.cpu_model, (long long)d->info.threads, n, d->t->n_datasets * d->t->n_methods, complete);
+    for (int mk = 0; mk < d->t->n_metrics; mk++) md_table(d, mk, mk + 1, &b);
+    md_sources(d, &b);
+    md_runs(d, &b);
+    return b.s;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* LaTeX                                                                                            */
+
+static void tex_table(const report_data *d, int mk, sbuf *b) {
+    const results_task_desc *t = d->t;
+    const char *metric = t->metrics[mk].key;
+    sbuf tmp = {0};
+    sb_printf(b, "\\begin{table*}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
+    sb_tex(b, t->metrics[mk].label);
+    sb_printf(b, " measured by deltabench (ours) beside the paper's number (paper; -- where the paper gives none). "
+                 "Profile \\texttt{");
+    sb_tex(b, d->info.profile);
+    sb_printf(b, "}: ");
+    sb_tex(b, profile_text(d->info.profile));
+    sb_printf(b, ". Backbone: ");
+    distinct(d, get_backbone, &tmp);
+    sb_tex(b, tmp.s);
+    tmp.n = 0;
+    sb_printf(b, ". Data: ");
+    for (int di = 0; di < t->n_datasets; di++) {
+        const results_run *r = NULL;
+        for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
+        sb_printf(b, "%s", di ? "; " : "");
+        sb_tex(b, t->datasets[di].label);
+        sb_printf(b, ": ");
+        sb_tex(b, r && r->data && *r->data ? r->data : "no run");
+    }
+    sb_printf(b, ". Commit ");
+    distinct(d, get_commit, &tmp);
+    sb_tex(b, tmp.s);
+    free(tmp.s);
+    sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete.}\n");
+    sb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
+    int ncols = t->n_datasets + has_avg(t);
+    for (int di = 0; di < ncols; di++) sb_printf(b, " rr");
+    sb_printf(b, "}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
+    for (int di = 0; di < t->n_datasets; di++) {
+        sb_printf(b, " & \\multicolumn{2}{c}{");
+        sb_tex(b, t->datasets[di].label);
+        sb_printf(b, "}");
+    }
+    if (has_avg(t)) sb_printf(b, " & \\multicolumn{2}{c}{Average}");
+    sb_printf(b, " \\\\\n");
+    for (int c = 0; c < ncols + 1; c++) sb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
+    sb_printf(b, "\nMethod");
+    for (int c = 0; c < ncols + 1; c++) sb_printf(b, " & ours & paper");
+    sb_printf(b, " \\\\\n\\midrule\n");
+    for (int mi = 0; mi < t->n_methods; mi++) {
+        char c1[64], c2[64];
+        double lo, hi;
+        if (mi == t->n_methods - 1) sb_printf(b, "\\midrule\n");
+        sb_tex(b, t->methods[mi].label);
+        method_pct_range(d, mi, 1, &lo, &hi);
+        pct_text(lo, hi, c1, sizeof c1);
+        double pp = paper_pct(d, mi);
+        if (isfinite(pp)) num_text(pp, c2, sizeof c2);
+        else snprintf(c2, sizeof c2, "--");
+        sb_printf(b, " & %s & %s", c1, c2);
+        for (int di = 0; di < ncols; di++) {
+            int part, present = 1;
+            double v;
+            int row;
+            if (di < t->n_datasets) {
+                v = measured(d, di, mi, metric, &part);
+                present = run_at(d, di, mi) != NULL;
+                row = paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi);
+            } else {
+                for (int k = 0; k < t->n_datasets; k++) present &= run_at(d, k, mi) != NULL;
+                v = measured_avg(d, mi, metric, &part);
+                row = paper_avg_row(d, t->metrics[mk].paper, mi);
+            }
+            if (!present) snprintf(c1, sizeof c1, "missing");
+            else if (!isfinite(v)) snprintf(c1, sizeof c1, part ? "partial" : "n/a");
+            else snprintf(c1, sizeof c1, "%.2f%s", v, part ? "$^*$" : "");
+            if (row < 0) snprintf(c2, sizeof c2, "--");
+            else num_text(d->paper.rows[row].value, c2, sizeof c2);
+            sb_printf(b, " & %s & %s", c1, c2);
+        }
+        sb_printf(b, " \\\\\n");
+    }
+    sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table*}\n\n");
+}
+
+static char *make_tex(const report_data *d) {
+    sbuf b = {0};
+    sb_printf(&b, "%% Generated by `deltabench report tables --task %s` from the results file alone (profile %s).\n"
+                  "%% Needs \\usepackage{booktabs}.\n\n",
+              d->t->task, d->info.profile);
+    for (int mk = 0; mk < d->t->n_metrics; mk++) tex_table(d, mk, &b);
+    return b.s;
+}
+
+int report_table_texts_for(const char *results_path, const results_task_desc *t, char **md, char **tex) {
+    report_data d;
+    if (data_load_desc(results_path, t, &d)) return -1;
+    *md = make_md(&d);
+    *tex = make_tex(&d);
+    data_free(&d);
+    return 0;
+}
+
+int report_table_texts(const char *results_path, const char *task, char **md, char **tex) {
+    report_data d;
+    if (data_load(results_path, task, &d)) return -1;
+    *md = make_md(&d);
+    *tex = make_tex(&d);
+    data_free(&d);
+    return 0;
+}
+
+int report_tables(const char *results_path, const char *task, const char *out_dir) {
+    char *md, *tex;
+    if (report_table_texts(results_path, task, &md, &tex)) return -1;
+    char p[4096];
+    int rc = mkdir_p(out_dir);
+    if (!rc) {
+        snprintf(p, sizeof p, "%s/%s.md", out_dir, task);
+        rc = file_write_atomic(p, md, strlen(md));
+    }
+    if (!rc) {
+        snprintf(p, sizeof p, "%s/%s.tex", out_dir, task);
+        rc = file_write_atomic(p, tex, strlen(tex));
+    }
+    free(md);
+    free(tex);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* figure data                                                                                      */
+
+static void dat_num(sbuf *b, double v) {
+    if (isfinite(v)) sb_printf(b, " %.6g", v);
+    else sb_printf(b, " NaN");
+}
+
+static int write_text(const char *dir, const char *task, const char *suffix, sbuf *b) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s_%s.dat", dir, task, suffix);
+    int rc = file_write_atomic(p, b->s ? b->s : "", b->n);
+    free(b->s);
+    memset(b, 0, sizeof *b);
+    return rc;
+}
+
+/* Window of the moving average of the loss curves: about 5% of the points, odd, at least 1. */
+static int smooth_window(int64_t n) {
+    int w = (int)(n / 20);
+    if (w < 1) w = 1;
+    return w | 1;
+}
+
+static int export_data(const report_data *d, const char *dir) {
+    const results_task_desc *t = d->t;
+    if (mkdir_p(dir)) return -1;
+    const char *metric = t->metrics[0].key;
+    sbuf b = {0};
+    /* accuracy: one block per dataset (+ average), one row per method */
+    int groups = t->n_datasets + has_avg(t);
+    double w = 0.8 / groups;
+    sb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
+                  "# columns: method_index x_position measured paper method_label state (0 complete, 1 nothing measured yet, "
+                  "2 partial run)\n",
+              t->task, metric);
+    for (int g = 0; g < groups; g++) {
+        sb_printf(&b, "%s# block %d: %s\n", g ? "\n\n" : "", g, g < t->n_datasets ? t->datasets[g].label : "Average");
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            double x = mi + (g - (groups - 1) / 2.0) * w;
+            int part = 0;
+            double v = g < t->n_datasets ? measured(d, g, mi, metric, &part) : measured_avg(d, mi, metric, &part);
+            int row = g < t->n_datasets ? paper_row(d, t->datasets[g].paper, t->metrics[0].paper, mi)
+                                        : paper_avg_row(d, t->metrics[0].paper, mi);
+            sb_printf(&b, "%d %.4f", mi, x);
+            dat_num(&b, v);
+            dat_num(&b, row >= 0 ? d->paper.rows[row].value : NAN);
+            sb_printf(&b, " \"%s\" %d\n", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
+        }
+    }
+    if (write_text(dir, t->task, "accuracy", &b)) return -1;
+    /* params: trainable % (whole model, mean over datasets) vs average metric */
+    sb_printf(&b, "# %s: trainable parameters (%% of the whole model incl. head, mean over datasets; col 2) vs average "
+                  "%s (col 3); paper's backbone %% (col 4) and average (col 5); label (col 6). NaN = missing\n",
+              t->task, metric);
+    for (int mi = 0; mi < t->n_methods; mi++) {
+        double s = 0;
+        int k = 0;
+        for (int di = 0; di < t->n_datasets; di++) {
+            const results_run *r = run_at(d, di, mi);
+            double p = r ? run_pct(r, 0) : NAN;
+            if (isfinite(p)) {
+                s += p;
+                k++;
+            }
+        }
+        sb_printf(&b, "%d", mi);
+        dat_num(&b, k ? s / k : NAN);
+        dat_num(&b, measured_avg(d, mi, metric, NULL));
+        int row = paper_avg_row(d, t->metrics[0].paper, mi);
+        double pp = paper_pct(d, mi);
+        dat_num(&b, row >= 0 && isfinite(pp) ? pp : NAN);
+        dat_num(&b, row >= 0 && isfinite(pp) ? d->paper.rows[row].value : NAN);
+        sb_printf(&b, " \"%s\"\n", t->methods[mi].label);
+    }
+    if (write_text(dir, t->task, "params", &b)) return -1;
+    /* loss curves: one file per dataset, one block per method that has a curve */
+    for (int di = 0; di < t->n_datasets; di++) {
+        sb_printf(&b, "# %s %s: training loss; columns: iteration loss moving_average epoch; one block per method "
+                      "(the block's first comment names it)\n",
+                  t->task, t->datasets[di].label);
+        int blocks = 0;
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            const results_run *r = run_at(d, di, mi);
+            if (!r || r->n_curve == 0) continue;
+            sb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
+            int hw = smooth_window(r->n_curve) / 2;
+            for (int64_t i = 0; i < r->n_curve; i++) {
+                int64_t a = i - hw < 0 ? 0 : i - hw, z = i + hw >= r->n_curve ? r->n_curve - 1 : i + hw;
+                double s = 0;
+                for (int64_t j = a; j <= z; j++) s += r->curve_loss[j];
+                sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+                dat_num(&b, r->curve_loss[i]);
+                dat_num(&b, s / (double)(z - a + 1));
+                dat_num(&b, r->curve_epoch[i]);
+                sb_printf(&b, "\n");
+            }
+            blocks++;
+        }
+        char suf[256];
+        snprintf(suf, sizeof suf, "loss_%s", t->datasets[di].key);
+        if (write_text(dir, t->task, suf, &b)) return -1;
+    }
+    return 0;
+}
+
+int report_plot_data(const char *results_path, const char *task, const char *data_dir) {
+    report_data d;
+    if (data_load(results_path, task, &d)) return -1;
+    int rc = export_data(&d, data_dir);
+    data_free(&d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* gnuplot                                                                                          */
+
+/* Run gnuplot -e <vars> <script>; the script writes to `outfile` (a temporary name we then rename). */
+static int run_gnuplot(const char *script, const char *vars, const char *out) {
+    const char *gp = getenv("DB_GNUPLOT");
+    if (!gp || !*gp) gp = "gnuplot";
+    char tmp[4096];
+    if (atomic_tmpname(out, tmp, sizeof tmp)) return -1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", script);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    size_t n = strlen(vars) + strlen(tmp) + strlen(dir) + 64;
+    char *e = xmalloc(n);
+    snprintf(e, n, "%s; outfile='%s'; scriptdir='%s'", vars, tmp, dir);
+    char *argv[] = {(char *)gp, "-e", e, (char *)script, NULL};
+    /* gnuplot's messages go to a log, shown only when it fails (it warns about groups without data) */
+    char log[4200];
+    snprintf(log, sizeof log, "%s.log", tmp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int r = posix_spawnp(&pid, gp, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (r != 0) {
+        free(e);
+        unlink(log);
+        return err_set("cannot run %s (%s): install gnuplot-nox (make deps) or set DB_GNUPLOT", gp, strerror(r));
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            free(e);
+            return err_set("waiting for gnuplot: %s", strerror(errno));
+        }
+    free(e);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !file_exists(tmp)) {
+        atomic_abort(tmp);
+        char *msg = file_read_all(log, NULL);
+        unlink(log);
+        if (msg) {
+            size_t k = strlen(msg);
+            while (k && (msg[k - 1] == '\n' || msg[k - 1] == ' ')) msg[--k] = 0;
+        }
+        int rc = err_set("%s: gnuplot failed (exit %d) writing %s: %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                         out, msg && *msg ? msg + (strlen(msg) > 600 ? strlen(msg) - 600 : 0) : "no message");
+        free(msg);
+        return rc;
+    }
+    unlink(log);
+    return atomic_commit(tmp, out);
+}
+
+/* Append "name='value'" with single quotes in value dropped (labels never need them). */
+static void gp_var(sbuf *b, const char *name, const char *value) {
+    sb_printf(b, "%s%s='", b->n ? "; " : "", name);
+    for (const char *c = value; *c; c++)
+        if (*c != '\'') sb_printf(b, "%c", *c);
+    sb_printf(b, "'");
+}
+
+int report_plots(const char *results_path, const char *task, const char *data_dir, const char *scripts_dir,
+                 const char *out_dir, int *made) {
+    report_data d;
+    if (data_load(results_path, task, &d)) return -1;
+    int rc = export_data(&d, data_dir);
+    if (!rc) rc = mkdir_p(out_dir);
+    const results_task_desc *t = d.t;
+    int count = 0;
+    static const char *terms[2] = {"png", "svg"};
+    char script[4096], datf[4096], out[4096], num[64];
+    /* subtitle naming the profile and backbone */
+    sbuf sub = {0}, bb = {0};
+    distinct(&d, get_backbone, &bb);
+    sb_printf(&sub, "profile %s, backbone %s, commit %s", d.info.profile, bb.s, d.info.commit);
+    free(bb.s);
+    for (int k = 0; k < 2 && !rc; k++) {
+        /* accuracy */
+        sbuf v = {0};
+        snprintf(datf, sizeof datf, "%s/%s_accuracy.dat", data_dir, task);
+        gp_var(&v, "term", terms[k]);
+        gp_var(&v, "datafile", datf);
+        sbuf names = {0};
+        for (int di = 0; di < t->n_datasets; di++) sb_printf(&names, "%s%s", di ? " " : "", t->datasets[di].label);
+        if (has_avg(t)) sb_printf(&names, " Average");
+        gp_var(&v, "groups", names.s);
+        free(names.s);
+        sbuf tics = {0};
+        for (int mi = 0; mi < t->n_methods; mi++) sb_printf(&tics, "%s\"%s\" %d", mi ? ", " : "", t->methods[mi].label, mi);
+        gp_var(&v, "xticlist", tics.s);
+        free(tics.s);
+        snprintf(num, sizeof num, "%d", t->n_methods);
+        sb_printf(&v, "; nmethods=%s; ngroups=%d", num, t->n_datasets + has_avg(t));
+        char title[512];
+        snprintf(title, sizeof title, "%s: final %s, measured (bars) vs paper (markers)", t->title, t->metrics[0].label);
+        gp_var(&v, "plottitle", title);
+        gp_var(&v, "subtitle", sub.s);
+        gp_var(&v, "ylabel", t->metrics[0].label);
+        snprintf(script, sizeof script, "%s/accuracy.gp", scripts_dir);
+        snprintf(out, sizeof out, "%s/%s_accuracy.%s", out_dir, task, terms[k]);
+        rc = run_gnuplot(script, v.s, out);
+        free(v.s);
+        if (rc) break;
+        count++;
+        /* params */
+        memset(&v, 0, sizeof v);
+        snprintf(datf, sizeof datf, "%s/%s_params.dat", data_dir, task);
+        gp_var(&v, "term", terms[k]);
+        gp_var(&v, "datafile", datf);
+        snprintf(title, sizeof title, "%s: trainable parameters vs average %s", t->title, t->metrics[0].label);
+        gp_var(&v, "plottitle", title);
+        gp_var(&v, "subtitle", sub.s);
+        if (has_avg(t)) snprintf(title, sizeof title, "average %s over %d datasets", t->metrics[0].label, t->n_datasets);
+        else snprintf(title, sizeof title, "%s on %s", t->metrics[0].label, t->datasets[0].label);
+        gp_var(&v, "ylabel", title);
+        int npts = 0;
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            double a = measured_avg(&d, mi, t->metrics[0].key, NULL);
+            int row = paper_avg_row(&d, t->metrics[0].paper, mi);
+            npts += isfinite(a) || (row >= 0 && isfinite(paper_pct(&d, mi)));
+        }
+        sb_printf(&v, "; npoints=%d", npts);
+        snprintf(script, sizeof script, "%s/params.gp", scripts_dir);
+        snprintf(out, sizeof out, "%s/%s_params.%s", out_dir, task, terms[k]);
+        rc = run_gnuplot(script, v.s, out);
+        free(v.s);
+        if (rc) break;
+        count++;
+        /* loss per dataset */
+        for (int di = 0; di < t->n_datasets && !rc; di++) {
+            sbuf titles = {0};
+            int blocks = 0;
+            for (int mi = 0; mi < t->n_methods; mi++) {
+                const results_run *r = run_at(&d, di, mi);
+                if (!r || r->n_curve == 0) continue;
+                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
+                blocks++;
+            }
+            memset(&v, 0, sizeof v);
+            snprintf(datf, sizeof datf, "%s/%s_loss_%s.dat", data_dir, task, t->datasets[di].key);
+            gp_var(&v, "term", terms[k]);
+            gp_var(&v, "datafile", datf);
+            gp_var(&v, "titles", titles.s ? titles.s : "");
+            sb_printf(&v, "; nblocks=%d", blocks);
+            snprintf(title, sizeof title, "%s, %s: training loss per method", t->title, t->datasets[di].label);
+            gp_var(&v, "plottitle", title);
+            gp_var(&v, "subtitle", sub.s);
+            free(titles.s);
+            snprintf(script, sizeof script, "%s/loss.gp", scripts_dir);
+            snprintf(out, sizeof out, "%s/%s_loss_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
+            rc = run_gnuplot(script, v.s, out);
+            free(v.s);
+            if (!rc) count++;
+        }
+    }
+    free(sub.s);
+    data_free(&d);
+    if (!rc && made) *made = count;
+    return rc;
+}

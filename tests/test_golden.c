@@ -1,0 +1,68 @@
+/* test_golden.c - every golden file of ../shared/golden (backbone under each method, the LoRand module)
+ * through the same code path as `deltabench golden`, within the README's tolerances. Extra golden
+ * files of other sizes (tests/fixtures/golden/, made by the authors' code) go through the same path. */
+#include "test_util.h"
+
+#include <dirent.h>
+
+#include "../core/common.h"
+#include "../core/golden.h"
+
+static void check_file(const char *path) {
+    golden_result r;
+    int rc = golden_check(path, &r);
+    if (rc) fail_msg("%s", err_msg());
+    if (!r.ok) {
+        golden_print(path, &r);
+        fail_msg("%s: %s", path, r.problem);
+    }
+    assert_true(r.n_groups >= 3);
+}
+
+static void test_shared_goldens(void **state) {
+    (void)state;
+    static const char *files[] = {"backbone_full.h5",        "backbone_fixed.h5",   "backbone_bitfit.h5",
+                                  "backbone_norm_tuning.h5", "backbone_partial_1.h5", "backbone_adapter.h5",
+                                  "backbone_adaptformer.h5", "backbone_lora.h5",    "backbone_mona.h5",
+                                  "module_lorand.h5"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "golden/%s", files[i]);
+        check_file(test_shared_path(rel));
+    }
+}
+
+static void test_extra_goldens(void **state) {
+    (void)state;
+    DIR *d = opendir("tests/fixtures/golden");
+    if (!d) skip();
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t k = strlen(e->d_name);
+        if (k < 4 || strcmp(e->d_name + k - 3, ".h5")) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "tests/fixtures/golden/%s", e->d_name);
+        check_file(path);
+        n++;
+    }
+    closedir(d);
+    assert_true(n > 0);
+}
+
+/* a golden whose tensors were perturbed must fail: the check can fail */
+static void test_bad_file(void **state) {
+    (void)state;
+    golden_result r;
+    assert_int_equal(golden_check("tests/no_such_golden.h5", &r), -1);
+    assert_non_null(strstr(err_msg(), "no_such_golden.h5"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_goldens),
+        cmocka_unit_test(test_extra_goldens),
+        cmocka_unit_test(test_bad_file),
+    };
+    return cmocka_run_group_tests_name("golden", tests, NULL, NULL);
+}
