@@ -107,6 +107,7 @@ int optim_golden_run(const char *path, optim_golden_result *res, FILE *log) {
         goto done;
     }
     res->steps = (int)steps;
+    res->n_values = ps.n_train;
     for (int64_t s = 0; s < steps; s++) {
         for (int pass = 0; pass < 2; pass++) {
             for (int g = 0; g < res->n_groups; g++) {
@@ -127,7 +128,10 @@ int optim_golden_run(const char *path, optim_golden_result *res, FILE *log) {
                 if (pass == 0) memcpy(p->t.grad, x, sizeof(float) * (size_t)n);
                 else {
                     double e = rel_err(p->t.data, x, n);
-                    if (e > res->max_rel_err[g]) res->max_rel_err[g] = e;
+                    if (e > res->max_rel_err[g]) {
+                        res->max_rel_err[g] = e;
+                        res->worst_step[g] = (int)s;
+                    }
                     if (e > res->worst) res->worst = e;
                 }
                 free(x);

@@ -12,7 +12,9 @@ typedef struct optim_golden_result {
     char group[OPTIM_GOLDEN_MAX_GROUPS][64]; /* the file's parameter groups, in name order */
     double weight_decay[OPTIM_GOLDEN_MAX_GROUPS];
     double max_rel_err[OPTIM_GOLDEN_MAX_GROUPS]; /* largest max|x-ref|/max|ref| over the steps */
+    int worst_step[OPTIM_GOLDEN_MAX_GROUPS];     /* the step k of that error (<g>/after<k>) */
     double worst;                                /* over every group */
+    long long n_values;                          /* parameter values, all groups */
     int steps;
 } optim_golden_result;
 
