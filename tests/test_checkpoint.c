@@ -291,6 +291,27 @@ static void test_apply_mapping(void **state) {
     assert_true(ps.train[0] == 102.0f && ps.train[2] == 104.0f);
     params_free(&ps);
 
+    /* ckpt_load_pretrained: read, map and log the report */
+    params_init(&ps);
+    params_add(&ps, "a.weight", 2, s23);
+    params_add(&ps, "missing.one", 1, s3);
+    params_alloc(&ps);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    ckpt_apply_opts lax = {NULL, NULL, 1};
+    assert_int_equal(ckpt_load_pretrained(&ps, FIX "mmcv_nested.pth", &lax, log), 0);
+    char text[4096];
+    rewind(log);
+    size_t tn = fread(text, 1, sizeof text - 1, log);
+    text[tn] = 0;
+    fclose(log);
+    assert_non_null(strstr(text, "load checkpoint from " FIX "mmcv_nested.pth: 1 tensors loaded (6 values)"));
+    assert_non_null(strstr(text, "missing keys in source state_dict: missing.one\n"));
+    ckpt_apply_opts strict = {NULL, NULL, 0};
+    assert_int_equal(ckpt_load_pretrained(&ps, FIX "mmcv_nested.pth", &strict, NULL), -1);
+    assert_non_null(strstr(err_msg(), "missing.one"));
+    params_free(&ps);
+
     /* a key that names a parameter exactly is taken as it is (a whole-detector checkpoint) */
     params_init(&ps);
     params_add(&ps, "backbone.c.bias", 1, s3);
