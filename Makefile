@@ -51,7 +51,7 @@ help:
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
 	@echo "make plots           plots/\$$TASK_*.png and .svg from results/\$$TASK.h5 alone (gnuplot; data in build/plots)"
-	@echo "make fuzz            build the libFuzzer harnesses (datasets/fuzz/fuzz_*.c) with clang and run each for"
+	@echo "make fuzz            build the libFuzzer harnesses ({datasets,core}/fuzz/fuzz_*.c) with clang and run each for"
 	@echo "                     FUZZ_SECONDS=$(FUZZ_SECONDS) s, one after another (FUZZ=name runs only fuzz_<name>)"
 
 config:
@@ -100,22 +100,25 @@ bench: config $(BUILD)/deltabench
 	./$(BUILD)/deltabench bench $(BENCH_ARGS)
 # Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
 # with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
-# committed seeds (datasets/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.
+# committed seeds (datasets/fuzz/seeds/<name> or core/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer -DDB_COMMIT=\"$(COMMIT)\" $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(shell find core datasets -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
+FUZZ_LIB_SRCS := $(shell find core datasets methods -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
-FUZZ_HARNESSES := $(wildcard datasets/fuzz/fuzz_*.c)
-FUZZ_BINS := $(FUZZ_HARNESSES:datasets/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_HARNESSES := $(wildcard datasets/fuzz/fuzz_*.c core/fuzz/fuzz_*.c)
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(basename $(notdir $(FUZZ_HARNESSES))))
 
 $(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
 
 $(BUILD)/fuzz/%: datasets/fuzz/%.c $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lgomp -lm -lpthread
+
+$(BUILD)/fuzz/%: core/fuzz/%.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lgomp -lm -lpthread
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -126,7 +129,8 @@ fuzz: fuzz-build
 	  mkdir -p $(BUILD)/fuzz/corpus_$$name; \
 	  echo "== fuzz_$$name for $(FUZZ_SECONDS) s"; \
 	  $$b -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
-	      -artifact_prefix=$(BUILD)/fuzz/crash_$$name- $(BUILD)/fuzz/corpus_$$name datasets/fuzz/seeds/$$name \
+	      -artifact_prefix=$(BUILD)/fuzz/crash_$$name- $(BUILD)/fuzz/corpus_$$name \
+	      $$(ls -d datasets/fuzz/seeds/$$name core/fuzz/seeds/$$name 2>/dev/null) \
 	      2>&1 | tee $(BUILD)/fuzz/log_$$name.txt | grep -E '^#[0-9]+ *DONE|ERROR|SUMMARY|Done [0-9]+ runs' ; \
 	  [ $${PIPESTATUS[0]} -eq 0 ] || { echo "fuzz_$$name FAILED (see $(BUILD)/fuzz/log_$$name.txt)"; exit 1; }; \
 	done

@@ -11,7 +11,9 @@
 static void golden_usage(FILE *f) {
     fprintf(f,
             "usage: deltabench golden [--threads N] FILE.h5...\n\n"
-            "Reads golden files (schemas golden-backbone/1, golden-module/1; see ../shared/golden/README.md),\n"
+            "Reads golden files (schemas golden-backbone/1, golden-module/1, golden-adamw/1; see\n"
+            "../shared/golden/README.md); for golden-adamw/1 it runs the project's AdamW on the file's parameter\n"
+            "groups and compares every step (tolerance 1e-5). For the others it\n"
             "builds the backbone and method each names with its configuration, loads its parameters, runs forward\n"
             "and backward with its loss and prints, per tensor group, the largest relative error\n"
             "max|x - ref| / max|ref| (tolerance 1e-5 outputs and intermediates, 5e-5 gradients), and checks the\n"

@@ -21,5 +21,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 /* `data synth` (cli/cmd_synth.c); argv[0] = "synth" */
 int cmd_data_synth(int argc, char **argv);
+int cmd_ckpt(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const command commands[] = {
     {"report", cmd_report, "tables and figures of a task from its results file alone"},
     {"eval", cmd_eval, "score results: COCO, VOC, semantic segmentation, DOTA (reference-exact)"},
     {"data", cmd_data, "inspect a dataset (COCO, VOC, ADE20K, DOTA, STAR, ...) through the trainers' readers"},
+    {"ckpt", cmd_ckpt, "inspect checkpoint files (.pth, .safetensors, delta and training-state checkpoints)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -196,10 +196,11 @@ void ckpt_report_free(ckpt_report *rep) {
     memset(rep, 0, sizeof *rep);
 }
 
+/* torch.Size([2, 3]) as torch prints it */
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *s) {
-    size_t k = (size_t)snprintf(buf, n, "(");
+    size_t k = (size_t)snprintf(buf, n, "torch.Size([");
     for (int d = 0; d < ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, d ? ", %lld" : "%lld", (long long)s[d]);
-    if (k < n) snprintf(buf + k, n - k, ndim == 1 ? ",)" : ")");
+    if (k < n) snprintf(buf + k, n - k, "])");
 }
 
 static const char *strip(const char *k, const char *pre) {
@@ -233,14 +234,19 @@ static void sb_list(sbuf *b, const char *head, char **items, int n) {
 }
 
 char *ckpt_report_str(const ckpt_report *rep) {
+    /* mmcv's load_state_dict: torch's size-mismatch messages, then unexpected, then missing keys, each
+     * entry ending in '\n', joined with '\n' under a header line */
     sbuf b = {xstrdup(""), 0, 1};
-    sb_list(&b, "unexpected key in source state_dict: ", rep->unexpected, rep->n_unexpected);
-    sb_list(&b, "missing keys in source state_dict: ", rep->missing, rep->n_missing);
+    if (!rep->n_mismatch && !rep->n_unexpected && !rep->n_missing) return b.buf;
+    sb_add(&b, "The model and loaded state dict do not match exactly\n");
     for (int i = 0; i < rep->n_mismatch; i++) {
-        sb_add(&b, "size mismatch for ");
+        sb_add(&b, "\nsize mismatch for ");
         sb_add(&b, rep->mismatch[i]);
-        sb_add(&b, "\n");
     }
+    if (rep->n_unexpected) sb_add(&b, "\n");
+    sb_list(&b, "unexpected key in source state_dict: ", rep->unexpected, rep->n_unexpected);
+    if (rep->n_missing) sb_add(&b, "\n");
+    sb_list(&b, "missing keys in source state_dict: ", rep->missing, rep->n_missing);
     return b.buf;
 }
 
@@ -261,14 +267,18 @@ int ckpt_apply_ex(params *ps, const ckpt_tensors *sd, const char *source, const 
     char *name = xmalloc(cap);
     for (int i = 0; i < sd->n; i++) {
         const ckpt_tensor *t = &sd->t[i];
-        const char *k = strip(strip(strip(t->name, "module."), "backbone."), opts->strip_prefix);
-        size_t need = tpl + strlen(k) + 1;
-        if (need > cap) {
-            cap = 2 * need;
-            name = xrealloc(name, cap);
+        const char *k0 = strip(t->name, "module.");
+        int pi = params_index(ps, k0); /* a key naming a parameter exactly is taken as it is */
+        if (pi < 0) {
+            const char *k = strip(strip(k0, "backbone."), opts->strip_prefix);
+            size_t need = tpl + strlen(k) + 1;
+            if (need > cap) {
+                cap = 2 * need;
+                name = xrealloc(name, cap);
+            }
+            snprintf(name, cap, "%s%s", tp, k);
+            pi = params_index(ps, name);
         }
-        snprintf(name, cap, "%s%s", tp, k);
-        int pi = params_index(ps, name);
         if (pi < 0) {
             str_push(&r.unexpected, &r.n_unexpected, t->name);
             continue;

@@ -77,20 +77,23 @@ typedef struct ckpt_apply_opts {
 } ckpt_apply_opts;
 
 /* Copy every source tensor whose mapped name is a parameter with the same shape into the store (frozen
- * or trainable block). Source key mapping: drop a leading "module." (mmcv's default revise_keys), then
- * a leading "backbone.", then strip_prefix, then prepend target_prefix. Unused source keys (for a
- * released Swin: relative_position_index, attn_mask, norm.*, head.*) are reported as unexpected, never
- * errors. Errors (-1 with err_set naming the file given as `source`): a shape mismatch, two source
- * keys mapping to the same parameter, or - unless allow_missing - a parameter under target_prefix
- * that the source lacks. rep (may be NULL) is filled either way; free with ckpt_report_free. */
+ * or trainable block). Source key mapping (mmcv's revise_keys / prefix handling): drop a leading
+ * "module."; if the result names a parameter, that is the one; otherwise drop a leading "backbone.",
+ * then strip_prefix, then prepend target_prefix. Unused source keys (for a released Swin:
+ * relative_position_index, attn_mask, norm.*, head.*) are reported as unexpected, never errors.
+ * Errors (-1 with err_set naming the file given as `source`): a shape mismatch, two source keys
+ * mapping to the same parameter, or - unless allow_missing - a parameter under target_prefix that the
+ * source lacks. rep (may be NULL) is filled either way; free with ckpt_report_free. */
 int ckpt_apply_ex(params *ps, const ckpt_tensors *sd, const char *source, const ckpt_apply_opts *opts,
                   ckpt_report *rep);
 /* ckpt_apply_ex with strip_prefix and allow_missing only (no target prefix, source "state dict"). */
 int ckpt_apply(params *ps, const ckpt_tensors *sd, const char *strip_prefix, int allow_missing, ckpt_report *rep);
 void ckpt_report_free(ckpt_report *rep);
-/* The report as mmcv's load_state_dict words it (malloc'd; "" when nothing to say):
- *   "unexpected key in source state_dict: a, b\n" "missing keys in source state_dict: c, d\n"
- *   "size mismatch for ...\n". */
+/* The report as mmcv's load_state_dict logs it (malloc'd; "" when everything matched):
+ *   "The model and loaded state dict do not match exactly\n"
+ *   "\nsize mismatch for x: copying a param with shape torch.Size([2, 3]) from checkpoint, the shape in
+ *    current model is torch.Size([2, 2])."
+ *   "\nunexpected key in source state_dict: a, b\n" "\nmissing keys in source state_dict: c, d\n" */
 char *ckpt_report_str(const ckpt_report *rep);
 /* ckpt_load_state_dict + ckpt_apply_ex; the report is printed to `log` (may be NULL). */
 int ckpt_load_pretrained(params *ps, const char *path, const ckpt_apply_opts *opts, FILE *log);

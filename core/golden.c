@@ -8,6 +8,7 @@
 
 #include "../methods/lorand.h"
 #include "h5io.h"
+#include "optim_golden.h"
 #include "swin.h"
 
 static double rel_err(const float *a, const float *b, int64_t n) {
@@ -289,6 +290,26 @@ static int run_module(hid_t f, golden_result *r) {
     return rc;
 }
 
+/* golden-adamw/1: the project's AdamW (core/optim.c) on the file's parameter groups; one tensor group
+ * per AdamW parameter group, compared after every step. */
+static int run_adamw(const char *path, golden_result *r) {
+    optim_golden_result a;
+    if (optim_golden_run(path, &a, NULL)) return -1;
+    snprintf(r->method, sizeof r->method, "adamw");
+    for (int i = 0; i < a.n_groups && r->n_groups < (int)(sizeof r->groups / sizeof r->groups[0]); i++) {
+        golden_group *g = &r->groups[r->n_groups++];
+        snprintf(g->name, sizeof g->name, "params/%s", a.group[i]);
+        g->count = a.steps;
+        g->max_err = a.max_rel_err[i];
+        g->tol = GOLDEN_TOL_OUT;
+        snprintf(g->worst, sizeof g->worst, "%s/after%d (weight decay %g)", a.group[i], a.worst_step[i], a.weight_decay[i]);
+    }
+    r->trainable_ok = 1; /* every group of the file is one trainable parameter */
+    r->trainable_names = r->trainable_expected_names = a.n_groups;
+    r->trainable_count = a.n_values;
+    return 0;
+}
+
 int golden_check(const char *path, golden_result *r) {
     memset(r, 0, sizeof *r);
     hid_t f = h5_open_read(path);
@@ -302,10 +323,16 @@ int golden_check(const char *path, golden_result *r) {
             if (!rc) rc = run_backbone(f, r);
         } else if (!strcmp(r->schema, "golden-module/1"))
             rc = run_module(f, r);
-        else
-            rc = err_set("schema '%s' is not supported here (golden-backbone/1, golden-module/1)", r->schema);
+        else if (!strcmp(r->schema, "golden-adamw/1")) {
+            h5_close(f);
+            f = -1;
+            rc = run_adamw(path, r);
+            if (rc) return -1; /* the message names the file already */
+        } else
+            rc = err_set("schema '%s' is not supported here (golden-backbone/1, golden-module/1, golden-adamw/1)",
+                         r->schema);
     }
-    h5_close(f);
+    if (f >= 0) h5_close(f);
     if (rc) return err_prefix("%s", path);
     r->ok = r->trainable_ok && r->n_groups > 0;
     for (int i = 0; i < r->n_groups; i++)

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 optim_cfg optim_cfg_adamw(double lr, double weight_decay) {
     optim_cfg c;
@@ -59,6 +60,55 @@ int optim_init(optim *o, params *ps, const optim_cfg *cfg) {
         o->exp_avg = xmalloc_aligned(bytes);
         memset(o->exp_avg, 0, bytes);
     }
+    return 0;
+}
+
+int optim_cfg_from_json(optim_cfg *c, pg_rules *rules, const cJSON *json, const char *where) {
+    if (rules) pg_rules_init(rules);
+    if (!cJSON_IsObject(json)) return err_set("%s: optimizer must be an object", where);
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(json, "type");
+    if (!cJSON_IsString(ty)) return err_set("%s: optimizer.type must be a string (AdamW or SGD)", where);
+    if (strcasecmp(ty->valuestring, "AdamW") == 0) *c = optim_cfg_adamw(1e-3, 1e-2);
+    else if (strcasecmp(ty->valuestring, "SGD") == 0) *c = optim_cfg_sgd(-1, 0, 0, 0);
+    else return err_set("%s: optimizer.type '%s' is not supported (AdamW, SGD)", where, ty->valuestring);
+    int is_adam = c->kind == OPTIM_ADAMW;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, json) {
+        const char *k = it->string;
+        double *num = NULL;
+        if (strcmp(k, "type") == 0) continue;
+        if (strcmp(k, "paramwise_cfg") == 0) {
+            if (rules) {
+                pg_rules_free(rules);
+                if (pg_rules_from_json(rules, it, where)) return -1;
+            }
+            continue;
+        }
+        if (strcmp(k, "lr") == 0) num = &c->lr;
+        else if (strcmp(k, "weight_decay") == 0) num = &c->weight_decay;
+        else if (is_adam && strcmp(k, "eps") == 0) num = &c->eps;
+        else if (!is_adam && strcmp(k, "momentum") == 0) num = &c->momentum;
+        else if (!is_adam && strcmp(k, "dampening") == 0) num = &c->dampening;
+        else if (is_adam && strcmp(k, "betas") == 0) {
+            if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(it, 0)) ||
+                !cJSON_IsNumber(cJSON_GetArrayItem(it, 1)))
+                return err_set("%s: optimizer.betas must be two numbers", where);
+            c->beta1 = cJSON_GetArrayItem(it, 0)->valuedouble;
+            c->beta2 = cJSON_GetArrayItem(it, 1)->valuedouble;
+            continue;
+        } else if (!is_adam && strcmp(k, "nesterov") == 0) {
+            if (!cJSON_IsBool(it)) return err_set("%s: optimizer.nesterov must be true or false", where);
+            c->nesterov = cJSON_IsTrue(it);
+            continue;
+        } else if (is_adam && strcmp(k, "amsgrad") == 0) {
+            if (!cJSON_IsFalse(it)) return err_set("%s: optimizer.amsgrad: only false is supported", where);
+            continue;
+        } else
+            return err_set("%s: optimizer: unknown field '%s' for %s", where, k, is_adam ? "AdamW" : "SGD");
+        if (!cJSON_IsNumber(it)) return err_set("%s: optimizer.%s must be a number", where, k);
+        *num = it->valuedouble;
+    }
+    if (!is_adam && c->lr < 0) return err_set("%s: optimizer.lr is required for SGD", where);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 struct cJSON;
 
 typedef enum { OPTIM_ADAMW = 0, OPTIM_SGD = 1 } optim_kind;
+typedef struct pg_rules pg_rules;
 
 typedef struct optim_cfg {
     optim_kind kind;
@@ -45,6 +46,15 @@ typedef struct optim {
  * torch checks) and allocate zeroed state. Returns 0, or -1 with err_set. */
 int optim_init(optim *o, params *ps, const optim_cfg *cfg);
 void optim_free(optim *o);
+/* Parse an mmcv optimizer config written as JSON, e.g.
+ *   {"type": "AdamW", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.05,
+ *    "paramwise_cfg": {"custom_keys": {"norm": {"decay_mult": 0.0}}}}
+ *   {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": false}
+ * Types AdamW and SGD (case-insensitive); torch defaults for absent fields; "amsgrad" may only be false.
+ * rules (may be NULL) receives paramwise_cfg (empty rules when absent). Unknown fields are errors
+ * naming `where`. */
+int optim_cfg_from_json(optim_cfg *c, pg_rules *rules, const struct cJSON *json, const char *where);
+
 /* Shorthand for optim_init with optim_cfg_adamw(...) and betas/eps given. */
 int optim_adamw_init(optim *o, params *ps, double lr, double beta1, double beta2, double eps,
                      double weight_decay);
@@ -70,11 +80,11 @@ typedef struct pg_custom_key {
     double decay_mult; /* default 1 */
 } pg_custom_key;
 
-typedef struct pg_rules {
+struct pg_rules {
     pg_custom_key *keys;
     int n_keys;
     double bias_lr_mult, bias_decay_mult, norm_decay_mult, dwconv_decay_mult; /* default 1 */
-} pg_rules;
+};
 
 void pg_rules_init(pg_rules *r); /* no custom keys, every multiplier 1 */
 void pg_rules_free(pg_rules *r);

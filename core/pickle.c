@@ -227,7 +227,7 @@ static int int_tuple(const pk_val *t, int64_t *out, int *n) {
     return 0;
 }
 
-static pk_val *reduce(unpickler *u, pk_val *fn, pk_val *args);
+static pk_val *reduce(unpickler *u, pk_val *fn, pk_val *args, int depth);
 
 /* torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks
  * [, metadata]) and _rebuild_tensor(storage, storage_offset, size, stride). */
@@ -249,7 +249,11 @@ static pk_val *rebuild_tensor(unpickler *u, pk_val *args, int v2) {
     return t;
 }
 
-static pk_val *reduce(unpickler *u, pk_val *fn, pk_val *args) {
+static pk_val *reduce(unpickler *u, pk_val *fn, pk_val *args, int depth) {
+    if (depth > 8) {
+        pk_err(u, "_rebuild_from_type_v2 nested too deeply%s", NULL);
+        return NULL;
+    }
     if (fn->kind != PK_GLOBAL) {
         pk_err(u, "REDUCE on a %s, not a class or function", pk_kind_name[fn->kind]);
         return NULL;
@@ -273,7 +277,7 @@ static pk_val *reduce(unpickler *u, pk_val *fn, pk_val *args) {
             pk_err(u, "%s: unexpected arguments", g);
             return NULL;
         }
-        return reduce(u, args->items[0], args->items[2]);
+        return reduce(u, args->items[0], args->items[2], depth + 1);
     }
     if (strncmp(g, "torch._utils._rebuild_", 22) == 0 || strncmp(g, "torch._tensor._rebuild", 22) == 0) {
         pk_err(u, "tensor kind %s is not supported (dense CPU tensors only)", g);
@@ -498,7 +502,7 @@ static pk_val *unpickle(unpickler *u) {
             break;
         case 'R': /* REDUCE */
             if (!(a = pk_pop(u)) || !(b = pk_pop(u))) return NULL;
-            if (!(v = reduce(u, b, a))) return NULL;
+            if (!(v = reduce(u, b, a, 0))) return NULL;
             pk_push(u, v);
             break;
         case 0x81: /* NEWOBJ cls args */

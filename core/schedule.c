@@ -33,7 +33,7 @@ int sched_validate(const sched *s, const char *where) {
             return err_set("%s: step policy needs 1..%d steps", where, SCHED_MAX_STEPS);
         if (s->step_is_period && s->steps[0] <= 0) return err_set("%s: step period must be > 0", where);
         for (int i = 0; i < s->n_steps; i++)
-            if (s->steps[i] < 0) return err_set("%s: step %d is negative", where, i);
+            if (s->steps[i] <= 0) return err_set("%s: step %d must be > 0 (mmcv asserts it)", where, i);
         break;
     case SCHED_COSINE:
         if (s->has_min_lr == s->has_min_lr_ratio)

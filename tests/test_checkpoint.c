@@ -107,8 +107,9 @@ static void check_golden_file(const char *rel) {
     assert_int_equal(rep.n_mismatch, 0);
     assert_int_equal(rep.n_loaded, g.n - 8);
     char *txt = ckpt_report_str(&rep);
-    assert_non_null(strstr(txt, "unexpected key in source state_dict: "));
-    assert_non_null(strstr(txt, "\nmissing keys in source state_dict: "));
+    assert_non_null(strstr(txt, "The model and loaded state dict do not match exactly\n\nunexpected key in source "
+                                "state_dict: layers.0.blocks.0.attn.relative_position_index, "));
+    assert_non_null(strstr(txt, "\n\nmissing keys in source state_dict: norm0.bias, norm0.weight, norm1.bias"));
     free(txt);
 
     /* every loaded tensor equals params/<name> exactly, in the frozen and the trainable block */
@@ -209,6 +210,12 @@ static void test_pth_fixtures(void **state) {
     for (int i = 0; i < 4; i++) assert_true(w->data[i] == i - 1.0f);
     for (int i = 0; i < 3; i++) assert_true(v->data[i] == 0.25f);
     ckpt_tensors_free(&sd);
+    /* a tensor subclass: _rebuild_from_type_v2 wrapping _rebuild_tensor_v2; arange(3)*2 */
+    if (ckpt_load_state_dict(FIX "subclass.pth", &sd)) fail_msg("%s", err_msg());
+    assert_int_equal(sd.n, 1);
+    const ckpt_tensor *t = need_t(&sd, "sub", "F32", 1);
+    assert_true(t->n == 3 && t->data[0] == 0 && t->data[1] == 2 && t->data[2] == 4);
+    ckpt_tensors_free(&sd);
 }
 
 static void test_safetensors_dtypes(void **state) {
@@ -264,9 +271,15 @@ static void test_apply_mapping(void **state) {
     params_alloc(&ps);
     assert_int_equal(ckpt_apply(&ps, &sd, NULL, 1, &rep), -1);
     assert_non_null(strstr(err_msg(), "a.weight"));
-    assert_non_null(strstr(err_msg(), "(2, 3)"));
-    assert_non_null(strstr(err_msg(), "(2, 2)"));
+    assert_non_null(strstr(err_msg(), "torch.Size([2, 3])"));
+    assert_non_null(strstr(err_msg(), "torch.Size([2, 2])"));
     assert_int_equal(rep.n_mismatch, 1);
+    char *txt = ckpt_report_str(&rep);
+    assert_non_null(strstr(txt, "The model and loaded state dict do not match exactly\n\nsize mismatch for a.weight: "
+                                "copying a param with shape torch.Size([2, 3]) from checkpoint, the shape in current "
+                                "model is torch.Size([2, 2]).\nunexpected key in source state_dict: "
+                                "backbone.b.weight, "));
+    free(txt);
     ckpt_report_free(&rep);
     params_free(&ps);
 
@@ -276,6 +289,39 @@ static void test_apply_mapping(void **state) {
     params_alloc(&ps);
     assert_int_equal(ckpt_apply(&ps, &sd, "c.", 0, NULL), 0);
     assert_true(ps.train[0] == 102.0f && ps.train[2] == 104.0f);
+    params_free(&ps);
+
+    /* ckpt_load_pretrained: read, map and log the report */
+    params_init(&ps);
+    params_add(&ps, "a.weight", 2, s23);
+    params_add(&ps, "missing.one", 1, s3);
+    params_alloc(&ps);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    ckpt_apply_opts lax = {NULL, NULL, 1};
+    assert_int_equal(ckpt_load_pretrained(&ps, FIX "mmcv_nested.pth", &lax, log), 0);
+    char text[4096];
+    rewind(log);
+    size_t tn = fread(text, 1, sizeof text - 1, log);
+    text[tn] = 0;
+    fclose(log);
+    assert_non_null(strstr(text, "load checkpoint from " FIX "mmcv_nested.pth: 1 tensors loaded (6 values)"));
+    assert_non_null(strstr(text, "missing keys in source state_dict: missing.one\n"));
+    ckpt_apply_opts strict = {NULL, NULL, 0};
+    assert_int_equal(ckpt_load_pretrained(&ps, FIX "mmcv_nested.pth", &strict, NULL), -1);
+    assert_non_null(strstr(err_msg(), "missing.one"));
+    params_free(&ps);
+
+    /* a key that names a parameter exactly is taken as it is (a whole-detector checkpoint) */
+    params_init(&ps);
+    params_add(&ps, "backbone.c.bias", 1, s3);
+    params_add(&ps, "c.bias", 1, s3);
+    params_alloc(&ps);
+    assert_int_equal(ckpt_apply(&ps, &sd, NULL, 1, &rep), 0);
+    assert_true(params_find(&ps, "backbone.c.bias")->t.data[0] == 102.0f);
+    assert_int_equal(rep.n_missing, 1);
+    assert_string_equal(rep.missing[0], "c.bias");
+    ckpt_report_free(&rep);
     params_free(&ps);
     ckpt_tensors_free(&sd);
 }
@@ -576,13 +622,36 @@ static void test_train_state_roundtrip(void **state) {
     params_free(&b);
 }
 
+/* the CLI: deltabench ckpt --json on a fixture, and a clear failure on a legacy file */
+static void test_cli_ckpt(void **state) {
+    (void)state;
+    const char *bin = getenv("DB_BIN");
+    if (!bin || !*bin) bin = "build/deltabench";
+    char cmd[2048], out[4096] = "";
+    snprintf(cmd, sizeof cmd, "'%s' ckpt --json --tensors " FIX "parameters_proto5.pth 2>&1", bin);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "\"n_tensors\":2"));
+    assert_non_null(strstr(out, "{\"name\":\"w\",\"dtype\":\"F32\",\"shape\":[2,2]}"));
+    snprintf(cmd, sizeof cmd, "'%s' ckpt " FIX "legacy.pth 2>&1", bin);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_not_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "deltabench: " FIX "legacy.pth: a legacy"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_pth),          cmocka_unit_test(test_golden_safetensors),
         cmocka_unit_test(test_pth_fixtures),        cmocka_unit_test(test_safetensors_dtypes),
         cmocka_unit_test(test_apply_mapping),       cmocka_unit_test(test_unsupported_inputs),
         cmocka_unit_test(test_corrupt_files),       cmocka_unit_test(test_delta_roundtrip),
-        cmocka_unit_test(test_train_state_roundtrip),
+        cmocka_unit_test(test_train_state_roundtrip), cmocka_unit_test(test_cli_ckpt),
     };
     return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }

@@ -32,6 +32,19 @@ static void test_shared_goldens(void **state) {
     }
 }
 
+/* golden-adamw/1 through golden_check as well */
+static void test_adamw_golden_file(void **state) {
+    (void)state;
+    golden_result r;
+    if (golden_check(test_shared_path("golden/adamw.h5"), &r)) fail_msg("%s", err_msg());
+    if (!r.ok) {
+        golden_print("adamw.h5", &r);
+        fail_msg("adamw.h5: %s", r.problem);
+    }
+    assert_string_equal(r.schema, "golden-adamw/1");
+    assert_int_equal(r.n_groups, 2);
+}
+
 static void test_extra_goldens(void **state) {
     (void)state;
     DIR *d = opendir("tests/fixtures/golden");
@@ -61,6 +74,7 @@ static void test_bad_file(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_goldens),
+        cmocka_unit_test(test_adamw_golden_file),
         cmocka_unit_test(test_extra_goldens),
         cmocka_unit_test(test_bad_file),
     };

@@ -8,6 +8,7 @@
 #include "../core/common.h"
 #include "../core/h5io.h"
 #include "../core/optim.h"
+#include "../core/optim_golden.h"
 #include "../core/params.h"
 #include "../core/schedule.h"
 
@@ -64,6 +65,7 @@ static void test_adamw_golden(void **state) {
     optim o;
     assert_int_equal(optim_adamw_init(&o, &ps, lr, b1, b2, eps, wd[0]), 0);
     assert_int_equal(o.n, numel[0] + numel[1]);
+    double worst = 0;
     for (int64_t s = 0; s < steps; s++) {
         for (int k = 0; k < 2; k++) {
             char path[64];
@@ -85,15 +87,32 @@ static void test_adamw_golden(void **state) {
             assert_non_null(ref);
             double e = test_rel_err(params_find(&ps, names[k])->t.data, ref, numel[k]);
             if (e > 1e-5) fail_msg("AdamW %s step %ld: rel err %g > 1e-5", names[k], (long)s, e);
+            if (e > worst) worst = e;
             free(ref);
         }
     }
+    print_message("AdamW vs torch (adamw.h5): largest relative error %.3g over %ld steps\n", worst, (long)steps);
     assert_int_equal(o.step, steps);
     assert_true(fr[0] == 1 && fr[1] == 2 && fr[2] == 3);
     optim_free(&o);
     for (int k = 0; k < 2; k++) free(init[k]);
     params_free(&ps);
     h5_close(f);
+}
+
+/* the same file through optim_golden_run, the code path of `deltabench golden` */
+static void test_adamw_golden_run(void **state) {
+    (void)state;
+    optim_golden_result r;
+    if (optim_golden_run(test_shared_path("golden/adamw.h5"), &r, NULL)) fail_msg("%s", err_msg());
+    assert_int_equal(r.n_groups, 2);
+    assert_string_equal(r.group[0], "p");
+    assert_string_equal(r.group[1], "q");
+    assert_int_equal(r.steps, 3);
+    assert_true(r.weight_decay[0] == 0.05 && r.weight_decay[1] == 0.0);
+    if (!(r.worst <= 1e-5)) fail_msg("AdamW golden: worst rel err %g > 1e-5", r.worst);
+    assert_int_equal(optim_golden_run(test_shared_path("golden/backbone_full.h5"), &r, NULL), -1);
+    assert_non_null(strstr(err_msg(), "golden-adamw/1"));
 }
 
 /* ---------------- SGD and clipping, by hand ---------------- */
@@ -452,12 +471,41 @@ static void test_sched_optim_step(void **state) {
     params_free(&ps);
 }
 
+static void test_optim_cfg_json(void **state) {
+    (void)state;
+    cJSON *j = cJSON_Parse("{\"type\": \"AdamW\", \"lr\": 0.0001, \"betas\": [0.9, 0.999], \"weight_decay\": 0.05, "
+                           "\"paramwise_cfg\": {\"custom_keys\": {\"norm\": {\"decay_mult\": 0.0}}}}");
+    optim_cfg c;
+    pg_rules r;
+    assert_int_equal(optim_cfg_from_json(&c, &r, j, "coco.json"), 0);
+    cJSON_Delete(j);
+    assert_int_equal(c.kind, OPTIM_ADAMW);
+    assert_true(c.lr == 1e-4 && c.weight_decay == 0.05 && c.beta2 == 0.999 && c.eps == 1e-8);
+    assert_int_equal(r.n_keys, 1);
+    assert_string_equal(r.keys[0].key, "norm");
+    assert_true(r.keys[0].decay_mult == 0.0 && r.keys[0].lr_mult == 1.0);
+    pg_rules_free(&r);
+    j = cJSON_Parse("{\"type\": \"SGD\", \"lr\": 0.01, \"momentum\": 0.9, \"weight_decay\": 0.0001}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), 0);
+    cJSON_Delete(j);
+    assert_true(c.kind == OPTIM_SGD && c.momentum == 0.9 && c.weight_decay == 1e-4 && !c.nesterov);
+    j = cJSON_Parse("{\"type\": \"SGD\", \"lr\": 0.01, \"betas\": [0.9, 0.99]}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), -1);
+    assert_non_null(strstr(err_msg(), "betas"));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"type\": \"Adam\"}");
+    assert_int_equal(optim_cfg_from_json(&c, NULL, j, "x.json"), -1);
+    assert_non_null(strstr(err_msg(), "x.json"));
+    cJSON_Delete(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_adamw_golden),       cmocka_unit_test(test_sgd_hand),
+        cmocka_unit_test(test_adamw_golden),       cmocka_unit_test(test_adamw_golden_run),       cmocka_unit_test(test_sgd_hand),
         cmocka_unit_test(test_clip_grad_norm),     cmocka_unit_test(test_param_groups_cls),
         cmocka_unit_test(test_param_groups_mmcv_keys), cmocka_unit_test(test_sched_step_coco),
         cmocka_unit_test(test_sched_cosine_poly),  cmocka_unit_test(test_sched_optim_step),
+        cmocka_unit_test(test_optim_cfg_json),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }
