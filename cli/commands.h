@@ -14,6 +14,8 @@ int cmd_version(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_methods(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 /* shared option parsing */
 int parse_out_indices(const char *s, int *mask);
 int cmd_report(int argc, char **argv);

@@ -6,6 +6,8 @@
 #include "commands.h"
 
 static const command commands[] = {
+    {"reproduce", cmd_reproduce, "reproduce a paper table (cls) from data to HDF5, tables and figures"},
+    {"pretrain", cmd_pretrain, "pretrain the embedded default's backbone on the synthetic upstream task"},
     {"bench", cmd_bench, "time one training step per method, against PyTorch"},
     {"golden", cmd_golden, "check the engine against golden tensors from the authors' code"},
     {"methods", cmd_methods, "list the tuning methods with their trainable parameter counts"},

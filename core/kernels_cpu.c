@@ -102,7 +102,9 @@ static void cpu_gelu_bwd(const float *x, const float *dy, float *dx, int64_t n) 
     }
 }
 
-/* One (window, head): S = q k^T * scale + bias + mask; P = softmax(S); O = P v. */
+/* One (window, head): S = (q * scale) k^T + bias + mask; P = softmax(S); O = P v. The products are small
+ * sgemm calls on the strided q/k/v slices of the window (OpenBLAS runs single-threaded inside the OpenMP
+ * loop); q is (T, d) with row stride 3C, O is written in place with row stride C. */
 static void cpu_attn_fwd(const float *qkv, const float *table, const int *rel_index, const float *mask, int nw_img,
                          int64_t nwin, int T, int C, int heads, float scale, float *p, float *out) {
     int d = C / heads, C3 = 3 * C;
@@ -113,34 +115,30 @@ static void cpu_attn_fwd(const float *qkv, const float *table, const int *rel_in
             const float *base = qkv + w * (int64_t)T * C3;
             float *P = p + ((w * heads + h) * (int64_t)T * T);
             const float *mk = mask ? mask + (int64_t)(w % nw_img) * T * T : NULL;
+            /* S (T, T) = scale * Q (T, d) . K^T (d, T) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, scale, base + h * d, C3, base + C + h * d, C3, 0.0f,
+                        P, T);
             for (int t1 = 0; t1 < T; t1++) {
-                const float *q = base + (int64_t)t1 * C3 + h * d;
                 float *row = P + (int64_t)t1 * T;
+                const int *ri = rel_index + t1 * T;
                 float mx = -INFINITY;
                 for (int t2 = 0; t2 < T; t2++) {
-                    const float *k = base + (int64_t)t2 * C3 + C + h * d;
-                    float s = 0;
-                    for (int i = 0; i < d; i++) s += (q[i] * scale) * k[i];
-                    s += table[(int64_t)rel_index[t1 * T + t2] * heads + h];
+                    float s = row[t2] + table[(int64_t)ri[t2] * heads + h];
                     if (mk) s += mk[t1 * T + t2];
                     row[t2] = s;
-                    if (s > mx) mx = s;
+                    mx = s > mx ? s : mx;
                 }
-                double sum = 0;
+                float sum = 0;
                 for (int t2 = 0; t2 < T; t2++) {
                     row[t2] = expf(row[t2] - mx);
                     sum += row[t2];
                 }
-                float inv = (float)(1.0 / sum);
+                float inv = 1.0f / sum;
                 for (int t2 = 0; t2 < T; t2++) row[t2] *= inv;
-                float *o = out + (w * T + t1) * (int64_t)C + h * d;
-                for (int i = 0; i < d; i++) o[i] = 0;
-                for (int t2 = 0; t2 < T; t2++) {
-                    const float *v = base + (int64_t)t2 * C3 + 2 * C + h * d;
-                    float pv = row[t2];
-                    for (int i = 0; i < d; i++) o[i] += pv * v[i];
-                }
             }
+            /* O (T, d) = P (T, T) . V (T, d) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, d, T, 1.0f, P, T, base + 2 * C + h * d, C3, 0.0f,
+                        out + w * (int64_t)T * C + h * d, C);
         }
     }
 }
@@ -149,7 +147,7 @@ static void cpu_attn_bwd(const float *qkv, const float *p, const int *rel_index,
                          float scale, const float *dout, float *dqkv, float *dtable, int table_rows) {
     int d = C / heads, C3 = 3 * C;
     int nt = omp_get_max_threads();
-    backend_flops += (dqkv ? 8ull : 4ull) * (uint64_t)nwin * heads * T * T * d;
+    backend_flops += (dqkv ? 8ull : 2ull) * (uint64_t)nwin * heads * T * T * d;
     /* per-thread bias-gradient accumulators (heads, T, T), reduced at the end */
     float *dbias = dtable ? xcalloc((size_t)nt * heads * T * T, sizeof(float)) : NULL;
 #pragma omp parallel
@@ -162,41 +160,27 @@ static void cpu_attn_bwd(const float *qkv, const float *p, const int *rel_index,
             for (int h = 0; h < heads; h++) {
                 const float *base = qkv + w * (int64_t)T * C3;
                 const float *P = p + ((w * heads + h) * (int64_t)T * T);
-                /* dP = dO v^T ; dS = P * (dP - sum_t2 dP P) */
+                const float *dO = dout + w * (int64_t)T * C + h * d;
+                /* dP (T, T) = dO (T, d) . V^T (d, T) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, 1.0f, dO, C, base + 2 * C + h * d, C3, 0.0f, dS, T);
+                /* dS = P * (dP - sum_t2 dP P) */
                 for (int t1 = 0; t1 < T; t1++) {
-                    const float *dO = dout + (w * T + t1) * (int64_t)C + h * d;
-                    double acc = 0;
-                    for (int t2 = 0; t2 < T; t2++) {
-                        const float *v = base + (int64_t)t2 * C3 + 2 * C + h * d;
-                        float s = 0;
-                        for (int i = 0; i < d; i++) s += dO[i] * v[i];
-                        dS[t1 * T + t2] = s;
-                        acc += (double)s * P[t1 * T + t2];
-                    }
-                    float a = (float)acc;
-                    for (int t2 = 0; t2 < T; t2++) dS[t1 * T + t2] = P[t1 * T + t2] * (dS[t1 * T + t2] - a);
+                    float *r = dS + (int64_t)t1 * T;
+                    const float *pr = P + (int64_t)t1 * T;
+                    float acc = 0;
+                    for (int t2 = 0; t2 < T; t2++) acc += r[t2] * pr[t2];
+                    for (int t2 = 0; t2 < T; t2++) r[t2] = pr[t2] * (r[t2] - acc);
                 }
                 if (mydb)
                     for (int i = 0; i < T * T; i++) mydb[(int64_t)h * T * T + i] += dS[i];
                 if (!dqkv) continue;
                 float *dbase = dqkv + w * (int64_t)T * C3;
-                for (int t1 = 0; t1 < T; t1++) {
-                    /* dq = scale * dS k ; dv += P^T dO (row t1 of P scatters into all t2) */
-                    float *dq = dbase + (int64_t)t1 * C3 + h * d;
-                    const float *dO = dout + (w * T + t1) * (int64_t)C + h * d;
-                    const float *q = base + (int64_t)t1 * C3 + h * d;
-                    for (int t2 = 0; t2 < T; t2++) {
-                        const float *k = base + (int64_t)t2 * C3 + C + h * d;
-                        float *dk = dbase + (int64_t)t2 * C3 + C + h * d;
-                        float *dv = dbase + (int64_t)t2 * C3 + 2 * C + h * d;
-                        float ds = dS[t1 * T + t2], pp = P[t1 * T + t2];
-                        for (int i = 0; i < d; i++) {
-                            dq[i] += scale * ds * k[i];
-                            dk[i] += ds * (q[i] * scale);
-                            dv[i] += pp * dO[i];
-                        }
-                    }
-                }
+                /* dQ += scale dS K ; dK += scale dS^T Q ; dV += P^T dO */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, d, T, scale, dS, T, base + C + h * d, C3, 1.0f,
+                            dbase + h * d, C3);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, d, T, scale, dS, T, base + h * d, C3, 1.0f,
+                            dbase + C + h * d, C3);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, d, T, 1.0f, P, T, dO, C, 1.0f, dbase + 2 * C + h * d, C3);
             }
         }
         free(dS);

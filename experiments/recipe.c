@@ -102,10 +102,12 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
     if (get_str(j, "task", r->task, sizeof r->task, vars, w, 1) || get_str(j, "profile", r->profile, sizeof r->profile, vars, w, 1) ||
         get_str(j, "description", r->description, sizeof r->description, vars, w, 0) ||
         get_str(j, "backbone", r->backbone, sizeof r->backbone, vars, w, 1) ||
-        get_str(j, "pretrained", r->pretrained, sizeof r->pretrained, vars, w, 0))
+        get_str(j, "pretrained", r->pretrained, sizeof r->pretrained, vars, w, 0) ||
+        get_str(j, "pretrain_recipe", r->pretrain_recipe, sizeof r->pretrain_recipe, vars, w, 0) ||
+        get_str(j, "output", r->output, sizeof r->output, vars, w, 0))
         goto fail;
     NUM(img_size, "img_size", 224, 1) NUM(test_resize, "test_resize", 0, 0) NUM(batch, "batch", 16, 1) NUM(epochs, "epochs", 1, 1);
-    NUM(max_iters, "max_iters", 0, 0) NUM(eval_interval_epochs, "eval_interval_epochs", 1, 0);
+    NUM(max_iters, "max_iters", 0, 0) NUM(max_eval_batches, "max_eval_batches", 0, 0) NUM(eval_interval_epochs, "eval_interval_epochs", 1, 0);
     NUM(ckpt_interval_iters, "checkpoint_interval_iters", 200, 0) NUM(workers, "workers", 2, 0) NUM(threads, "threads", 0, 0);
     NUM(grad_clip, "grad_clip", 0, 0) NUM(drop_path, "drop_path_rate", 0, 0);
     if (get_num(j, "seed", &d, 0, 0, w)) goto fail;
@@ -178,6 +180,7 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
     if (!r->test_resize) r->test_resize = (int)(r->img_size * 256.0 / 224.0 + 0.5);
     /* the resolved strings go back into the JSON so the stored recipe is the one that ran */
     cJSON_ReplaceItemInObjectCaseSensitive(r->json, "pretrained", cJSON_CreateString(r->pretrained));
+    if (r->output[0]) cJSON_ReplaceItemInObjectCaseSensitive(r->json, "output", cJSON_CreateString(r->output));
     {
         cJSON *dsj = cJSON_GetObjectItemCaseSensitive(r->json, "datasets");
         for (int i = 0; i < r->n_datasets; i++)
@@ -191,7 +194,7 @@ fail:
 }
 
 int recipe_set(recipe *r, const char *key, double v) {
-    static const char *keys[] = {"epochs", "batch", "max_iters", "threads", "workers", "img_size", "eval_interval_epochs",
+    static const char *keys[] = {"epochs", "batch", "max_iters", "max_eval_batches", "threads", "workers", "img_size", "eval_interval_epochs",
                                  "checkpoint_interval_iters", "lr", "seed"};
     int found = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) found |= !strcmp(keys[i], key);
@@ -199,6 +202,7 @@ int recipe_set(recipe *r, const char *key, double v) {
     if (!strcmp(key, "epochs")) r->epochs = (int)v;
     else if (!strcmp(key, "batch")) r->batch = (int)v;
     else if (!strcmp(key, "max_iters")) r->max_iters = (int)v;
+    else if (!strcmp(key, "max_eval_batches")) r->max_eval_batches = (int)v;
     else if (!strcmp(key, "threads")) r->threads = (int)v;
     else if (!strcmp(key, "workers")) r->workers = (int)v;
     else if (!strcmp(key, "img_size")) r->img_size = (int)v, r->test_resize = (int)(v * 256.0 / 224.0 + 0.5);

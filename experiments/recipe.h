@@ -28,7 +28,9 @@ typedef struct recipe {
     char path[1024];
     char task[16], profile[32], description[512];
     char backbone[96], pretrained[1024];
-    int img_size, test_resize, batch, epochs, max_iters, eval_interval_epochs, ckpt_interval_iters, workers, threads;
+    char pretrain_recipe[64]; /* "embedded" pretrained weights: the recipe that makes them */
+    char output[1024];        /* pretraining recipes: where the backbone checkpoint goes */
+    int img_size, test_resize, batch, epochs, max_iters, max_eval_batches, eval_interval_epochs, ckpt_interval_iters, workers, threads;
     double lr, weight_decay, beta1, beta2, eps, grad_clip, drop_path;
     uint64_t seed;
     const struct cJSON *lr_config, *paramwise, *lr_mult, *pretrain, *control;

@@ -94,7 +94,7 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     lc.epochs = 1;
     cls_loader *L;
     if (cls_loader_open(test, &lc, &L)) return -1;
-    long c1 = 0, c5 = 0, n = 0;
+    long c1 = 0, c5 = 0, n = 0, nb = 0;
     int k5 = c->num_classes < 5 ? c->num_classes : 5;
     cls_batch b;
     int rc;
@@ -102,6 +102,7 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     g->grad_mode = 0;
     g->training = 0;
     while ((rc = cls_loader_next(L, &b)) == 1) {
+        if (r->max_eval_batches > 0 && nb++ >= r->max_eval_batches) break;
         graph_reset(g);
         tensor *x = tensor_new4(g, b.n, 3, b.size, b.size, 0);
         memcpy(x->data, b.images, sizeof(float) * x->n);

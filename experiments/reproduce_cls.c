@@ -1,0 +1,263 @@
+/* reproduce_cls.c - the classification driver (see reproduce_cls.h). */
+#include "reproduce_cls.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/classifier.h"
+#include "../datasets/cls_synth.h"
+#include "report.h"
+#include "results.h"
+#include "train_cls.h"
+
+void repro_opts_default(repro_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->profile = "default";
+    o->results = "results/cls.h5";
+    o->runs_dir = "results/runs/cls";
+    o->epochs = o->batch = o->max_iters = o->max_eval_batches = o->threads = -1;
+    o->shared_dir = "../shared";
+}
+
+static int in_list(const char *list, const char *name) {
+    if (!list || !*list) return 1;
+    size_t k = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == k && !strncmp(p, name, k)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static int load_profile(const char *profile, const recipe_vars *vars, recipe *r, const char *task) {
+    char path[1200];
+    if (strchr(profile, '/') || strstr(profile, ".json")) snprintf(path, sizeof path, "%s", profile);
+    else if (recipe_path(task, profile, path, sizeof path)) return -1;
+    return recipe_load(path, vars, r);
+}
+
+int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet) {
+    if (!d->synth[0]) return 0;
+    synth_kind k;
+    if (synth_kind_parse(d->synth, &k)) return -1;
+    synth_opts so;
+    memset(&so, 0, sizeof so);
+    so.quiet = quiet;
+    return cls_synth_write(k, d->root, seed, &so);
+}
+
+int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, int quiet, char *out, int n) {
+    recipe pr;
+    if (load_profile(name, vars, &pr, "pretrain")) return -1;
+    if (!pr.output[0]) {
+        recipe_free(&pr);
+        return err_set("%s: a pretraining recipe needs \"output\"", pr.path);
+    }
+    snprintf(out, n, "%s", pr.output);
+    if (file_exists(pr.output)) {
+        if (!quiet) fprintf(stderr, "pretrained backbone: %s (cached; delete it to pretrain again)\n", pr.output);
+        recipe_free(&pr);
+        return 0;
+    }
+    if (threads > 0) pr.threads = threads;
+    int rc = 0;
+    for (int i = 0; i < pr.n_datasets && !rc; i++) rc = ensure_synth(&pr.datasets[i], pr.seed, quiet);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", pr.output);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    if (!rc && slash) rc = mkdir_p(dir);
+    char run_dir[1200];
+    snprintf(run_dir, sizeof run_dir, "%s.run", pr.output);
+    if (!rc) {
+        if (!quiet) fprintf(stderr, "pretraining the embedded backbone (%s) -> %s\n", pr.path, pr.output);
+        cls_run_spec s = {.r = &pr, .ds = &pr.datasets[0], .method = pr.methods[0], .pretrained = pr.pretrained, .run_dir = run_dir,
+                          .resume = 1, .quiet = quiet, .save_backbone = pr.output, .data_desc = pr.description};
+        cls_run_out ro;
+        rc = cls_train_run(&s, &ro);
+        if (!rc && ro.stopped) rc = err_set("pretraining interrupted; run the command again to resume it");
+        if (!rc && !quiet) fprintf(stderr, "pretraining done: upstream top-1 %.2f (%.0f s)\n", ro.top1, ro.wall_s);
+    }
+    recipe_free(&pr);
+    return rc;
+}
+
+/* one training step per distinct model size, to estimate the time of the pending work */
+static double estimate_step_s(const recipe *r) {
+    swin_config sc;
+    if (swin_preset(r->backbone, &sc)) return -1;
+    classifier c;
+    classifier_build(&c, &sc, method_find("full"), 16);
+    classifier_init(&c, 0);
+    graph g;
+    graph_init(&g, 64 << 20);
+    int B = r->batch < 4 ? r->batch : 4;
+    double best = 1e30;
+    for (int k = 0; k < 2; k++) {
+        double t0 = time_now();
+        graph_reset(&g);
+        tensor *x = tensor_new4(&g, B, 3, r->img_size, r->img_size, 0);
+        for (int64_t i = 0; i < x->n; i++) x->data[i] = (float)((i * 7919) % 255) / 255.0f;
+        int labels[4] = {0, 1, 2, 3};
+        tensor *loss = op_cross_entropy(&g, classifier_forward(&c, &g, x), labels, 0);
+        tensor_grad(&g, loss)[0] = 1;
+        graph_backward(&g);
+        double dt = time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    graph_free(&g);
+    classifier_free(&c);
+    return best * r->batch / B;
+}
+
+int reproduce_cls(const repro_opts *o) {
+    recipe r;
+    if (load_profile(o->profile, &o->vars, &r, "cls")) return -1;
+    int rc = 0;
+    if (o->datasets_from) {
+        recipe other;
+        if (load_profile(o->datasets_from, &o->vars, &other, "cls")) {
+            recipe_free(&r);
+            return -1;
+        }
+        memcpy(r.datasets, other.datasets, sizeof r.datasets);
+        r.n_datasets = other.n_datasets;
+        cJSON *dj = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(other.json, "datasets"), 1);
+        cJSON_ReplaceItemInObjectCaseSensitive(r.json, "datasets", dj);
+        recipe_free(&other);
+    }
+#define OVR(field, key)                                                                                                \
+    if (!rc && o->field >= 0) rc = recipe_set(&r, key, o->field);
+    OVR(epochs, "epochs") OVR(batch, "batch") OVR(max_iters, "max_iters") OVR(max_eval_batches, "max_eval_batches");
+    OVR(threads, "threads")
+#undef OVR
+    if (rc) goto out;
+    /* the weights every run starts from */
+    char pretrained[1100];
+    snprintf(pretrained, sizeof pretrained, "%s", r.pretrained);
+    int embedded = !strcmp(r.pretrained, "embedded");
+    /* the work */
+    int n_runs = 0, n_done = 0;
+    int64_t iters = 0;
+    printf("profile %s (%s)\n  %s\n", r.profile, r.path, r.description);
+    printf("backbone %s, %d px, batch %d, %d epochs%s, lr %.4g, weights: %s\n", r.backbone, r.img_size, r.batch, r.epochs,
+           r.max_iters > 0 ? " (capped by max_iters)" : "", r.lr, embedded ? "embedded (pretrained by the harness, cached)" : (r.pretrained[0] ? r.pretrained : "random init"));
+    printf("results: %s, run states: %s/<dataset>/<method>\n", o->results, o->runs_dir);
+    for (int d = 0; d < r.n_datasets; d++) {
+        if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
+        for (int m = 0; m < r.n_methods; m++) {
+            if (!in_list(o->only_methods, r.methods[m])) continue;
+            int done = !o->restart && results_has_complete_run(o->results, r.datasets[d].key, r.methods[m]) == 1;
+            n_runs++;
+            n_done += done;
+            if (o->dry_run) printf("  %-12s %-12s %s\n", r.datasets[d].key, r.methods[m], done ? "done (skipped)" : "to run");
+        }
+    }
+    if (o->dry_run) {
+        char *js = cJSON_Print(r.json);
+        printf("\nresolved recipe:\n%s\n", js);
+        free(js);
+        double step = estimate_step_s(&r);
+        /* iterations per run from the data sizes, where the data exists already */
+        for (int d = 0; d < r.n_datasets; d++) {
+            int n_train = 0;
+            char p[1200];
+            snprintf(p, sizeof p, "%s/train2mmcls.txt", r.datasets[d].root);
+            FILE *f = fopen(p, "r");
+            if (f) {
+                int ch;
+                while ((ch = fgetc(f)) != EOF) n_train += ch == '\n';
+                fclose(f);
+            }
+            int64_t per = n_train ? (int64_t)(n_train / r.batch) * r.epochs : 0;
+            if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
+            for (int m = 0; m < r.n_methods; m++)
+                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) &&
+                    !(results_has_complete_run(o->results, r.datasets[d].key, r.methods[m]) == 1 && !o->restart))
+                    iters += per;
+        }
+        printf("\n%d runs, %d already complete. One full-tuning training step takes about %.2f s here (measured now, batch %d);\n",
+               n_runs, n_done, step, r.batch);
+        if (iters) printf("about %lld iterations pending: roughly %.0f minutes of training (PEFT steps are faster, evaluation adds some).\n",
+                          (long long)iters, iters * step / 60);
+        else printf("iteration counts are known once the data exists (the embedded data is written on the first run).\n");
+        goto out;
+    }
+    if (embedded) {
+        if (!r.pretrain_recipe[0]) {
+            rc = err_set("%s: \"pretrained\": \"embedded\" needs \"pretrain_recipe\"", r.path);
+            goto out;
+        }
+        if ((rc = ensure_pretrained(r.pretrain_recipe, &o->vars, r.threads, o->quiet, pretrained, sizeof pretrained))) goto out;
+    }
+    char paper_csv[1200];
+    snprintf(paper_csv, sizeof paper_csv, "%s/reference/paper_numbers.csv", o->shared_dir);
+    if ((rc = results_open_or_create(o->results, "cls", r.profile, file_exists(paper_csv) ? paper_csv : NULL))) goto out;
+    double t0 = time_now();
+    int k = 0;
+    for (int d = 0; d < r.n_datasets && !rc; d++) {
+        if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
+        if ((rc = ensure_synth(&r.datasets[d], r.seed, o->quiet))) break;
+        const char *desc_data = r.datasets[d].synth[0] ? "synthetic stand-in written by the harness (deltabench data synth)" : "user data";
+        /* the methods, then the control run (fixed on a random backbone) */
+        for (int m = 0; m <= r.n_methods && !rc; m++) {
+            const char *meth, *key, *weights = pretrained;
+            if (m < r.n_methods) {
+                meth = key = r.methods[m];
+                if (!in_list(o->only_methods, meth)) continue;
+            } else {
+                const cJSON *ctl = r.control;
+                if (!ctl || o->no_control) break;
+                const cJSON *cm = cJSON_GetObjectItemCaseSensitive(ctl, "method"), *ck = cJSON_GetObjectItemCaseSensitive(ctl, "key"),
+                            *cp = cJSON_GetObjectItemCaseSensitive(ctl, "pretrained");
+                if (!cJSON_IsString(cm) || !cJSON_IsString(ck)) {
+                    rc = err_set("%s: \"control\" needs \"method\" and \"key\"", r.path);
+                    break;
+                }
+                meth = cm->valuestring;
+                key = ck->valuestring;
+                if (o->only_methods && !in_list(o->only_methods, key)) break;
+                weights = cJSON_IsString(cp) ? cp->valuestring : "";
+            }
+            k++;
+            if (!o->restart && results_has_complete_run(o->results, r.datasets[d].key, key) == 1) {
+                if (!o->quiet) fprintf(stderr, "[%s %s] complete in %s, skipped\n", r.datasets[d].key, key, o->results);
+                continue;
+            }
+            char run_dir[1400];
+            snprintf(run_dir, sizeof run_dir, "%s/%s/%s", o->runs_dir, r.datasets[d].key, key);
+            if (o->restart) {
+                char state[1500];
+                snprintf(state, sizeof state, "%s/state.safetensors", run_dir);
+                remove(state);
+            }
+            if (!o->quiet) fprintf(stderr, "== run %d (%s on %s), %.0f s elapsed\n", k, key, r.datasets[d].key, time_now() - t0);
+            cls_run_spec s = {.r = &r, .ds = &r.datasets[d], .method = meth, .results_key = key, .pretrained = weights,
+                              .run_dir = run_dir, .results_path = o->results, .resume = 1, .quiet = o->quiet,
+                              .data_desc = desc_data};
+            cls_run_out ro;
+            rc = cls_train_run(&s, &ro);
+            if (!rc && ro.stopped) {
+                rc = err_set("interrupted: run the same command again to resume (%s)", run_dir);
+                break;
+            }
+            if (!rc) printf("%-12s %-18s top-1 %6.2f  top-5 %6.2f  %7.0f s  %lld trainable\n", r.datasets[d].key, key, ro.top1, ro.top5,
+                            ro.wall_s, (long long)ro.trainable);
+            fflush(stdout);
+        }
+    }
+    if (!rc) printf("all runs complete (%.0f s this invocation)\n", time_now() - t0);
+    if (!rc && !o->no_report) {
+        rc = report_tables(o->results, "cls", "results");
+        int made = 0;
+        if (!rc) rc = report_plots(o->results, "cls", "build/plots", "plots", "plots", &made);
+        if (!rc) printf("tables: results/cls.md, results/cls.tex; figures: %d in plots/\n", made);
+    }
+out:
+    recipe_free(&r);
+    return rc;
+}
