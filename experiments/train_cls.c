@@ -78,6 +78,18 @@ static int curve_from_json(curve *c, const cJSON *o, const char *where) {
     return 0;
 }
 
+/* A member of the state's metadata as a JSON value (owned by the caller): ckpt_load_train_state gives
+ * every non-string member back as its JSON text (a string), so parse strings that hold JSON. */
+static cJSON *meta_member(const cJSON *mj, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(mj, key);
+    if (!v) return NULL;
+    if (cJSON_IsString(v) && v->valuestring) {
+        cJSON *p = cJSON_Parse(v->valuestring);
+        if (p) return p;
+    }
+    return cJSON_Duplicate(v, 1);
+}
+
 static void fmt_time(double s, char *buf, int n) {
     if (s < 0 || s > 1e7) snprintf(buf, n, "?");
     else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
@@ -219,25 +231,24 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
             goto done;
         }
         cJSON *mj = cJSON_Parse(meta ? meta : "{}");
-        const cJSON *mr = cJSON_GetObjectItemCaseSensitive(mj, "recipe");
+        cJSON *mr = meta_member(mj, "recipe"), *mc = meta_member(mj, "curve"), *me = meta_member(mj, "evals"),
+              *mw = meta_member(mj, "wall_s");
         cJSON *cur = cJSON_Parse(rj);
-        int same = mr && cJSON_Compare(mr, cur, 1);
+        int same = mr && cur && cJSON_Compare(mr, cur, 1);
         cJSON_Delete(cur);
-        if (!same) {
-            cJSON_Delete(mj);
-            free(rj);
+        int bad = !same;
+        if (!same)
             err_set("%s: saved with a different recipe; remove %s to start this run again", state_path, s->run_dir);
-            goto done;
-        }
-        if (curve_from_json(&cv, cJSON_GetObjectItemCaseSensitive(mj, "curve"), state_path) ||
-            curve_from_json(&ev, cJSON_GetObjectItemCaseSensitive(mj, "evals"), state_path)) {
-            cJSON_Delete(mj);
+        else if (curve_from_json(&cv, mc, state_path) || curve_from_json(&ev, me, state_path))
+            bad = 1;
+        else if (cJSON_IsNumber(mw))
+            t_start -= mw->valuedouble;
+        cJSON_Delete(mr), cJSON_Delete(mc), cJSON_Delete(me), cJSON_Delete(mw);
+        cJSON_Delete(mj);
+        if (bad) {
             free(rj);
             goto done;
         }
-        const cJSON *wt = cJSON_GetObjectItemCaseSensitive(mj, "wall_s");
-        if (cJSON_IsNumber(wt)) t_start -= wt->valuedouble;
-        cJSON_Delete(mj);
         if (st.n_rng >= 1) g.rng = st.rng[0];
         if (!s->quiet) fprintf(stderr, "[%s] resuming at iteration %lld of %lld\n", tag, (long long)st.iter, (long long)stop_at);
     } else
@@ -248,7 +259,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         fprintf(stderr, "[%s] %s, %d train / %d test images, %d classes; %lld trainable of %lld parameters; lr %.3g; %d iterations\n",
                 tag, r->backbone, train.n, test.n, train.n_classes, (long long)out->trainable, (long long)out->total, lr,
                 (int)stop_at);
-    int64_t it = st.iter;
+    int64_t it = st.iter, it_start = st.iter;
     if (it < stop_at) {
         cls_loader_cfg lc;
         cls_loader_cfg_default(&lc, 1, r->batch, r->img_size);
@@ -299,7 +310,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
                 if (!s->quiet) fprintf(stderr, "\n[%s] epoch %d: top-1 %.2f  top-5 %.2f\n", tag, ep, t1, t5);
             }
         }
-        int stop = cls_train_interrupted || (s->stop_after_iters > 0 && it - st.iter >= s->stop_after_iters);
+        int stop = cls_train_interrupted || (s->stop_after_iters > 0 && it - it_start >= s->stop_after_iters);
         if (epoch_end || stop || (r->ckpt_interval_iters > 0 && it % r->ckpt_interval_iters == 0)) {
             st.iter = it;
             st.epoch = it / ipe;
