@@ -46,36 +46,72 @@ static void curve_free(curve *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* the curve (epoch, loss, lr, img/s) and eval history (top1, top5 in the lr/ips slots) as JSON arrays */
+/* The curve (epoch, loss, lr, img/s) and eval history (top1, top5 in the lr/ips slots) for the training
+ * state: one string per column of space-separated "%.17g" values, so every double comes back bit for bit
+ * (cJSON prints numbers with 15 digits when they compare equal within an epsilon, which loses the last
+ * bits, and the checkpoint writer re-prints the metadata). */
 static cJSON *curve_json(const curve *c) {
+    static const char *keys[5] = {"iter", "epoch", "loss", "lr", "ips"};
     cJSON *o = cJSON_CreateObject();
-    cJSON *a[5] = {cJSON_AddArrayToObject(o, "iter"), cJSON_AddArrayToObject(o, "epoch"), cJSON_AddArrayToObject(o, "loss"),
-                   cJSON_AddArrayToObject(o, "lr"), cJSON_AddArrayToObject(o, "ips")};
-    for (int64_t i = 0; i < c->n; i++) {
-        cJSON_AddItemToArray(a[0], cJSON_CreateNumber((double)c->iter[i]));
-        cJSON_AddItemToArray(a[1], cJSON_CreateNumber(c->epoch[i]));
-        cJSON_AddItemToArray(a[2], cJSON_CreateNumber(c->loss[i]));
-        cJSON_AddItemToArray(a[3], cJSON_CreateNumber(c->lr[i]));
-        cJSON_AddItemToArray(a[4], cJSON_CreateNumber(c->ips[i]));
+    size_t cap = 32 * (size_t)c->n + 1;
+    char *buf = xmalloc(cap);
+    for (int k = 0; k < 5; k++) {
+        size_t len = 0;
+        buf[0] = 0;
+        for (int64_t i = 0; i < c->n; i++) {
+            double v = k == 0 ? (double)c->iter[i] : k == 1 ? c->epoch[i] : k == 2 ? c->loss[i] : k == 3 ? c->lr[i] : c->ips[i];
+            len += snprintf(buf + len, cap - len, "%s%.17g", i ? " " : "", v);
+        }
+        cJSON_AddStringToObject(o, keys[k], buf);
     }
+    free(buf);
     return o;
 }
 
-static int curve_from_json(curve *c, const cJSON *o, const char *where) {
-    const char *keys[5] = {"iter", "epoch", "loss", "lr", "ips"};
-    const cJSON *a[5];
-    int n = -1;
-    for (int k = 0; k < 5; k++) {
-        a[k] = o ? cJSON_GetObjectItemCaseSensitive(o, keys[k]) : NULL;
-        if (!cJSON_IsArray(a[k]) || (n >= 0 && cJSON_GetArraySize(a[k]) != n))
-            return err_set("%s: training state has a malformed '%s' history", where, keys[k]);
-        n = cJSON_GetArraySize(a[k]);
+/* column k of a saved curve: a string of numbers (curve_json) or a JSON array (older states) */
+static int curve_column(const cJSON *a, double **out, int *n, const char *where, const char *key) {
+    *out = NULL;
+    *n = 0;
+    if (cJSON_IsArray(a)) {
+        *n = cJSON_GetArraySize(a);
+        *out = xmalloc(sizeof(double) * (*n + 1));
+        for (int i = 0; i < *n; i++) (*out)[i] = cJSON_GetArrayItem(a, i)->valuedouble;
+        return 0;
     }
-    for (int i = 0; i < n; i++)
-        curve_push(c, (int64_t)cJSON_GetArrayItem(a[0], i)->valuedouble, cJSON_GetArrayItem(a[1], i)->valuedouble,
-                   cJSON_GetArrayItem(a[2], i)->valuedouble, cJSON_GetArrayItem(a[3], i)->valuedouble,
-                   cJSON_GetArrayItem(a[4], i)->valuedouble);
+    if (!cJSON_IsString(a)) return err_set("%s: training state has no '%s' history", where, key);
+    int cap = 0;
+    const char *p = a->valuestring;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p) {
+            free(*out);
+            *out = NULL;
+            return err_set("%s: training state has a malformed '%s' history near \"%.20s\"", where, key, p);
+        }
+        if (*n == cap) *out = xrealloc(*out, sizeof(double) * (cap = cap ? 2 * cap : 256));
+        (*out)[(*n)++] = v;
+        p = end;
+    }
     return 0;
+}
+
+static int curve_from_json(curve *c, const cJSON *o, const char *where) {
+    static const char *keys[5] = {"iter", "epoch", "loss", "lr", "ips"};
+    double *col[5] = {0};
+    int n = -1, rc = 0;
+    for (int k = 0; k < 5 && !rc; k++) {
+        int nk;
+        if (curve_column(o ? cJSON_GetObjectItemCaseSensitive(o, keys[k]) : NULL, &col[k], &nk, where, keys[k])) rc = -1;
+        else if (n >= 0 && nk != n) rc = err_set("%s: training state has a malformed '%s' history (%d entries, not %d)", where, keys[k], nk, n);
+        n = nk;
+    }
+    if (!rc)
+        for (int i = 0; i < n; i++) curve_push(c, (int64_t)col[0][i], col[1][i], col[2][i], col[3][i], col[4][i]);
+    for (int k = 0; k < 5; k++) free(col[k]);
+    return rc;
 }
 
 /* A member of the state's metadata as a JSON value (owned by the caller): ckpt_load_train_state gives
