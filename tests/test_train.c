@@ -1,8 +1,8 @@
 /* test_train.c - the classification trainer end to end on a tiny Swin and a tiny synthetic Flowers set:
  * a run stopped mid-epoch or at an epoch end (once or twice) and resumed ends bit for bit where an
  * uninterrupted run ends (top-1/top-5, final loss, every delta tensor, the training curve and the
- * evaluation history in the results file); resuming with a changed recipe or from a truncated state file
- * fails with a message naming the state file; recipe_load names the file and the field on bad input; and
+ * evaluation history in the results file, every logged double exactly); resuming with a changed recipe
+ * or from a truncated state file fails with a message naming the state file; recipe_load names the file and the field on bad input; and
  * the trainer's parameter groups follow the default recipe's paramwise_cfg (checked from outside through
  * the AdamW update rule: with lr*wd = 0.1, one step moves a decayed parameter to 0.9*p0 +- lr and an
  * undecayed one to p0 +- lr). */
@@ -51,19 +51,19 @@ static char *default_paramwise(void) {
 }
 
 /* Write a recipe into the scratch dir and load it. extra: more top-level fields (",\"k\": v" ...). */
-static void make_recipe(recipe *r, const char *name, double lr, double wd, const char *lr_config, const char *extra) {
+static void make_recipe(recipe *r, const char *name, int epochs, double lr, double wd, const char *lr_config, const char *extra) {
     char *pw = default_paramwise();
     char path[1200], text[8192];
     snprintf(path, sizeof path, "%s/%s.json", g_dir, name);
     snprintf(text, sizeof text,
              "{\"task\": \"cls\", \"profile\": \"test\", \"backbone\": \"" BACKBONE "\", \"pretrained\": \"\",\n"
-             " \"img_size\": 32, \"batch\": 8, \"epochs\": 3,\n"
+             " \"img_size\": 32, \"batch\": 8, \"epochs\": %d,\n"
              " \"optimizer\": {\"type\": \"AdamW\", \"lr\": %.17g, \"weight_decay\": %.17g, \"betas\": [0.9, 0.999], \"eps\": 1e-8},\n"
              " \"paramwise_cfg\": %s, \"grad_clip\": 5.0, \"lr_config\": %s,\n"
              " \"eval_interval_epochs\": 1, \"seed\": 5, \"workers\": 1, \"threads\": 2%s,\n"
              " \"datasets\": [{\"key\": \"flowers102\", \"format\": \"list\", \"root\": \"${CACHE}/flowers\"}],\n"
              " \"methods\": [\"mona\"]}\n",
-             lr, wd, pw, lr_config, extra ? extra : "");
+             epochs, lr, wd, pw, lr_config, extra ? extra : "");
     free(pw);
     assert_int_equal(file_write_atomic(path, text, strlen(text)), 0);
     recipe_vars v = {.cache = g_dir};
@@ -153,7 +153,7 @@ static void assert_same_out(const cls_run_out *a, const cls_run_out *b) {
 static void test_resume_bit_exact(void **state) {
     (void)state;
     recipe r;
-    make_recipe(&r, "resume", 2e-3, 0.05, COSINE, RESUME_EXTRA);
+    make_recipe(&r, "resume", 3, 2e-3, 0.05, COSINE, RESUME_EXTRA);
     char res[1200], dref[1200], dmid[1200], dend[1200], dtwo[1200], a[1300], b[1300];
     snprintf(res, sizeof res, "%s/results.h5", g_dir);
     snprintf(dref, sizeof dref, "%s/run_ref", g_dir);
@@ -216,12 +216,49 @@ static void test_resume_bit_exact(void **state) {
     recipe_free(&r);
 }
 
+/* 1b. the saved history is exact: with a fixed lr one ulp above 1e-3 every logged lr is that double, which
+ * a JSON writer printing 15 significant digits turns into 0.001; a resumed run must still log it exactly. */
+static void test_resume_history_exact(void **state) {
+    (void)state;
+    const double lr = nextafter(1e-3, 1.0);
+    recipe r;
+    make_recipe(&r, "exact", 1, lr, 0.05, "{\"policy\": \"fixed\"}", NULL);
+    char res[1200], dref[1200], dres[1200];
+    snprintf(res, sizeof res, "%s/results_exact.h5", g_dir);
+    snprintf(dref, sizeof dref, "%s/run_exact_ref", g_dir);
+    snprintf(dres, sizeof dres, "%s/run_exact_resumed", g_dir);
+    if (results_open_or_create(res, "cls", "test", NULL)) fail_msg("%s", err_msg());
+    cls_run_out o;
+    cls_run_spec s = spec(&r, "bitfit", dref, res, "ref");
+    run_ok(&s, &o);
+    s = spec(&r, "bitfit", dres, res, "resumed");
+    s.stop_after_iters = 3;
+    run_ok(&s, &o);
+    assert_int_equal(o.iters, 3);
+    s.stop_after_iters = 0;
+    s.resume = 1;
+    run_ok(&s, &o);
+    results_run a, b;
+    if (results_read_run(res, "flowers102", "ref", &a)) fail_msg("%s", err_msg());
+    if (results_read_run(res, "flowers102", "resumed", &b)) fail_msg("%s", err_msg());
+    assert_int_equal(a.n_curve, 4);
+    assert_int_equal(b.n_curve, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_true(a.curve_lr[i] == lr);
+        if (b.curve_lr[i] != lr) fail_msg("resumed curve lr[%d] = %.17g, not %.17g", i, b.curve_lr[i], lr);
+        assert_memory_equal(&a.curve_loss[i], &b.curve_loss[i], sizeof(double));
+    }
+    results_run_free(&a);
+    results_run_free(&b);
+    recipe_free(&r);
+}
+
 /* 2 and 3. a changed recipe and a truncated state file: errors naming the state file, no crash */
 static void test_resume_errors(void **state) {
     (void)state;
     recipe r, r2;
-    make_recipe(&r, "err", 2e-3, 0.05, COSINE, RESUME_EXTRA);
-    make_recipe(&r2, "err_lr", 3e-3, 0.05, COSINE, RESUME_EXTRA);
+    make_recipe(&r, "err", 3, 2e-3, 0.05, COSINE, RESUME_EXTRA);
+    make_recipe(&r2, "err_lr", 3, 3e-3, 0.05, COSINE, RESUME_EXTRA);
     char dir[1200], st[1300];
     snprintf(dir, sizeof dir, "%s/run_err", g_dir);
     snprintf(st, sizeof st, "%s/state.safetensors", dir);
@@ -317,7 +354,7 @@ static void test_param_groups(void **state) {
     (void)state;
     const double lr = 1e-3, wd = 100;
     recipe r;
-    make_recipe(&r, "pg", lr, wd, "{\"policy\": \"fixed\"}", ", \"max_iters\": 1, \"epochs\": 1");
+    make_recipe(&r, "pg", 1, lr, wd, "{\"policy\": \"fixed\"}", ", \"max_iters\": 1");
     /* initial weights, all in [0.5, 1.5): written as a pretrained checkpoint */
     swin_config sc;
     assert_int_equal(swin_preset(BACKBONE, &sc), 0);
@@ -394,6 +431,7 @@ int main(void) {
         cmocka_unit_test(test_param_groups),
         cmocka_unit_test(test_resume_errors),
         cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_resume_history_exact),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
