@@ -53,6 +53,28 @@ static int substitute(const char *s, const recipe_vars *v, char *out, int n, con
     return 0;
 }
 
+/* a key given twice in one object: cJSON keeps both and lookups see the first, so the second would be
+ * silently ignored (and the stored recipe would never compare equal on resume) */
+static int check_duplicates(const cJSON *o, const char *path, const char *where) {
+    for (const cJSON *a = o ? o->child : NULL; a; a = a->next) {
+        if (cJSON_IsObject(o) && a->string)
+            for (const cJSON *b = o->child; b != a; b = b->next)
+                if (b->string && !strcmp(a->string, b->string))
+                    return err_set("%s: \"%s\" is given twice%s%s", path, a->string, *where ? " in " : "", where);
+        if (cJSON_IsObject(a) || cJSON_IsArray(a)) {
+            char w[512];
+            if (cJSON_IsArray(o)) {
+                int i = 0;
+                for (const cJSON *b = o->child; b != a; b = b->next) i++;
+                snprintf(w, sizeof w, "%s[%d]", where, i);
+            } else
+                snprintf(w, sizeof w, "%s%s\"%s\"", where, *where ? "." : "", a->string ? a->string : "");
+            if (check_duplicates(a, path, w)) return -1;
+        }
+    }
+    return 0;
+}
+
 static int get_str(const cJSON *o, const char *key, char *out, int n, const recipe_vars *v, const char *where, int required) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!it) {
@@ -93,6 +115,7 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
         return err_set("%s:%d: not valid JSON", path, line);
     }
     free(text);
+    if (check_duplicates(r->json, path, "")) goto fail;
     const cJSON *j = r->json;
     const char *w = path;
     double d = 0;
