@@ -346,6 +346,9 @@ static void test_recipe_errors(void **state) {
     expect_recipe_error("unknown_var2",
                         R_HEAD R_OPT R_LR "\"datasets\": [{\"key\": \"flowers102\", \"format\": \"list\", \"root\": \"${NOPE}/x\"}],\n" R_M,
                         "datasets[0]: \"root\"");
+    expect_recipe_error("dup_top", R_HEAD R_OPT R_LR R_DS "\"epochs\": 2,\n" R_M, "\"epochs\" is given twice");
+    expect_recipe_error("dup_nested", R_HEAD "\"optimizer\": {\"lr\": 0.001, \"lr\": 0.002},\n" R_LR R_DS R_M,
+                        "\"lr\" is given twice in \"optimizer\"");
     expect_recipe_error("bad_type", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"full\"], \"seed\": \"zero\"}\n", "\"seed\"");
 }
 
