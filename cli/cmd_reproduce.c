@@ -7,6 +7,7 @@
 
 #include "../core/common.h"
 #include "../experiments/reproduce_cls.h"
+#include "../core/classifier.h"
 #include "../experiments/train_cls.h"
 #include "commands.h"
 
@@ -111,16 +112,52 @@ int cmd_reproduce(int argc, char **argv) {
     return 0;
 }
 
+/* a randomly initialised backbone in the released layout (for smoke runs of the paper profile) */
+static int write_random_official(const char *backbone, const char *out) {
+    if (file_exists(out)) {
+        printf("%s (exists)\n", out);
+        return 0;
+    }
+    swin_config sc;
+    if (swin_preset(backbone, &sc)) return -1;
+    classifier c;
+    classifier_build(&c, &sc, method_find("full"), 1000);
+    classifier_init(&c, 0);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *sl = strrchr(dir, '/');
+    if (sl) {
+        *sl = 0;
+        if (mkdir_p(dir)) return -1;
+    }
+    char meta[256];
+    snprintf(meta, sizeof meta, "{\"note\": \"random initialisation of %s in the released layout, for smoke runs\"}", backbone);
+    int rc = cls_save_released_layout(out, &c, "backbone.", meta);
+    classifier_free(&c);
+    if (!rc) printf("%s\n", out);
+    return rc;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     const char *name = "default", *cache = "cache";
     int threads = -1;
+    if (argc >= 4 && !strcmp(argv[1], "--random-official")) {
+        if (write_random_official(argv[2], argv[3])) {
+            fprintf(stderr, "deltabench: %s\n", err_msg());
+            return 1;
+        }
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: deltabench pretrain [--recipe PROFILE|FILE.json] [--cache DIR] [--threads N]\n\n"
                    "Pretrains the embedded default's backbone on the synthetic upstream task (recipe experiments/recipes/pretrain_default.json:\n"
                    "full training from scratch) and writes it, in the layout of a released Swin checkpoint, to the\n"
                    "recipe's output under the cache (default cache/pretrained/). A cached file is reused; an\n"
-                   "interrupted pretraining resumes.\n");
+                   "interrupted pretraining resumes.\n\n"
+                   "       deltabench pretrain --random-official BACKBONE OUT.safetensors\n"
+                   "writes a randomly initialised BACKBONE (e.g. swin-l) in the layout of the authors' re-wrapped\n"
+                   "released checkpoints (keys behind 'backbone.', with norm.* and head.*), for smoke runs.\n");
             return 0;
         }
         if (!strcmp(argv[i], "--recipe") && i + 1 < argc) name = argv[++i];

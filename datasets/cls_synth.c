@@ -701,14 +701,14 @@ static void scene_upstream(canvas *c, rng_t *r, int k) {
 }
 
 /* Version 2: every class carries a colour cast (a hue fixed by kind and class, jittered per image, blended
- * at 30% over the whole picture), like the colour priors real classes have (foliage, sky, coats). A small
+ * at 35% (upstream) or 20% (downstream) over the whole picture), like the colour priors real classes have (foliage, sky, coats). A small
  * Swin trained from scratch for a few epochs at 56-64 px learns nothing from shape and texture alone
  * (measured: chance level after 15 epochs, in this engine and in the PyTorch peer alike); with the cast it
  * learns quickly, while shape and texture still separate classes whose hues lie close together. */
 static void class_cast(canvas *c, rng_t *r, synth_kind kind, int cls) {
     float hue = fmodf(cls * 0.6180339887f + (float)kind * 0.173f, 1.0f) + U(r, -0.035f, 0.035f);
     col t = hsv(hue - floorf(hue), U(r, 0.6f, 0.9f), U(r, 0.75f, 0.95f));
-    const float a = 0.3f;
+    const float a = kind == SYNTH_UPSTREAM ? 0.35f : 0.2f; /* weaker downstream: colour alone must not suffice */
     for (size_t i = 0; i < (size_t)c->w * c->h; i++) {
         c->px[3 * i + 0] = (1 - a) * c->px[3 * i + 0] + a * t.r;
         c->px[3 * i + 1] = (1 - a) * c->px[3 * i + 1] + a * t.g;

@@ -38,7 +38,7 @@ typedef struct synth_opts {
     int quiet;             /* no progress line on stderr */
 } synth_opts;
 
-#define SYNTH_VERSION 2
+#define SYNTH_VERSION 3
 
 int synth_kind_parse(const char *name, synth_kind *out); /* flowers | pets | voc | upstream */
 const char *synth_kind_name(synth_kind k);

@@ -147,6 +147,10 @@ int reproduce_cls(const repro_opts *o) {
     printf("backbone %s, %d px, batch %d, %d epochs%s, lr %.4g, weights: %s\n", r.backbone, r.img_size, r.batch, r.epochs,
            r.max_iters > 0 ? " (capped by max_iters)" : "", r.lr, embedded ? "embedded (pretrained by the harness, cached)" : (r.pretrained[0] ? r.pretrained : "random init"));
     printf("results: %s, run states: %s/<dataset>/<method>\n", o->results, o->runs_dir);
+    if (o->batch >= 0 || o->epochs >= 0 || o->max_iters >= 0 || o->max_eval_batches >= 0)
+        printf("note: overridden on the command line:%s%s%s%s (the resolved recipe stored with each result says so)\n",
+               o->batch >= 0 ? " batch" : "", o->epochs >= 0 ? " epochs" : "", o->max_iters >= 0 ? " max_iters" : "",
+               o->max_eval_batches >= 0 ? " max_eval_batches" : "");
     for (int d = 0; d < r.n_datasets; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
         for (int m = 0; m < r.n_methods; m++) {

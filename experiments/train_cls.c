@@ -170,7 +170,7 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
 
 /* the trained backbone in the layout of a released Swin classification checkpoint: backbone names
  * without prefix, the last stage's output norm as "norm.*", the head as "head.*" */
-static int save_released_layout(const char *path, const classifier *c, const char *meta_json) {
+int cls_save_released_layout(const char *path, const classifier *c, const char *prefix, const char *meta_json) {
     const params *ps = &c->ps;
     st_entry *e = xcalloc(ps->n, sizeof *e);
     int64_t(*shapes)[TENSOR_MAX_DIMS] = xcalloc(ps->n, sizeof *shapes);
@@ -179,9 +179,10 @@ static int save_released_layout(const char *path, const classifier *c, const cha
     for (int i = 0; i < ps->n; i++) {
         const param *p = ps->p[i];
         char name[256];
-        if (!strncmp(p->name, "norm3.", 6)) snprintf(name, sizeof name, "norm.%s", p->name + 6);
-        else if (!strncmp(p->name, "head.fc.", 8)) snprintf(name, sizeof name, "head.%s", p->name + 8);
-        else snprintf(name, sizeof name, "%s", p->name);
+        const char *pre = prefix ? prefix : "";
+        if (!strncmp(p->name, "norm3.", 6)) snprintf(name, sizeof name, "%snorm.%s", pre, p->name + 6);
+        else if (!strncmp(p->name, "head.fc.", 8)) snprintf(name, sizeof name, "%shead.%s", pre, p->name + 8);
+        else snprintf(name, sizeof name, "%s%s", pre, p->name);
         names[n] = xstrdup(name);
         for (int k = 0; k < p->t.ndim; k++) shapes[n][k] = p->t.shape[k];
         e[n] = (st_entry){names[n], p->t.ndim, shapes[n], p->t.data};
@@ -405,7 +406,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         char *ms = cJSON_PrintUnformatted(mj);
         cJSON_Delete(mj);
         int wrc = ckpt_save_delta(delta_path, &c.ps, ms);
-        if (!wrc && s->save_backbone) wrc = save_released_layout(s->save_backbone, &c, ms);
+        if (!wrc && s->save_backbone) wrc = cls_save_released_layout(s->save_backbone, &c, NULL, ms);
         free(ms);
         if (wrc) goto done;
     }

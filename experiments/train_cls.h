@@ -34,6 +34,12 @@ typedef struct cls_run_out {
 
 int cls_train_run(const cls_run_spec *s, cls_run_out *out);
 
+struct classifier;
+/* Write a classifier as a released Swin classification checkpoint (.safetensors): backbone names, the last
+ * output norm as "norm.*", the head as "head.*", each behind `prefix` ("backbone." as the authors'
+ * re-wrapped files, or NULL). */
+int cls_save_released_layout(const char *path, const struct classifier *c, const char *prefix, const char *meta_json);
+
 /* Set by SIGINT/SIGTERM: the run saves its state at the next step and returns with out->stopped. */
 extern volatile int cls_train_interrupted;
 
