@@ -11,6 +11,8 @@
 /* One row per format. */
 static const data_format formats[] = {
     {"coco", data_inspect_coco, "a COCO instances JSON file, e.g. coco/annotations/instances_val2017.json"},
+    {"voc", data_inspect_voc, "a VOCdevkit folder (VOC2007/, VOC2012/); --split VOC2007/trainval,VOC2012/trainval"},
+    {"ade20k", data_inspect_ade20k, "an ADEChallengeData2016 folder (images/, annotations/); --split training"},
     {"dota", data_inspect_dota, "a labelTxt folder of DOTA v1.0/v1.5 *.txt (original or split patches)"},
     {"star", data_inspect_star, "a STAR annfiles folder of *.txt (STAR-MMRotate layout: STAR/train/annfiles)"},
 };
@@ -28,7 +30,8 @@ static void data_usage(FILE *f) {
     fprintf(f,
             "  --json            print one JSON object instead of text (default: text)\n"
             "  --skip-bad        skip bad samples/entries with a warning, count them (default: fail)\n"
-            "  --split NAME      format-specific split (default: the format's usual evaluation split)\n"
+            "  --split NAME      voc: comma-separated VOCyyyy/<list> (default VOC2007/test); ade20k: training or\n"
+            "                    validation (default validation)\n"
             "  --version V       dota: class list 1.0 (15 classes) or 1.5 (16) (default: 1.0)\n"
             "  --angle A         dota/star: rotated-box convention le90 or oc (default: le90)\n"
             "  -h, --help        this help\n");

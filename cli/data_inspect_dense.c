@@ -209,3 +209,160 @@ int data_inspect_dota(const data_inspect_args *a) {
 }
 
 int data_inspect_star(const data_inspect_args *a) { return inspect_rotated(a, "star", star_classes, 48); }
+
+/* ---- VOC ---- */
+#include "../datasets/voc_det.h"
+
+int data_inspect_voc(const data_inspect_args *a) {
+    /* --split: comma-separated, default the test set */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", a->split ? a->split : "VOC2007/test");
+    const char *splits[8];
+    int ns = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t && ns < 8; t = strtok_r(NULL, ",", &save)) splits[ns++] = t;
+    voc_det_dataset ds;
+    if (voc_det_load(a->path, splits, ns, 1, a->skip_bad, &ds) < 0) return -1;
+    long gt[VOC_N_CLASSES] = {0}, diff[VOC_N_CLASSES] = {0}, n_gt = 0, n_diff = 0, empty = 0;
+    range iw = {0}, ih = {0}, bw = {0}, bh = {0};
+    for (int i = 0; i < ds.n; i++) {
+        const voc_det_image *im = &ds.images[i];
+        range_add(&iw, im->width);
+        range_add(&ih, im->height);
+        empty += im->n_gt + im->n_ignore == 0;
+        for (int k = 0; k < im->n_gt + im->n_ignore; k++) {
+            if (k < im->n_gt) gt[im->labels[k]]++, n_gt++;
+            else diff[im->labels[k]]++, n_diff++;
+            range_add(&bw, im->boxes[4 * k + 2] - im->boxes[4 * k] + 1); /* legacy +1 */
+            range_add(&bh, im->boxes[4 * k + 3] - im->boxes[4 * k + 1] + 1);
+        }
+    }
+    int rc = 0;
+    if (a->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", "voc");
+        cJSON_AddStringToObject(j, "path", a->path);
+        cJSON_AddStringToObject(j, "splits", a->split ? a->split : "VOC2007/test");
+        cJSON_AddNumberToObject(j, "images", ds.n);
+        cJSON_AddNumberToObject(j, "images_without_objects", (double)empty);
+        cJSON_AddNumberToObject(j, "objects", (double)(n_gt + n_diff));
+        cJSON_AddNumberToObject(j, "difficult", (double)n_diff);
+        cJSON_AddNumberToObject(j, "unknown_class_objects", ds.n_unknown_class);
+        cJSON_AddNumberToObject(j, "skipped", ds.n_skipped);
+        cJSON_AddItemToObject(j, "image_width", range_json(&iw));
+        cJSON_AddItemToObject(j, "image_height", range_json(&ih));
+        cJSON_AddItemToObject(j, "box_width", range_json(&bw));
+        cJSON_AddItemToObject(j, "box_height", range_json(&bh));
+        cJSON *arr = per_class_json(VOC_N_CLASSES, voc_classes, gt);
+        for (int c = 0; c < VOC_N_CLASSES; c++)
+            cJSON_AddNumberToObject(cJSON_GetArrayItem(arr, c), "difficult", (double)diff[c]);
+        cJSON_AddItemToObject(j, "classes", arr);
+        rc = emit_json(j);
+    } else {
+        printf("VOC %s splits %s\n", a->path, a->split ? a->split : "VOC2007/test");
+        printf("  images                 %d (%ld without objects)\n", ds.n, empty);
+        printf("  objects                %ld (difficult %ld; unknown class skipped %d)\n", n_gt + n_diff, n_diff,
+               ds.n_unknown_class);
+        if (ds.n_skipped) printf("  skipped bad images     %d\n", ds.n_skipped);
+        range_text("image width", &iw);
+        range_text("image height", &ih);
+        range_text("box width", &bw);
+        range_text("box height", &bh);
+        printf("  instances per class (not difficult / difficult):\n");
+        for (int c = 0; c < VOC_N_CLASSES; c++) printf("    %3d %-28s %ld / %ld\n", c, voc_classes[c], gt[c], diff[c]);
+    }
+    voc_det_free(&ds);
+    return rc;
+}
+
+/* ---- ADE20K ---- */
+#include "../datasets/ade20k.h"
+
+int data_inspect_ade20k(const data_inspect_args *a) {
+    const char *split = a->split ? a->split : "validation";
+    ade20k_dataset ds;
+    int skipped = 0;
+    if (ade20k_open(a->path, split, a->skip_bad, &ds, &skipped) < 0) return -1;
+    long *pix = xcalloc(ADE20K_N_CLASSES, sizeof(long));
+    long *imgs = xcalloc(ADE20K_N_CLASSES, sizeof(long));
+    long ignore = 0, total = 0;
+    range iw = {0}, ih = {0}, ncls = {0};
+    int rc = 0, warned = 0, n_ok = 0;
+    for (int i = 0; i < ds.n; i++) {
+        int w, h, c;
+        image lab;
+        if (image_read_info(ds.images[i], &w, &h, &c) < 0 || seg_read_label(ds.labels[i], 1, ADE20K_N_CLASSES, &lab) < 0) {
+            if (!a->skip_bad) {
+                rc = -1;
+                break;
+            }
+            if (warned++ < 10) fprintf(stderr, "deltabench: warning: %s (skipped)\n", err_msg());
+            skipped++;
+            continue;
+        }
+        if (lab.w != w || lab.h != h) {
+            err_set("%s: label map is %dx%d but the image %s is %dx%d", ds.labels[i], lab.w, lab.h, ds.images[i], w, h);
+            image_free(&lab);
+            if (!a->skip_bad) {
+                rc = -1;
+                break;
+            }
+            if (warned++ < 10) fprintf(stderr, "deltabench: warning: %s (skipped)\n", err_msg());
+            skipped++;
+            continue;
+        }
+        char seen[ADE20K_N_CLASSES] = {0};
+        size_t n = (size_t)w * h;
+        for (size_t k = 0; k < n; k++) {
+            int v = lab.data[k];
+            if (v == SEG_IGNORE) ignore++;
+            else pix[v]++, seen[v] = 1;
+        }
+        int nc = 0;
+        for (int k = 0; k < ADE20K_N_CLASSES; k++) imgs[k] += seen[k], nc += seen[k];
+        range_add(&ncls, nc);
+        total += (long)n;
+        range_add(&iw, w);
+        range_add(&ih, h);
+        image_free(&lab);
+        n_ok++;
+    }
+    if (rc == 0 && a->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", "ade20k");
+        cJSON_AddStringToObject(j, "path", a->path);
+        cJSON_AddStringToObject(j, "split", split);
+        cJSON_AddNumberToObject(j, "images", n_ok);
+        cJSON_AddNumberToObject(j, "skipped", skipped);
+        cJSON_AddNumberToObject(j, "pixels", (double)total);
+        cJSON_AddNumberToObject(j, "ignored_pixels", (double)ignore);
+        cJSON_AddItemToObject(j, "image_width", range_json(&iw));
+        cJSON_AddItemToObject(j, "image_height", range_json(&ih));
+        cJSON_AddItemToObject(j, "classes_per_image", range_json(&ncls));
+        cJSON *arr = cJSON_CreateArray();
+        for (int c = 0; c < ADE20K_N_CLASSES; c++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "label", c);
+            cJSON_AddStringToObject(o, "name", ade20k_classes[c]);
+            cJSON_AddNumberToObject(o, "pixels", (double)pix[c]);
+            cJSON_AddNumberToObject(o, "images", (double)imgs[c]);
+            cJSON_AddItemToArray(arr, o);
+        }
+        cJSON_AddItemToObject(j, "classes", arr);
+        rc = emit_json(j);
+    } else if (rc == 0) {
+        printf("ADE20K %s split %s (reduce_zero_label)\n", a->path, split);
+        printf("  images                 %d (skipped %d)\n", n_ok, skipped);
+        printf("  pixels                 %ld (ignored, label 0 'other': %ld)\n", total, ignore);
+        range_text("image width", &iw);
+        range_text("image height", &ih);
+        range_text("classes per image", &ncls);
+        printf("  per class (pixels, images):\n");
+        for (int c = 0; c < ADE20K_N_CLASSES; c++)
+            if (pix[c]) printf("    %3d %-28s %ld  %ld\n", c, ade20k_classes[c], pix[c], imgs[c]);
+    }
+    free(pix);
+    free(imgs);
+    ade20k_close(&ds);
+    return rc;
+}
