@@ -6,6 +6,7 @@
 
 #include "../core/common.h"
 #include "commands.h"
+#include "../datasets/synth_dense.h"
 #include "data_inspect.h"
 
 /* One row per format. */
@@ -20,7 +21,10 @@ static const int n_formats = (int)(sizeof formats / sizeof formats[0]);
 
 static void data_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench data inspect --format FORMAT [options] PATH\n\n"
+            "usage: deltabench data inspect --format FORMAT [options] PATH\n"
+            "       deltabench data synth --format coco|voc|ade20k|dota [--seed N] [--images N] OUT\n\n"
+            "synth writes a seeded synthetic dataset in the format's real layout under OUT (default 8 images,\n"
+            "seed 0; voc: N trainval07 + N/2 test07 + N trainval12; ade20k: N training + N/2 validation).\n\n"
             "Reads a dataset with the same readers the trainers use and prints a summary (images, instances per\n"
             "class, crowd/difficult/ignored counts, image and object size ranges). Exit status 0 when it reads\n"
             "cleanly, 1 on the first bad file or entry (named in the message) unless --skip-bad is given.\n\n"
@@ -37,13 +41,69 @@ static void data_usage(FILE *f) {
             "  -h, --help        this help\n");
 }
 
+static int data_synth(int argc, char **argv) {
+    const char *format = NULL, *out = NULL;
+    long seed = 0, n = 8;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--images") && i + 1 < argc) n = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            data_usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && !out) out = argv[i];
+        else {
+            fprintf(stderr, "deltabench: data synth: unknown option or missing value: %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!format || !out || n < 1 || n > 1000000) {
+        fprintf(stderr, "deltabench: data synth: --format and OUT are required (and --images >= 1)\n");
+        return 2;
+    }
+    synth_summary s;
+    int rc;
+    if (!strcmp(format, "coco")) {
+        synth_coco_cfg c = {.split = "train2017", .n_images = (int)n, .crowd_prob = 0.3f, .seed = (uint64_t)seed};
+        rc = synth_coco_write(out, &c, &s);
+        if (rc == 0) {
+            c.split = "val2017";
+            c.n_images = (int)(n / 2 > 0 ? n / 2 : 1);
+            c.seed = (uint64_t)seed + 1000003;
+            synth_summary s2;
+            rc = synth_coco_write(out, &c, &s2);
+            s.n_images += s2.n_images, s.n_objects += s2.n_objects;
+        }
+    } else if (!strcmp(format, "voc")) {
+        synth_voc_cfg c = {.n_trainval07 = (int)n, .n_test07 = (int)(n / 2 > 0 ? n / 2 : 1), .n_trainval12 = (int)n,
+                           .seed = (uint64_t)seed};
+        rc = synth_voc_write(out, &c, &s);
+    } else if (!strcmp(format, "ade20k")) {
+        synth_ade_cfg c = {.n_train = (int)n, .n_val = (int)(n / 2 > 0 ? n / 2 : 1), .seed = (uint64_t)seed};
+        rc = synth_ade20k_write(out, &c, &s);
+    } else if (!strcmp(format, "dota")) {
+        synth_dota_cfg c = {.n_images = (int)n, .seed = (uint64_t)seed};
+        rc = synth_dota_write(out, &c, &s);
+    } else {
+        fprintf(stderr, "deltabench: data synth: unknown format '%s' (coco, voc, ade20k, dota)\n", format);
+        return 2;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "deltabench: %s\n", err_msg());
+        return 1;
+    }
+    printf("wrote %d images, %d objects (%s, seed %ld) under %s\n", s.n_images, s.n_objects, format, seed, out);
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         data_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "synth")) return data_synth(argc, argv);
     if (strcmp(argv[1], "inspect")) {
-        fprintf(stderr, "deltabench: data: unknown action '%s' (only 'inspect')\n\n", argv[1]);
+        fprintf(stderr, "deltabench: data: unknown action '%s' (inspect or synth)\n\n", argv[1]);
         data_usage(stderr);
         return 2;
     }

@@ -521,6 +521,7 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
                 }
             }
             int n = rand_between(&r, 1, cfg.max_objects);
+            sum->n_objects += n;
             for (int o = 0; o < n; o++) {
                 /* mostly objects of the 150 classes; some "other" (label 0 in the file) blobs */
                 int other = rng_uniform(&r) < 0.1f;
