@@ -38,6 +38,9 @@ static void data_usage(FILE *f) {
             "                    validation (default validation)\n"
             "  --version V       dota: class list 1.0 (15 classes) or 1.5 (16) (default: 1.0)\n"
             "  --angle A         dota/star: rotated-box convention le90 or oc (default: le90)\n"
+            "  --images DIR      coco: the image folder (default: <annotations>/../<split>, e.g. coco/val2017)\n"
+            "  --no-images       do not open the images (default: each must exist, its header must decode\n"
+            "                    and its size match the annotation)\n"
             "  -h, --help        this help\n");
 }
 
@@ -118,6 +121,10 @@ int cmd_data(int argc, char **argv) {
             return 0;
         } else if (!strcmp(o, "--json")) {
             a.json = 1;
+        } else if (!strcmp(o, "--no-images")) {
+            a.no_images = 1;
+        } else if (!strcmp(o, "--images") && has_val) {
+            a.images = argv[++i];
         } else if (!strcmp(o, "--skip-bad")) {
             a.skip_bad = 1;
         } else if ((!strcmp(o, "--format") || !strcmp(o, "--split") || !strcmp(o, "--version") ||

@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include <cJSON.h>
+#include <unistd.h>
 
 #include "../core/common.h"
 #include "../datasets/synth_dense.h"
@@ -51,6 +52,23 @@ static void test_inspect_coco_voc(void **state) {
     assert_int_equal(cJSON_GetArraySize(cls), SYNTH_COCO_N_CLASSES);
     for (int c = 0; c < SYNTH_COCO_N_CLASSES; c++)
         assert_int_equal((long)num(cJSON_GetArrayItem(cls, c), "instances"), s.per_class[c]);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "images_checked")));
+    assert_int_equal((int)num(j, "bad_images"), 0);
+    cJSON_Delete(j);
+    free(out), free(err);
+    /* a corrupt image: error naming it; with --skip-bad a warning and a count */
+    char img[4096];
+    snprintf(img, sizeof img, "%s/val2017/000000000002.jpg", root);
+    assert_int_equal(file_write_atomic(img, "\xff\xd8garbage", 9), 0);
+    snprintf(args, sizeof args, "--format coco %s/annotations/instances_val2017.json", root);
+    assert_int_equal(run(args, &out, &err), 1);
+    assert_non_null(strstr(err, "images[1] (id 2)"));
+    assert_non_null(strstr(err, "000000000002.jpg"));
+    free(out), free(err);
+    snprintf(args, sizeof args, "--format coco --skip-bad --json %s/annotations/instances_val2017.json", root);
+    assert_int_equal(run(args, &out, &err), 0);
+    j = cJSON_Parse(out);
+    assert_int_equal((int)num(j, "bad_images"), 1);
     cJSON_Delete(j);
     free(out), free(err);
 
@@ -71,6 +89,15 @@ static void test_inspect_coco_voc(void **state) {
     snprintf(args, sizeof args, "--format voc %s", root);
     assert_int_equal(run(args, &out, &err), 0);
     assert_non_null(strstr(out, "images                 2"));
+    free(out), free(err);
+    /* a missing JPEG */
+    snprintf(img, sizeof img, "%s/VOC2007/JPEGImages/000004.jpg", root);
+    assert_int_equal(unlink(img), 0);
+    assert_int_equal(run(args, &out, &err), 1);
+    assert_non_null(strstr(err, "000004.jpg"));
+    free(out), free(err);
+    snprintf(args, sizeof args, "--format voc --no-images %s", root);
+    assert_int_equal(run(args, &out, &err), 0);
     free(out), free(err);
 }
 
