@@ -288,6 +288,25 @@ int dense_random_crop_seg(dense_sample *s, rng_t *r, int ch, int cw, float cat_m
     return dense_crop(s, ox, oy, cw, ch);
 }
 
+int dense_random_crop_det(dense_sample *s, rng_t *r, int lo, int hi, int allow_negative_crop) {
+    int w = s->img.w, h = s->img.h;
+    int hlo = lo < h ? lo : h, hhi = hi < h ? hi : h, wlo = lo < w ? lo : w, whi = hi < w ? hi : w;
+    int ch = hlo + (int)rng_below(r, (uint32_t)(hhi - hlo + 1)), cw = wlo + (int)rng_below(r, (uint32_t)(whi - wlo + 1));
+    int oy = (int)rng_below(r, (uint32_t)(h - ch) + 1), ox = (int)rng_below(r, (uint32_t)(w - cw) + 1);
+    if (!allow_negative_crop && s->n_boxes > 0) {
+        int any = 0;
+        for (int i = 0; i < s->n_boxes && !any; i++) {
+            const float *b = s->boxes + 4 * i;
+            float x1 = clampf(b[0] - ox, 0, (float)cw), x2 = clampf(b[2] - ox, 0, (float)cw);
+            float y1 = clampf(b[1] - oy, 0, (float)ch), y2 = clampf(b[3] - oy, 0, (float)ch);
+            any = x2 > x1 && y2 > y1;
+        }
+        if (!any) return 0;
+    }
+    if (dense_crop(s, ox, oy, cw, ch) < 0) return -1;
+    return 1;
+}
+
 /* ---- photometric (uint8 HSV as cv2) ---- */
 
 static uint8_t conv8(float v, float alpha, float beta) {

@@ -68,6 +68,11 @@ int dense_crop(dense_sample *s, int x0, int y0, int cw, int ch);
 /* mmseg RandomCrop(crop_size=(ch, cw), cat_max_ratio): up to 10 re-draws until no class (ignore excluded)
  * covers cat_max_ratio or more of the crop and at least two classes are present; then crop. */
 int dense_random_crop_seg(dense_sample *s, rng_t *r, int ch, int cw, float cat_max_ratio);
+/* mmdet 2.x RandomCrop(crop_type="absolute_range", crop_size=(lo, hi)) as in the DETR-style COCO policy:
+ * crop_h uniform integer in [min(h, lo), min(h, hi)], crop_w likewise, offsets uniform; boxes shifted,
+ * clipped, empty ones dropped. When no box would remain and !allow_negative_crop the sample is left unchanged
+ * and 0 is returned (mmdet returns None and the dataset draws another image); otherwise 1. */
+int dense_random_crop_det(dense_sample *s, rng_t *r, int lo, int hi, int allow_negative_crop);
 /* mmseg PhotoMetricDistortion (brightness 32, contrast 0.5-1.5, saturation 0.5-1.5, hue 18), uint8 HSV with
  * cv2's ranges (H in [0, 180)). */
 void dense_photometric(dense_sample *s, rng_t *r);

@@ -179,6 +179,29 @@ static void test_crop(void **state) {
         dense_sample_free(&s);
     }
     assert_true(ok >= 18); /* fails only when 11 draws in a row miss (p = (2/3)^11 each) */
+
+    /* mmdet absolute_range crop: sizes within [384, 600] (clamped to the image), boxes inside the crop */
+    rng_t r;
+    rng_seed(&r, 5);
+    for (int t = 0; t < 20; t++) {
+        make_sample(&s, 700, 500);
+        s.n_boxes = 1;
+        s.boxes = malloc(4 * sizeof(float));
+        s.labels = malloc(sizeof(int));
+        float bb[4] = {0, 0, 20, 20};
+        memcpy(s.boxes, bb, sizeof bb);
+        s.labels[0] = 1;
+        int rc = dense_random_crop_det(&s, &r, 384, 600, 0);
+        if (rc == 1) {
+            assert_true(s.img_w >= 384 && s.img_w <= 600 && s.img_h >= 384 && s.img_h <= 500);
+            assert_int_equal(s.n_boxes, 1); /* the only box survived, else the crop was refused */
+            assert_true(s.boxes[0] >= 0 && s.boxes[2] <= s.img_w);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(s.img_w, 700); /* unchanged */
+        }
+        dense_sample_free(&s);
+    }
 }
 
 static void test_hsv_photometric(void **state) {
