@@ -68,7 +68,10 @@ typedef struct dota_dataset {
     int n_dropped;     /* objects dropped by poly2obb (a side < 2 px) */
 } dota_dataset;
 
-/* filter_empty: drop items without any valid box (mmrotate DOTADataset._filter_imgs, train mode). */
+/* filter_empty: drop items without any valid box (mmrotate DOTADataset._filter_imgs, train mode). Note that
+ * STAR-MMRotate's STARDataset also drops zero-byte annotation files whenever filter_empty_gt is set (the
+ * CustomDataset default, test configs included); pass filter_empty = 1 to match it there. A folder without
+ * any *.txt gives 0 items (mmrotate's test phase would list the images instead). */
 int dota_load_dir(const char *ann_dir, const char *const *classes, int n_classes, rbox_version v,
                   int filter_empty, const dota_options *opts, dota_dataset *ds);
 void dota_dataset_free(dota_dataset *ds);
