@@ -330,8 +330,8 @@ void dense_rgb_to_hsv8(const uint8_t *p, uint8_t *hsv) {
     hsv[0] = (uint8_t)hh, hsv[1] = (uint8_t)s, hsv[2] = (uint8_t)v;
 }
 
-/* HSV2RGB in float32 as cv2 (sector table), the 0..1 result times 255 truncated: this matches OpenCV 4.6's
- * uint8 output in 710 of 720 reference colours and is within 1 in the rest. */
+/* HSV2RGB in float32 as cv2 (sector table), the 0..1 result times 255 rounded, as OpenCV's scalar path does.
+ * OpenCV 4.6's vectorised path (used for most pixels of an image) can come out 1 lower; we stay within 1. */
 void dense_hsv8_to_rgb(const uint8_t *hsv, uint8_t *p) {
     float h = (float)hsv[0] * (6.f / 180.f), s = (float)hsv[1] * (1.f / 255.f), v = (float)hsv[2] * (1.f / 255.f);
     float rgb[3];
@@ -348,8 +348,7 @@ void dense_hsv8_to_rgb(const uint8_t *hsv, uint8_t *p) {
         rgb[2] = tab[sector_data[sector][0]], rgb[1] = tab[sector_data[sector][1]], rgb[0] = tab[sector_data[sector][2]];
     }
     for (int k = 0; k < 3; k++) {
-        float x = rgb[k] * 255.f;
-        int iv = (int)x;
+        int iv = (int)lrintf(rgb[k] * 255.f);
         p[k] = (uint8_t)(iv < 0 ? 0 : iv > 255 ? 255 : iv);
     }
 }
