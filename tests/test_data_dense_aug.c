@@ -228,7 +228,7 @@ static void test_hsv_photometric(void **state) {
                 dense_hsv8_to_rgb(hsv, q);
                 for (int k = 0; k < 3; k++) worst = abs(p[k] - q[k]) > worst ? abs(p[k] - q[k]) : worst;
             }
-    assert_true(worst <= 4);
+    assert_true(worst <= 6); /* cv2 4.6 itself round-trips this grid with a worst error of 6 (H in 2-degree steps) */
     /* photometric keeps size, is deterministic for a seed and changes something */
     dense_sample a, b;
     make_sample(&a, 16, 8);
