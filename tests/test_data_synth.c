@@ -4,6 +4,8 @@
  * files, and byte-identical output for the same seed. */
 #include "test_util.h"
 
+#include <cJSON.h>
+
 #include "../core/common.h"
 #include "../datasets/ade20k.h"
 #include "../datasets/coco.h"
@@ -109,6 +111,48 @@ static void test_synth_coco(void **state) {
     assert_int_equal(image_read_info(p, &w, &h, &c), 0);
     assert_int_equal(w, ds.images[3].width);
     assert_int_equal(h, ds.images[3].height);
+    /* differential check against cJSON (an independent JSON parser): every field of every entry */
+    {
+        size_t n;
+        snprintf(p, sizeof p, "%s/annotations/instances_train2017.json", root);
+        char *txt = file_read_all(p, &n);
+        cJSON *j = cJSON_Parse(txt);
+        assert_non_null(j);
+        cJSON *imgs = cJSON_GetObjectItem(j, "images"), *as = cJSON_GetObjectItem(j, "annotations");
+        assert_int_equal(cJSON_GetArraySize(imgs), ds.n_images);
+        assert_int_equal(cJSON_GetArraySize(as), ds.n_anns);
+        for (int i = 0; i < ds.n_images; i++) {
+            cJSON *o = cJSON_GetArrayItem(imgs, i);
+            assert_int_equal(cJSON_GetObjectItem(o, "id")->valuedouble, ds.images[i].id);
+            assert_string_equal(cJSON_GetObjectItem(o, "file_name")->valuestring, ds.images[i].file_name);
+            assert_int_equal(cJSON_GetObjectItem(o, "width")->valuedouble, ds.images[i].width);
+        }
+        for (int i = 0; i < ds.n_anns; i++) {
+            cJSON *o = cJSON_GetArrayItem(as, i);
+            const coco_ann *a = &ds.anns[i];
+            assert_true(cJSON_GetObjectItem(o, "id")->valuedouble == (double)a->id);
+            assert_true(cJSON_GetObjectItem(o, "image_id")->valuedouble == (double)a->image_id);
+            assert_true(cJSON_GetObjectItem(o, "category_id")->valuedouble == (double)a->category_id);
+            assert_true(cJSON_GetObjectItem(o, "area")->valuedouble == a->area);
+            for (int k = 0; k < 4; k++) assert_true(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "bbox"), k)->valuedouble == a->bbox[k]);
+            cJSON *sg = cJSON_GetObjectItem(o, "segmentation");
+            if (a->seg.kind == COCO_SEG_POLY) {
+                cJSON *p0 = cJSON_GetArrayItem(sg, 0);
+                assert_int_equal(cJSON_GetArraySize(p0), a->seg.poly_len[0]);
+                for (int k = 0; k < a->seg.poly_len[0]; k++)
+                    if (cJSON_GetArrayItem(p0, k)->valuedouble != a->seg.xy[k])
+                        fail_msg("ann %d coord %d: cJSON %.17g ours %.17g", i, k, cJSON_GetArrayItem(p0, k)->valuedouble, a->seg.xy[k]);
+            } else if (a->seg.kind == COCO_SEG_RLE_STR) {
+                assert_string_equal(cJSON_GetObjectItem(sg, "counts")->valuestring, a->seg.rle);
+            } else {
+                cJSON *c = cJSON_GetObjectItem(sg, "counts");
+                assert_int_equal(cJSON_GetArraySize(c), a->seg.n_counts);
+                for (int k = 0; k < a->seg.n_counts; k++) assert_true(cJSON_GetArrayItem(c, k)->valuedouble == a->seg.counts[k]);
+            }
+        }
+        cJSON_Delete(j);
+        free(txt);
+    }
     coco_free(&ds);
     /* same seed: identical files; another seed: different */
     assert_int_equal(synth_coco_write(root2, &cfg, &s), 0);
