@@ -297,6 +297,67 @@ static void test_synth_dota(void **state) {
     assert_int_equal(objs, s.n_objects);
     assert_int_equal(diff, s.n_difficult);
     assert_int_equal(ds.n_dropped, 0);
+
+    /* split every image into 512 patches with a 100 gap, read the patches back, treat their boxes as
+       detections and merge: every object that lies whole in some patch comes back at its place */
+    char pimg[2048], pann[2048];
+    snprintf(pimg, sizeof pimg, "%s/split/images", dir);
+    snprintf(pann, sizeof pann, "%s/split/annfiles", dir);
+    const uint8_t pad[3] = {104, 116, 124};
+    int total_patches = 0;
+    for (int i = 0; i < ds.n_items; i++) {
+        char img[4096];
+        snprintf(img, sizeof img, "%s/images/%s.png", dir, ds.items[i].stem);
+        image im;
+        assert_int_equal(image_read(img, IMG_RGB, &im), 0);
+        int np = dota_split_image(&im, &ds.items[i].ann, dota_classes_v10, ds.items[i].stem, 512, 100, 0.6, 0.7, pad,
+                                  pimg, pann);
+        /* 600..800 wide: starts 0 and w - 512 (two per axis) */
+        assert_int_equal(np, 4);
+        total_patches += np;
+        image_free(&im);
+    }
+    dota_dataset pd;
+    if (dota_load_dir(pann, dota_classes_v10, 15, RBOX_LE90, 0, NULL, &pd) < 0) fail_msg("%s", err_msg());
+    assert_int_equal(pd.n_items, total_patches);
+    for (int i = 0; i < ds.n_items; i++) {
+        int n = 0;
+        dota_det *dets = malloc(sizeof(dota_det) * 4096);
+        int *px = malloc(sizeof(int) * 4096), *py = malloc(sizeof(int) * 4096);
+        for (int k = 0; k < pd.n_items; k++) {
+            char orig[256];
+            int x, y;
+            assert_int_equal(dota_patch_name_parse(pd.items[k].stem, orig, sizeof orig, &x, &y), 0);
+            if (strcmp(orig, ds.items[i].stem)) continue;
+            char pth[4096];
+            snprintf(pth, sizeof pth, "%s/%s.png", pimg, pd.items[k].stem);
+            int w, h, c;
+            assert_int_equal(image_read_info(pth, &w, &h, &c), 0);
+            assert_int_equal(w, 512);
+            for (int b = 0; b < pd.items[k].n_boxes; b++) {
+                if (pd.items[k].ann.objects[pd.items[k].obj_index[b]].difficult == 2) continue; /* truncated */
+                dets[n] = (dota_det){pd.items[k].boxes[b], 1.0f - 0.001f * b, pd.items[k].labels[b]};
+                px[n] = x, py[n] = y;
+                n++;
+            }
+        }
+        dota_det *m = malloc(sizeof(dota_det) * (n + 1));
+        int nm = dota_merge_dets(dets, px, py, n, 15, 0.1f, m);
+        /* each merged box matches an original one */
+        for (int k = 0; k < nm; k++) {
+            int found = 0;
+            for (int b = 0; b < ds.items[i].n_boxes && !found; b++) {
+                const rbox *o = &ds.items[i].boxes[b];
+                found = fabsf(o->x - m[k].box.x) < 0.01f && fabsf(o->y - m[k].box.y) < 0.01f &&
+                        fabsf(o->w - m[k].box.w) < 0.01f && ds.items[i].labels[b] == m[k].label;
+            }
+            assert_true(found);
+        }
+        /* and the objects are not duplicated: no more merged boxes than originals */
+        assert_true(nm <= ds.items[i].n_boxes && nm > 0);
+        free(dets), free(px), free(py), free(m);
+    }
+    dota_dataset_free(&pd);
     dota_dataset_free(&ds);
 }
 
