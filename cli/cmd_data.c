@@ -6,6 +6,8 @@
 
 #include "../core/common.h"
 #include "commands.h"
+#include "../datasets/dota.h"
+#include "../datasets/image.h"
 #include "../datasets/synth_dense.h"
 #include "data_inspect.h"
 
@@ -22,7 +24,11 @@ static const int n_formats = (int)(sizeof formats / sizeof formats[0]);
 static void data_usage(FILE *f) {
     fprintf(f,
             "usage: deltabench data inspect --format FORMAT [options] PATH\n"
-            "       deltabench data synth --format coco|voc|ade20k|dota [--seed N] [--images N] OUT\n\n"
+            "       deltabench data synth --format coco|voc|ade20k|dota [--seed N] [--images N] OUT\n"
+            "       deltabench data split --format dota|star [--size 1024] [--gap 200] [--version 1.0|1.5] IN OUT\n\n"
+            "split cuts IN/images/*.png with IN/labelTxt/*.txt (star: IN/annfiles) into patches as mmrotate's\n"
+            "img_split (rate 1.0, img_rate_thr 0.6, iof_thr 0.7, padding 104,116,124), writing OUT/images and\n"
+            "OUT/annfiles.\n\n"
             "synth writes a seeded synthetic dataset in the format's real layout under OUT (default 8 images,\n"
             "seed 0; voc: N trainval07 + N/2 test07 + N trainval12; ade20k: N training + N/2 validation).\n\n"
             "Reads a dataset with the same readers the trainers use and prints a summary (images, instances per\n"
@@ -99,14 +105,75 @@ static int data_synth(int argc, char **argv) {
     return 0;
 }
 
+static int data_split(int argc, char **argv) {
+    const char *format = NULL, *in = NULL, *out = NULL, *version = "1.0";
+    long size = 1024, gap = 200;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--gap") && i + 1 < argc) gap = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--version") && i + 1 < argc) version = argv[++i];
+        else if (argv[i][0] != '-' && !in) in = argv[i];
+        else if (argv[i][0] != '-' && !out) out = argv[i];
+        else {
+            fprintf(stderr, "deltabench: data split: unknown option or missing value: %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!format || !in || !out || size < 16 || gap < 0 || gap >= size) {
+        fprintf(stderr, "deltabench: data split: --format, IN and OUT are required (and 0 <= gap < size)\n");
+        return 2;
+    }
+    const char *const *cls = dota_classes_v10;
+    int ncls = 15;
+    const char *ann_sub = "labelTxt";
+    if (!strcmp(format, "star")) cls = star_classes, ncls = 48, ann_sub = "annfiles";
+    else if (!strcmp(format, "dota") && !strcmp(version, "1.5")) cls = dota_classes_v15, ncls = 16;
+    else if (strcmp(format, "dota")) {
+        fprintf(stderr, "deltabench: data split: --format must be dota or star\n");
+        return 2;
+    }
+    char ann_dir[4096], oi[4096], oa[4096];
+    snprintf(ann_dir, sizeof ann_dir, "%s/%s", in, ann_sub);
+    snprintf(oi, sizeof oi, "%s/images", out);
+    snprintf(oa, sizeof oa, "%s/annfiles", out);
+    dota_dataset ds;
+    if (dota_load_dir(ann_dir, cls, ncls, RBOX_LE90, 0, NULL, &ds) < 0) {
+        fprintf(stderr, "deltabench: %s\n", err_msg());
+        return 1;
+    }
+    static const uint8_t pad[3] = {104, 116, 124};
+    long patches = 0;
+    for (int i = 0; i < ds.n_items; i++) {
+        char ip[8192];
+        snprintf(ip, sizeof ip, "%s/images/%s.png", in, ds.items[i].stem);
+        image im;
+        int np = -1;
+        if (image_read(ip, IMG_RGB, &im) == 0) {
+            np = dota_split_image(&im, &ds.items[i].ann, cls, ds.items[i].stem, (int)size, (int)gap, 0.6, 0.7, pad, oi, oa);
+            image_free(&im);
+        }
+        if (np < 0) {
+            fprintf(stderr, "deltabench: %s\n", err_msg());
+            dota_dataset_free(&ds);
+            return 1;
+        }
+        patches += np;
+    }
+    printf("split %d images into %ld patches of %ld (gap %ld) under %s\n", ds.n_items, patches, size, gap, out);
+    dota_dataset_free(&ds);
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         data_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "synth")) return data_synth(argc, argv);
+    if (!strcmp(argv[1], "split")) return data_split(argc, argv);
     if (strcmp(argv[1], "inspect")) {
-        fprintf(stderr, "deltabench: data: unknown action '%s' (inspect or synth)\n\n", argv[1]);
+        fprintf(stderr, "deltabench: data: unknown action '%s' (inspect, synth or split)\n\n", argv[1]);
         data_usage(stderr);
         return 2;
     }

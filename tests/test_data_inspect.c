@@ -145,10 +145,32 @@ static void test_inspect_bad(void **state) {
     free(out), free(err);
 }
 
+static void test_split_cli(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("inspect_split");
+    synth_dota_cfg c = {.n_images = 1, .min_side = 700, .max_side = 700, .max_objects = 12, .seed = 8};
+    synth_summary s;
+    assert_int_equal(synth_dota_write(dir, &c, &s), 0);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s data split --format dota --size 512 --gap 100 %s %s/out > /dev/null", bin(), dir, dir);
+    assert_int_equal(system(cmd), 0);
+    char args[4096], *out, *err;
+    snprintf(args, sizeof args, "--format dota --json %s/out/annfiles", dir);
+    assert_int_equal(run(args, &out, &err), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_int_equal((int)num(j, "images"), 4); /* 700 x 700: x and y starts 0 and 188 */
+    assert_true(num(j, "objects") >= s.n_objects); /* objects near the cut appear in two patches */
+    assert_int_equal((int)num(j, "bad_images"), 0);
+    cJSON_Delete(j);
+    free(out), free(err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inspect_coco_voc),
         cmocka_unit_test(test_inspect_bad),
+        cmocka_unit_test(test_split_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
