@@ -96,6 +96,8 @@ $(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
 $(BUILD)/fuzz/%: datasets/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lm -lpthread
 
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
