@@ -325,6 +325,7 @@ typedef struct flower_def {
     int petals;
     float depth, sharp;   /* petal dip depth and sharpness */
     float hue, sat;       /* petal colour */
+    float hue_jit;        /* per-flower hue jitter */
     int centre;           /* 0 yellow, 1 dark brown, 2 white, 3 green */
     float centre_size;
 } flower_def;
@@ -344,7 +345,7 @@ static void obj_flower(canvas *c, rng_t *r, const flower_def *f, float cx, float
     p.n = f->petals;
     p.p1 = f->depth;
     p.p2 = f->sharp;
-    col pc = hsv(f->hue + U(r, -0.03f, 0.03f), fminf(f->sat + U(r, -0.1f, 0.1f), 1), U(r, 0.75f, 1));
+    col pc = hsv(f->hue + U(r, -f->hue_jit, f->hue_jit), fminf(f->sat + U(r, -0.12f, 0.12f), 1), U(r, 0.7f, 1));
     tex t = {TX_RADIAL, pc, scale_col(pc, U(r, 0.55f, 0.8f)), 0, 0, 0};
     draw(c, &p, &t, 1);
     float cs = s * 0.5f * f->centre_size * U(r, 0.85f, 1.15f);
@@ -567,6 +568,7 @@ static flower_def flower_class(int k) {
     f.sharp = t[2] ? 2.5f : 0.6f;
     f.centre = t[3];
     f.centre_size = t[0] >= 8 ? 0.32f : 0.26f;
+    f.hue_jit = 0.05f;
     return f;
 }
 
@@ -616,7 +618,7 @@ const char *synth_class_name(synth_kind k, int c) {
         for (int i = 0; i < N_VOC; i++) snprintf(names[2][i], 48, "%s", voc_names[i]);
         for (int i = 0; i < 16; i++) snprintf(names[3][i], 48, "%s_%s", token_shape_name[i / 2], i % 2 ? "striped" : "plain");
         for (int i = 0; i < 8; i++) snprintf(names[3][16 + i], 48, "object_%s", voc_names[up_objects[i]]);
-        for (int i = 0; i < 8; i++) snprintf(names[3][24 + i], 48, "flower_%dpetal_%s", up_petals[i / 2], i % 2 ? "pointed" : "round");
+        for (int i = 0; i < 8; i++) snprintf(names[3][24 + i], 48, "flower_%dpetal_%s", up_petals[i / 2], i % 2 ? "cool" : "warm");
         for (int i = 0; i < 8; i++) snprintf(names[3][32 + i], 48, "animal_%s_%s", i / 4 ? "hanging_ears" : "pointed_ears", pat_name[i % 4]);
         done = 1;
     }
@@ -641,14 +643,14 @@ static void foliage(canvas *c, rng_t *r) {
 static void scene_flowers(canvas *c, rng_t *r, int k) {
     foliage(c, r);
     float m = fminf(c->w, c->h);
-    if (coin(r, 0.3f)) { /* a small distractor flower of another class */
+    if (coin(r, 0.45f)) { /* a small distractor flower of another class */
         flower_def d = flower_class(RI(r, 0, N_FLOWERS - 1));
         obj_flower(c, r, &d, U(r, 0, c->w), U(r, 0, c->h), m * U(r, 0.15f, 0.25f), 0);
     }
     flower_def f = flower_class(k);
     int extra = RI(r, 0, 2);
     for (int i = 0; i < extra; i++) obj_flower(c, r, &f, U(r, 0, c->w), U(r, 0, c->h), m * U(r, 0.2f, 0.35f), coin(r, 0.5f));
-    obj_flower(c, r, &f, c->w * U(r, 0.3f, 0.7f), c->h * U(r, 0.3f, 0.7f), m * U(r, 0.4f, 0.75f), coin(r, 0.5f));
+    obj_flower(c, r, &f, c->w * U(r, 0.3f, 0.7f), c->h * U(r, 0.3f, 0.7f), m * U(r, 0.35f, 0.7f), coin(r, 0.5f));
     if (coin(r, 0.3f)) { /* a leaf in front */
         float s = m * U(r, 0.15f, 0.3f);
         ellipse(c, U(r, 0, c->w), U(r, 0, c->h), s, s * 0.3f, U(r, 0, 6.28f), hsv(U(r, 0.22f, 0.36f), 0.7f, U(r, 0.25f, 0.5f)));
@@ -690,8 +692,11 @@ static void scene_upstream(canvas *c, rng_t *r, int k) {
     } else if (k < 24) {
         obj_thing(c, r, up_objects[k - 16], cx, cy, s, coin(r, 0.5f));
     } else if (k < 32) {
-        int i = k - 24;
-        flower_def f = {up_petals[i / 2], i % 2 ? 0.75f : 0.45f, i % 2 ? 2.5f : 0.6f, U(r, 0, 1), U(r, 0.4f, 0.9f), RI(r, 0, 3), U(r, 0.22f, 0.34f)};
+        int i = k - 24, pointed = coin(r, 0.5f);
+        /* petal count x hue family (warm: red..yellow, cool: blue..pink); petal shape and centre random */
+        float hue = i % 2 ? U(r, 0.55f, 0.9f) : U(r, -0.05f, 0.16f);
+        flower_def f = {up_petals[i / 2], pointed ? 0.75f : 0.45f, pointed ? 2.5f : 0.6f, hue, U(r, 0.4f, 0.9f), 0.0f,
+                        RI(r, 0, 3), U(r, 0.22f, 0.34f)};
         obj_flower(c, r, &f, cx, cy, s, coin(r, 0.5f));
     } else {
         int i = k - 32;
@@ -703,9 +708,10 @@ static void scene_upstream(canvas *c, rng_t *r, int k) {
 /* camera: brightness/contrast jitter and sensor noise, then quantise */
 static void finish(canvas *c, rng_t *r, uint8_t *out) {
     float gain = U(r, 0.8f, 1.15f), bias = U(r, -0.06f, 0.06f), sigma = U(r, 0.01f, 0.035f);
+    float cast[3] = {U(r, 0.92f, 1.08f), U(r, 0.92f, 1.08f), U(r, 0.92f, 1.08f)}; /* white balance */
     size_t n = (size_t)c->w * c->h * 3;
     for (size_t i = 0; i < n; i++) {
-        float v = (c->px[i] - 0.5f) * gain + 0.5f + bias + sigma * rng_normal(r);
+        float v = (c->px[i] * cast[i % 3] - 0.5f) * gain + 0.5f + bias + sigma * rng_normal(r);
         int q = (int)lrintf(v * 255);
         out[i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
     }

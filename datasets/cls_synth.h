@@ -12,7 +12,7 @@
  *             person, pottedplant, tvmonitor); 1-3 objects per scene in random colours; the label is
  *             the largest object (the rule cls_dataset.h uses for VOC2007), person twice as frequent.
  *   upstream  40 classes in four families: 16 shape x texture (random colours), 8 single objects,
- *             8 flower forms (petal count x shape, random hue), 8 animal forms (ears x pattern).
+ *             8 flower forms (petal count x warm/cool hue), 8 animal forms (ears x pattern).
  * Class definitions are fixed per kind; the seed changes the images. Every image is drawn from its own
  * generator seeded by (seed, kind, split, index), so the output is identical for any thread count.
  *
@@ -38,7 +38,7 @@ typedef struct synth_opts {
     int quiet;             /* no progress line on stderr */
 } synth_opts;
 
-#define SYNTH_VERSION 1
+#define SYNTH_VERSION 2 /* bump whenever the drawings change: a cached folder is reused only when it matches */
 
 int synth_kind_parse(const char *name, synth_kind *out); /* flowers | pets | voc | upstream */
 const char *synth_kind_name(synth_kind k);
