@@ -18,6 +18,7 @@ static const data_format formats[] = {
     {"ade20k", data_inspect_ade20k, "an ADEChallengeData2016 folder (images/, annotations/); --split training"},
     {"dota", data_inspect_dota, "a labelTxt folder of DOTA v1.0/v1.5 *.txt (original or split patches)"},
     {"star", data_inspect_star, "a STAR annfiles folder of *.txt (STAR-MMRotate layout: STAR/train/annfiles)"},
+    {"cls", data_inspect_cls, "a classification root: flowers102, pets, voc2007, mmcls lists or class folders (auto-detected)"},
 };
 static const int n_formats = (int)(sizeof formats / sizeof formats[0]);
 
@@ -25,12 +26,15 @@ static void data_usage(FILE *f) {
     fprintf(f,
             "usage: deltabench data inspect --format FORMAT [options] PATH\n"
             "       deltabench data synth --format coco|voc|ade20k|dota [--seed N] [--images N] OUT\n"
+            "       deltabench data synth --kind flowers|pets|voc|upstream --out DIR [options]  (classification;\n"
+            "                                                                 see data synth --kind x --help)\n"
             "       deltabench data split --format dota|star [--size 1024] [--gap 200] [--version 1.0|1.5] IN OUT\n\n"
             "split cuts IN/images/*.png with IN/labelTxt/*.txt (star: IN/annfiles) into patches as mmrotate's\n"
             "img_split (rate 1.0, img_rate_thr 0.6, iof_thr 0.7, padding 104,116,124), writing OUT/images and\n"
             "OUT/annfiles.\n\n"
-            "synth writes a seeded synthetic dataset in the format's real layout under OUT (default 8 images,\n"
-            "seed 0; voc: N trainval07 + N/2 test07 + N trainval12; ade20k: N training + N/2 validation).\n\n"
+            "synth --format writes a seeded synthetic dense dataset in the format's real layout under OUT (default\n"
+            "8 images, seed 0; voc: N trainval07 + N/2 test07 + N trainval12; ade20k: N training + N/2\n"
+            "validation). synth --kind writes a classification set (cli/cmd_synth.c).\n\n"
             "Reads a dataset with the same readers the trainers use and prints a summary (images, instances per\n"
             "class, crowd/difficult/ignored counts, image and object size ranges). Exit status 0 when it reads\n"
             "cleanly, 1 on the first bad file or entry (named in the message) unless --skip-bad is given.\n\n"
@@ -170,7 +174,14 @@ int cmd_data(int argc, char **argv) {
         data_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "synth")) return data_synth(argc, argv);
+    if (!strcmp(argv[1], "synth")) {
+        /* --kind: the classification sets (cli/cmd_synth.c); --format: the dense sets (below) */
+        for (int i = 2; i < argc; i++)
+            if (!strcmp(argv[i], "--kind")) return cmd_data_synth(argc - 1, argv + 1);
+        for (int i = 2; i < argc; i++)
+            if (!strcmp(argv[i], "--format")) return data_synth(argc, argv);
+        return cmd_data_synth(argc - 1, argv + 1); /* its usage and errors */
+    }
     if (!strcmp(argv[1], "split")) return data_split(argc, argv);
     if (strcmp(argv[1], "inspect")) {
         fprintf(stderr, "deltabench: data: unknown action '%s' (inspect, synth or split)\n\n", argv[1]);

@@ -12,5 +12,7 @@ typedef struct command {
 
 int cmd_version(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+/* `data synth` (cli/cmd_synth.c); argv[0] = "synth" */
+int cmd_data_synth(int argc, char **argv);
 
 #endif

@@ -28,5 +28,6 @@ int data_inspect_voc(const data_inspect_args *a);
 int data_inspect_ade20k(const data_inspect_args *a);
 int data_inspect_dota(const data_inspect_args *a);
 int data_inspect_star(const data_inspect_args *a);
+int data_inspect_cls(const data_inspect_args *a);
 
 #endif

@@ -638,6 +638,29 @@ out:
 
 /* ---- public ---- */
 
+int cls_format_detect(const char *root, cls_format *out) {
+    static const struct {
+        const char *rel;
+        int dir;
+        cls_format f;
+    } marks[] = {{"imagelabels.mat", 0, CLS_FMT_FLOWERS102}, {"annotations/trainval.txt", 0, CLS_FMT_PETS},
+                 {"ImageSets/Main", 1, CLS_FMT_VOC2007},     {"train2mmcls.txt", 0, CLS_FMT_LIST},
+                 {"test2mmcls.txt", 0, CLS_FMT_LIST},         {"train", 1, CLS_FMT_FOLDER}};
+    if (!is_dir(root)) return err_set("%s: not a directory", root);
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        char *p = str_printf("%s/%s", root, marks[i].rel);
+        int hit = marks[i].dir ? is_dir(p) : is_file(p);
+        free(p);
+        if (hit) {
+            *out = marks[i].f;
+            return 0;
+        }
+    }
+    return err_set("%s: not a known classification layout (expected imagelabels.mat, annotations/trainval.txt, "
+                   "ImageSets/Main/, train2mmcls.txt or train/<class>/)",
+                   root);
+}
+
 int cls_dataset_open(cls_format format, const char *root, const char *split, cls_dataset *ds) {
     memset(ds, 0, sizeof *ds);
     if (!root || !*root) return err_set("%s: no dataset root given (set DATA_ROOT)", cls_format_name(format));

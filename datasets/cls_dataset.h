@@ -61,6 +61,10 @@ typedef struct cls_dataset {
 int cls_format_parse(const char *name, cls_format *out);
 const char *cls_format_name(cls_format f);
 
+/* Guess the layout of a root from its contents: imagelabels.mat -> flowers102, annotations/trainval.txt
+ * -> pets, ImageSets/Main -> voc2007, train2mmcls.txt -> list, train/ -> folder. -1 when none fits. */
+int cls_format_detect(const char *root, cls_format *out);
+
 /* Open a split. Returns 0, or -1 with err_msg() naming the file and line/entry at fault. */
 int cls_dataset_open(cls_format format, const char *root, const char *split, cls_dataset *ds);
 void cls_dataset_free(cls_dataset *ds);
