@@ -138,6 +138,8 @@ $(BUILD)/fuzz/%: datasets/fuzz/%.c $(FUZZ_LIB_OBJS)
 $(BUILD)/fuzz/%: core/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lgomp -lm -lpthread
 
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build

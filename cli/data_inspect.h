@@ -13,6 +13,8 @@ typedef struct data_inspect_args {
     const char *split;   /* format-specific split name, NULL for the default */
     const char *version; /* format-specific variant (dota: "1.0" or "1.5"; angle conventions: le90/oc) */
     const char *angle;   /* dota/star: rotated-box convention "le90" (default) or "oc" */
+    const char *images;  /* coco: the image folder (default: inferred from the annotation path) */
+    int no_images;       /* do not open the image files (default: check each exists and its header size) */
 } data_inspect_args;
 
 typedef struct data_format {

@@ -125,8 +125,7 @@ void seg_reduce_zero_label(uint8_t *lab, size_t n) {
     }
 }
 
-int seg_read_label(const char *path, int reduce_zero_label, int n_classes, image *out) {
-    if (image_read(path, IMG_LABEL, out) < 0) return -1;
+static int seg_check(const char *name, int reduce_zero_label, int n_classes, image *out) {
     size_t n = (size_t)out->w * out->h;
     if (reduce_zero_label) seg_reduce_zero_label(out->data, n);
     for (size_t i = 0; i < n; i++) {
@@ -134,10 +133,21 @@ int seg_read_label(const char *path, int reduce_zero_label, int n_classes, image
         if (v != SEG_IGNORE && v >= n_classes) {
             int x = (int)(i % (size_t)out->w), y = (int)(i / (size_t)out->w);
             image_free(out);
-            return err_set("%s: pixel (x %d, y %d) has label %d%s, outside 0..%d and not 255 (ignore)", path, x, y,
+            return err_set("%s: pixel (x %d, y %d) has label %d%s, outside 0..%d and not 255 (ignore)", name, x, y,
                            reduce_zero_label ? v + 1 : v, reduce_zero_label ? " (before reduce_zero_label)" : "",
                            n_classes - 1);
         }
     }
     return 0;
+}
+
+int seg_read_label(const char *path, int reduce_zero_label, int n_classes, image *out) {
+    if (image_read(path, IMG_LABEL, out) < 0) return -1;
+    return seg_check(path, reduce_zero_label, n_classes, out);
+}
+
+int seg_decode_label(const uint8_t *buf, size_t n, const char *name, int reduce_zero_label, int n_classes,
+                     image *out) {
+    if (image_decode(buf, n, name, IMG_LABEL, out) < 0) return -1;
+    return seg_check(name, reduce_zero_label, n_classes, out);
 }

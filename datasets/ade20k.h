@@ -30,5 +30,8 @@ void seg_reduce_zero_label(uint8_t *lab, size_t n);
 /* Read a label map (1 channel), optionally reduce_zero_label, and check every value is < n_classes or 255:
  * an out-of-range label is an error naming the file and the pixel. */
 int seg_read_label(const char *path, int reduce_zero_label, int n_classes, image *out);
+/* The same from memory (name used in messages). */
+int seg_decode_label(const uint8_t *buf, size_t n, const char *name, int reduce_zero_label, int n_classes,
+                     image *out);
 
 #endif

@@ -834,7 +834,10 @@ int cls_synth_write(synth_kind kind, const char *out_dir, uint64_t seed, const s
         char first_err[1024] = "";
 #pragma omp parallel for schedule(dynamic, 4)
         for (int i = 0; i < n; i++) {
-            if (failed) continue;
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue;
             uint64_t s = cls_aug_seed(seed ^ (0x51a7e5ULL * (uint64_t)(kind + 1)), sp, i);
             rng_t r;
             rng_seed(&r, s ^ 0xabcdefULL);
@@ -846,7 +849,8 @@ int cls_synth_write(synth_kind kind, const char *out_dir, uint64_t seed, const s
             if (image_write_jpeg(p, &im, o.jpeg_quality)) {
 #pragma omp critical(synth_err)
                 {
-                    if (!failed) snprintf(first_err, sizeof first_err, "%s", err_msg());
+                    if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", err_msg());
+#pragma omp atomic write
                     failed = 1;
                 }
             }

@@ -209,7 +209,9 @@ int poly_to_rbox(const float poly[8], rbox_version v, rbox *out) {
     }
     k--; /* last point repeats the first */
     if (k < 3) return 0; /* degenerate: a side would be 0 */
-    double best = INFINITY, bw = 0, bh = 0, bcx = 0, bcy = 0, bang = 0;
+    /* Ties: cv2's rotatingCalipers visits the edges by increasing orientation modulo 90 degrees and keeps
+     * the last of equal float areas, so among (near-)equal minima the largest orientation mod pi/2 wins. */
+    double best = INFINITY, bw = 0, bh = 0, bcx = 0, bcy = 0, bang = 0, bmod = -1;
     for (int e = 0; e < k; e++) {
         double dx = hull[(e + 1) % k][0] - hull[e][0], dy = hull[(e + 1) % k][1] - hull[e][1];
         double len = sqrt(dx * dx + dy * dy);
@@ -222,8 +224,12 @@ int poly_to_rbox(const float poly[8], rbox_version v, rbox *out) {
             mnu = fmin(mnu, pu), mxu = fmax(mxu, pu), mnv = fmin(mnv, pv), mxv = fmax(mxv, pv);
         }
         double area = (mxu - mnu) * (mxv - mnv);
-        if (area < best * (1 - 1e-12)) {
+        double mod = fmod(atan2(uy, ux), M_PI / 2);
+        if (mod < 0) mod += M_PI / 2;
+        int better = area < best * (1 - 1e-6) || (area <= best * (1 + 1e-6) && mod > bmod);
+        if (better) {
             best = area;
+            bmod = mod;
             bw = mxu - mnu;
             bh = mxv - mnv;
             double cu = (mnu + mxu) / 2, cv = (mnv + mxv) / 2;
@@ -467,6 +473,73 @@ int dota_merge_dets(const dota_det *dets, const int *px, const int *py, int n, i
     free(idx);
     free(keep);
     return k;
+}
+
+/* shortest decimal that reads back as the same float (like Python's repr of the value) */
+static void fmt_float(char *out, size_t n, float v) {
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(out, n, "%.*g", prec, (double)v);
+        if (strtof(out, NULL) == v) break;
+    }
+    if (!strpbrk(out, ".eEn")) strncat(out, ".0", n - strlen(out) - 1); /* 12 -> 12.0 as numpy floats print */
+}
+
+int dota_split_image(const image *img, const dota_ann *a, const char *const *classes, const char *stem, int size,
+                     int gap, double img_rate_thr, double iof_thr, const uint8_t pad_rgb[3], const char *out_img_dir,
+                     const char *out_ann_dir) {
+    int max = 1 + (img->w / (size - gap > 0 ? size - gap : 1) + 2) * (img->h / (size - gap > 0 ? size - gap : 1) + 2);
+    int *win = xmalloc((size_t)max * 4 * sizeof(int));
+    int nw = dota_split_windows(img->w, img->h, size, gap, img_rate_thr, win, max);
+    if (nw < 0) {
+        free(win);
+        return -1;
+    }
+    if (mkdir_p(out_img_dir) < 0 || mkdir_p(out_ann_dir) < 0) {
+        free(win);
+        return -1;
+    }
+    int rc = 0;
+    for (int w = 0; w < nw && rc == 0; w++) {
+        const int *W = win + 4 * w;
+        char name[1024], path[4096];
+        dota_patch_name(stem, W[2] - W[0], W[0], W[1], name, sizeof name);
+        image patch;
+        if (image_alloc(&patch, size, size, img->c) < 0) {
+            rc = err_set("dota_split_image: cannot allocate a %d patch", size);
+            break;
+        }
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++) {
+                uint8_t *d = image_px(&patch, x, y);
+                int sx = W[0] + x, sy = W[1] + y;
+                if (sx < img->w && sy < img->h) memcpy(d, image_px(img, sx, sy), (size_t)img->c);
+                else
+                    for (int c = 0; c < img->c; c++) d[c] = pad_rgb[img->c == 3 ? c : 0];
+            }
+        snprintf(path, sizeof path, "%s/%s.png", out_img_dir, name);
+        rc = image_write_png(path, &patch);
+        image_free(&patch);
+        if (rc < 0) break;
+        dota_ann sub;
+        dota_window_objects(a, W, iof_thr, &sub);
+        size_t cap = 64 + (size_t)sub.n_objects * 256, len = 0;
+        char *txt = xmalloc(cap);
+        txt[0] = 0;
+        for (int k = 0; k < sub.n_objects; k++) {
+            for (int j = 0; j < 8; j++) {
+                char num[48];
+                fmt_float(num, sizeof num, sub.objects[k].poly[j]);
+                len += (size_t)snprintf(txt + len, cap - len, "%s ", num);
+            }
+            len += (size_t)snprintf(txt + len, cap - len, "%s %d\n", classes[sub.objects[k].label], sub.objects[k].difficult);
+        }
+        snprintf(path, sizeof path, "%s/%s.txt", out_ann_dir, name);
+        rc = file_write_atomic(path, txt, len);
+        free(txt);
+        dota_ann_free(&sub);
+    }
+    free(win);
+    return rc < 0 ? -1 : nw;
 }
 
 /* ---- directory ---- */

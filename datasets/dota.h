@@ -10,6 +10,9 @@
 #define DB_DOTA_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
 
 typedef enum rbox_version { RBOX_LE90 = 0, RBOX_OC = 1 } rbox_version;
 
@@ -68,7 +71,10 @@ typedef struct dota_dataset {
     int n_dropped;     /* objects dropped by poly2obb (a side < 2 px) */
 } dota_dataset;
 
-/* filter_empty: drop items without any valid box (mmrotate DOTADataset._filter_imgs, train mode). */
+/* filter_empty: drop items without any valid box (mmrotate DOTADataset._filter_imgs, train mode). Note that
+ * STAR-MMRotate's STARDataset also drops zero-byte annotation files whenever filter_empty_gt is set (the
+ * CustomDataset default, test configs included); pass filter_empty = 1 to match it there. A folder without
+ * any *.txt gives 0 items (mmrotate's test phase would list the images instead). */
 int dota_load_dir(const char *ann_dir, const char *const *classes, int n_classes, rbox_version v,
                   int filter_empty, const dota_options *opts, dota_dataset *ds);
 void dota_dataset_free(dota_dataset *ds);
@@ -99,6 +105,15 @@ int dota_window_objects(const dota_ann *a, const int win[4], double iof_thr, dot
  * no offset (mmrotate then warns and uses 0, 0; *x = *y = 0 and orig = the whole name here too). */
 int dota_patch_name_parse(const char *stem, char *orig, size_t orig_size, int *x, int *y);
 void dota_patch_name(const char *orig, int size, int x, int y, char *out, size_t out_size);
+
+/* img_split for one image at rate 1.0: windows (size, gap, img_rate_thr), objects per window (iof_thr), each
+ * patch cropped and padded to size x size with pad_rgb (mmrotate: 104, 116, 124) and written as
+ * <out_img_dir>/<stem>__<size>__<x>___<y>.png with its label file in out_ann_dir (one line per object:
+ * translated polygon, class name, difficulty, 2 for truncated objects; empty file when none). Returns the
+ * number of patches or -1. */
+int dota_split_image(const image *img, const dota_ann *a, const char *const *classes, const char *stem, int size,
+                     int gap, double img_rate_thr, double iof_thr, const uint8_t pad_rgb[3], const char *out_img_dir,
+                     const char *out_ann_dir);
 
 /* One detection in patch or image coordinates. */
 typedef struct dota_det {
