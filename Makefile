@@ -109,7 +109,8 @@ reproduce-cls: all
 SMOKE_CKPT := cache/smoke/swin_large_random_official.safetensors
 smoke-paper: all
 	./$(BUILD)/deltabench pretrain --random-official swin-l $(SMOKE_CKPT)
-	./$(BUILD)/deltabench reproduce cls --profile paper --pretrained $(SMOKE_CKPT) --datasets-from default \
+	@# DATA_ROOT is required by the paper recipe; its dataset entries are replaced by the default profile's
+	./$(BUILD)/deltabench reproduce cls --profile paper --pretrained $(SMOKE_CKPT) --data-root cache/data --datasets-from default \
 	  --datasets flowers102 --methods mona,full --max-iters 3 --max-eval-batches 2 --batch 2 --restart --no-report \
 	  --results $(BUILD)/smoke/cls_smoke.h5 --runs-dir $(BUILD)/smoke/runs --shared $(SHARED_DIR)
 
