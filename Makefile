@@ -66,6 +66,12 @@ endif
 deps:
 	@./scripts/install_deps.sh
 
+# the commit baked into every output file: common.o is rebuilt whenever it changes
+$(BUILD)/commit.txt: FORCE | $(BUILD)
+	@echo '$(COMMIT)' | cmp -s - $@ || echo '$(COMMIT)' > $@
+FORCE:
+$(BUILD)/obj/core/common.o: $(BUILD)/commit.txt
+
 $(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
