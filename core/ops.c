@@ -2,6 +2,7 @@
 #include "ops.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,21 @@
 #define NEEDS(t) ((t) != NULL && (t)->requires_grad)
 
 static int last_dim(const tensor *t) { return t->shape[t->ndim - 1]; }
+
+/* acc (C) += column sums of x (R, C): each thread sums a block of rows, then the partial sums are added */
+static void col_sums(graph *g, const float *x, int64_t R, int C, float *acc) {
+    int nt = omp_get_max_threads();
+    float *part = arena_calloc(&g->mem, sizeof(float) * (size_t)nt * C);
+#pragma omp parallel
+    {
+        float *mine = part + (size_t)omp_get_thread_num() * C;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++)
+            for (int o = 0; o < C; o++) mine[o] += x[r * C + o];
+    }
+    for (int t = 0; t < nt; t++)
+        for (int o = 0; o < C; o++) acc[o] += part[(size_t)t * C + o];
+}
 
 /* gradient buffer to accumulate into, or NULL if t needs none */
 static float *grad_of(graph *g, tensor *t) { return NEEDS(t) ? tensor_grad(g, t) : NULL; }
@@ -32,11 +48,8 @@ static void linear_bwd(void *p) {
         BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
     if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
         BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
-    if (NEEDS(c->b)) { /* db (out) += column sums of dy */
-        float *db = tensor_grad(c->g, c->b);
-        for (int64_t r = 0; r < R; r++)
-            for (int o = 0; o < out; o++) db[o] += dy[r * out + o];
-    }
+    if (NEEDS(c->b)) /* db (out) += column sums of dy */
+        col_sums(c->g, dy, R, out, tensor_grad(c->g, c->b));
 }
 
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
@@ -237,6 +250,7 @@ typedef struct {
     tensor *x, *y;
     const int *idx;
     int n_out, C;
+    int injective; /* no source row repeats: the scatter can run in parallel */
 } gather_ctx;
 
 static void gather_bwd(void *p) {
@@ -244,7 +258,8 @@ static void gather_bwd(void *p) {
     if (!c->y->grad) return;
     float *dx = tensor_grad(c->g, c->x);
     int C = c->C;
-    /* scatter-add; rows may repeat in idx, so serial over rows (cheap relative to the rest) */
+    /* scatter-add: in parallel when no source row repeats, else serial */
+#pragma omp parallel for schedule(static) if (c->injective)
     for (int r = 0; r < c->n_out; r++) {
         int s = c->idx[r];
         if (s < 0) continue;
@@ -265,8 +280,13 @@ tensor *op_gather_rows(graph *g, tensor *x, const int *idx, int n_out, int out_n
         else memcpy(dst, x->data + (int64_t)idx[r] * C, sizeof(float) * C);
     }
     if (y->requires_grad) {
+        int64_t R = x->n / C;
+        unsigned char *seen = arena_calloc(&g->mem, (size_t)R);
+        int injective = 1;
+        for (int r = 0; r < n_out && injective; r++)
+            if (idx[r] >= 0) injective = !seen[idx[r]]++;
         gather_ctx *c = graph_push(g, gather_bwd, sizeof *c);
-        *c = (gather_ctx){g, x, y, idx, n_out, C};
+        *c = (gather_ctx){g, x, y, idx, n_out, C, injective};
     }
     return y;
 }
@@ -277,7 +297,9 @@ static void reshape_bwd(void *p) {
     unary_ctx *c = p;
     if (!c->y->grad) return;
     float *dx = tensor_grad(c->g, c->x);
-    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->y->grad[i];
+    const float *dy = c->y->grad;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < c->x->n; i++) dx[i] += dy[i];
 }
 
 tensor *op_reshape(graph *g, tensor *x, int ndim, const int *shape) {
@@ -533,11 +555,15 @@ static void mask_bwd(void *p) {
     mask_ctx *c = p;
     if (!c->y->grad) return;
     float *dx = tensor_grad(c->g, c->x);
-    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->y->grad[i] * c->mask[i / c->per];
+    const float *dy = c->y->grad, *mask = c->mask;
+    int64_t per = c->per;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < c->x->n; i++) dx[i] += dy[i] * mask[i / per];
 }
 
 static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
     tensor *y = tensor_like(g, x, NEEDS(x));
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * mask[i / per];
     if (y->requires_grad) {
         mask_ctx *c = graph_push(g, mask_bwd, sizeof *c);

@@ -45,8 +45,16 @@ void *arena_alloc(arena *a, size_t bytes) {
 }
 
 void *arena_calloc(arena *a, size_t bytes) {
-    void *p = arena_alloc(a, bytes);
-    memset(p, 0, bytes);
+    char *p = arena_alloc(a, bytes);
+    if (bytes < (1u << 20)) memset(p, 0, bytes);
+    else { /* large gradient buffers: zero in parallel */
+        size_t chunk = (bytes + 63) / 64;
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < 64; k++) {
+            size_t lo = (size_t)k * chunk, hi = lo + chunk < bytes ? lo + chunk : bytes;
+            if (lo < hi) memset(p + lo, 0, hi - lo);
+        }
+    }
     return p;
 }
 
