@@ -29,7 +29,7 @@ typedef struct golden_result {
 } golden_result;
 
 /* Run the check on one file. Returns 0 when the run completed (see r->ok for the verdict), -1 on an
- * unreadable or malformed file (err_msg()). threads > 0 sets the OpenMP thread count. */
+ * unreadable or malformed file (err_msg()). */
 int golden_check(const char *path, golden_result *r);
 /* Print the per-group table. */
 void golden_print(const char *path, const golden_result *r);

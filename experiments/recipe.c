@@ -160,7 +160,6 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
     r->lr_config = cJSON_GetObjectItemCaseSensitive(j, "lr_config");
     r->paramwise = cJSON_GetObjectItemCaseSensitive(j, "paramwise_cfg");
     r->lr_mult = cJSON_GetObjectItemCaseSensitive(j, "lr_mult");
-    r->pretrain = cJSON_GetObjectItemCaseSensitive(j, "pretrain");
     r->control = cJSON_GetObjectItemCaseSensitive(j, "control");
     if (!cJSON_IsObject(r->lr_config)) {
         err_set("%s: missing \"lr_config\" object (mmcv lr_config)", w);

@@ -33,7 +33,7 @@ typedef struct recipe {
     int img_size, test_resize, batch, epochs, max_iters, max_eval_batches, eval_interval_epochs, ckpt_interval_iters, workers, threads;
     double lr, weight_decay, beta1, beta2, eps, grad_clip, drop_path;
     uint64_t seed;
-    const struct cJSON *lr_config, *paramwise, *lr_mult, *pretrain, *control;
+    const struct cJSON *lr_config, *paramwise, *lr_mult, *control;
     recipe_dataset datasets[RECIPE_MAX_DATASETS];
     int n_datasets;
     char methods[RECIPE_MAX_METHODS][32];

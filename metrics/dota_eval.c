@@ -100,27 +100,6 @@ double dota_poly_iou(const double p8[8], const double q8[8]) {
 }
 
 /* ---- matching ---- */
-typedef struct ckey {
-    int key, pos;
-    double score;
-} ckey;
-
-static int cmp_ckey(const void *a, const void *b) {
-    const ckey *x = a, *y = b;
-    if (x->key != y->key) return x->key > y->key ? 1 : -1;
-    if (x->score != y->score) return x->score < y->score ? 1 : -1;
-    return x->pos > y->pos ? 1 : x->pos < y->pos ? -1 : 0;
-}
-
-static void result_alloc(voc_result *out, int n_classes) {
-    memset(out, 0, sizeof *out);
-    out->n_classes = n_classes;
-    out->ap = xcalloc((size_t)n_classes + 1, sizeof(double));
-    out->num_gts = xcalloc((size_t)n_classes + 1, sizeof(int));
-    out->num_dets = xcalloc((size_t)n_classes + 1, sizeof(int));
-    out->recall = xcalloc((size_t)n_classes + 1, sizeof(double));
-}
-
 /* Generic driver: protocol decides IoU, rule and ignores. */
 static int eval_rotated(const void *gt, int n_gt, const void *dt, int n_dt, int n_images, int n_classes, double thr,
                         int ap_mode, int protocol, voc_result *out) {
@@ -139,12 +118,12 @@ static int eval_rotated(const void *gt, int n_gt, const void *dt, int n_dt, int 
     for (int j = 0; j < n_dt; j++)
         if (D_IMG(j) < 0 || D_IMG(j) >= n_images || D_LAB(j) < 0 || D_LAB(j) >= n_classes)
             return err_set("rotated evaluation: detection %d has image/label out of range", j);
-    result_alloc(out, n_classes);
-    ckey *gk = xmalloc((size_t)(n_gt + 1) * sizeof(ckey)), *dk = xmalloc((size_t)(n_dt + 1) * sizeof(ckey));
-    for (int j = 0; j < n_gt; j++) gk[j] = (ckey){G_LAB(j) * n_images + G_IMG(j), j, 0};
-    for (int j = 0; j < n_dt; j++) dk[j] = (ckey){D_LAB(j) * n_images + D_IMG(j), j, D_SCORE(j)};
-    qsort(gk, n_gt, sizeof(ckey), cmp_ckey);
-    qsort(dk, n_dt, sizeof(ckey), cmp_ckey);
+    voc_result_alloc(out, n_classes);
+    det_key *gk = xmalloc((size_t)(n_gt + 1) * sizeof(det_key)), *dk = xmalloc((size_t)(n_dt + 1) * sizeof(det_key));
+    for (int j = 0; j < n_gt; j++) gk[j] = (det_key){G_LAB(j) * n_images + G_IMG(j), j, 0};
+    for (int j = 0; j < n_dt; j++) dk[j] = (det_key){D_LAB(j) * n_images + D_IMG(j), j, D_SCORE(j)};
+    qsort(gk, n_gt, sizeof(det_key), det_key_cmp);
+    qsort(dk, n_dt, sizeof(det_key), det_key_cmp);
     unsigned char *tp = xcalloc((size_t)n_dt + 1, 1), *fp = xcalloc((size_t)n_dt + 1, 1);
     double *score = xmalloc((size_t)(n_dt + 1) * sizeof(double));
     long long *tie = xmalloc((size_t)(n_dt + 1) * sizeof(long long));

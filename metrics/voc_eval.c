@@ -105,13 +105,17 @@ static double box_iou_proto(const double *d, const double *g, int protocol) {
     return inter / uni;
 }
 
-typedef struct by_key {
-    int key, pos;
-    double score;
-} by_key;
+void voc_result_alloc(voc_result *out, int n_classes) {
+    memset(out, 0, sizeof *out);
+    out->n_classes = n_classes;
+    out->ap = xcalloc((size_t)n_classes + 1, sizeof(double));
+    out->num_gts = xcalloc((size_t)n_classes + 1, sizeof(int));
+    out->num_dets = xcalloc((size_t)n_classes + 1, sizeof(int));
+    out->recall = xcalloc((size_t)n_classes + 1, sizeof(double));
+}
 
-static int cmp_by_key(const void *a, const void *b) {
-    const by_key *x = a, *y = b;
+int det_key_cmp(const void *a, const void *b) {
+    const det_key *x = a, *y = b;
     if (x->key != y->key) return x->key > y->key ? 1 : -1;
     if (x->score != y->score) return x->score < y->score ? 1 : -1; /* score descending inside a key */
     return x->pos > y->pos ? 1 : x->pos < y->pos ? -1 : 0;
@@ -126,19 +130,15 @@ int voc_eval_map(const voc_gt_box *gt, int n_gt, const voc_det_box *dt, int n_dt
     for (int j = 0; j < n_dt; j++)
         if (dt[j].image < 0 || dt[j].image >= n_images || dt[j].label < 0 || dt[j].label >= n_classes)
             return err_set("voc_eval_map: detection %d has image %d / label %d out of range", j, dt[j].image, dt[j].label);
-    out->n_classes = n_classes;
-    out->ap = xcalloc((size_t)n_classes + 1, sizeof(double));
-    out->num_gts = xcalloc((size_t)n_classes + 1, sizeof(int));
-    out->num_dets = xcalloc((size_t)n_classes + 1, sizeof(int));
-    out->recall = xcalloc((size_t)n_classes + 1, sizeof(double));
+    voc_result_alloc(out, n_classes);
     /* group gt and detections by (class, image) */
-    by_key *gk = xmalloc((size_t)(n_gt + 1) * sizeof(by_key)), *dk = xmalloc((size_t)(n_dt + 1) * sizeof(by_key));
-    for (int j = 0; j < n_gt; j++) gk[j] = (by_key){gt[j].label * n_images + gt[j].image, j, 0};
-    for (int j = 0; j < n_dt; j++) dk[j] = (by_key){dt[j].label * n_images + dt[j].image, j, dt[j].score};
+    det_key *gk = xmalloc((size_t)(n_gt + 1) * sizeof(det_key)), *dk = xmalloc((size_t)(n_dt + 1) * sizeof(det_key));
+    for (int j = 0; j < n_gt; j++) gk[j] = (det_key){gt[j].label * n_images + gt[j].image, j, 0};
+    for (int j = 0; j < n_dt; j++) dk[j] = (det_key){dt[j].label * n_images + dt[j].image, j, dt[j].score};
     /* gt: keep input order within (class, image) */
     for (int j = 0; j < n_gt; j++) gk[j].score = 0;
-    qsort(gk, n_gt, sizeof(by_key), cmp_by_key);
-    qsort(dk, n_dt, sizeof(by_key), cmp_by_key);
+    qsort(gk, n_gt, sizeof(det_key), det_key_cmp);
+    qsort(dk, n_dt, sizeof(det_key), det_key_cmp);
     unsigned char *tp = xcalloc((size_t)n_dt + 1, 1), *fp = xcalloc((size_t)n_dt + 1, 1);
     double *score = xmalloc((size_t)(n_dt + 1) * sizeof(double));
     long long *tie = xmalloc((size_t)(n_dt + 1) * sizeof(long long));

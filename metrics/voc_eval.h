@@ -40,6 +40,17 @@ typedef struct voc_result {
 int voc_eval_map(const voc_gt_box *gt, int n_gt, const voc_det_box *dt, int n_dt, int n_images, int n_classes,
                  double iou_thr, int protocol, int ap_mode, voc_result *out);
 void voc_result_free(voc_result *r);
+/* Zero *out and allocate its per-class arrays (n_classes + 1 entries each); shared by the VOC and DOTA
+ * evaluators. */
+void voc_result_alloc(voc_result *out, int n_classes);
+
+/* A ground truth or detection grouped by key = label * n_images + image; sorted by det_key_cmp: key
+ * ascending, score descending, then input position (a stable order, as the references' sorts give). */
+typedef struct det_key {
+    int key, pos;
+    double score;
+} det_key;
+int det_key_cmp(const void *a, const void *b);
 
 /* AP from a recall/precision curve (n points), as mmdet's average_precision / the devkit's voc_ap. */
 double voc_average_precision(const double *recall, const double *precision, int n, int ap_mode);
