@@ -25,10 +25,11 @@ int swin_preset(const char *name, swin_config *cfg) {
     else if (!strcmp(name, "swin-b")) e = 128, h0 = 4;
     else if (!strcmp(name, "swin-l")) e = 192, h0 = 6;
     else if (!strncmp(name, "tiny:", 5)) {
-        int hh[4];
-        if (sscanf(name + 5, "%d:%d,%d,%d,%d:%d,%d,%d,%d", &e, &d[0], &d[1], &d[2], &d[3], &hh[0], &hh[1], &hh[2], &hh[3]) != 9 ||
-            e <= 0)
-            return err_set("backbone '%s': expected tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>", name);
+        int hh[4], win = 7, used = 0, used_w = 0;
+        if (sscanf(name + 5, "%d:%d,%d,%d,%d:%d,%d,%d,%d%n", &e, &d[0], &d[1], &d[2], &d[3], &hh[0], &hh[1], &hh[2], &hh[3], &used) != 9 ||
+            e <= 0 || (name[5 + used] && (sscanf(name + 5 + used, ":w%d%n", &win, &used_w) != 1 || name[5 + used + used_w] || win < 1)))
+            return err_set("backbone '%s': expected tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>[:w<window>]", name);
+        cfg->window = win;
         cfg->embed_dim = e;
         for (int i = 0; i < 4; i++) {
             cfg->depths[i] = d[i];
@@ -37,7 +38,7 @@ int swin_preset(const char *name, swin_config *cfg) {
         }
         return 0;
     } else
-        return err_set("unknown backbone '%s' (known: swin-t, swin-s, swin-b, swin-l, tiny:<embed>:<depths>:<heads>)", name);
+        return err_set("unknown backbone '%s' (known: swin-t, swin-s, swin-b, swin-l, tiny:<embed>:<depths>:<heads>[:w<window>])", name);
     cfg->embed_dim = e;
     for (int i = 0; i < 4; i++) {
         cfg->depths[i] = d[i];

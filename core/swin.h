@@ -25,7 +25,7 @@ typedef struct swin_config {
 } swin_config;
 
 /* Fill cfg from "swin-t", "swin-s", "swin-b", "swin-l" (out_indices 0..3, no drop path). Returns -1
- * (err_set) for an unknown name. Also accepts "tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>" free configs. */
+ * (err_set) for an unknown name. Also accepts "tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>[:w<window>]" free configs (window default 7). */
 int swin_preset(const char *name, swin_config *cfg);
 /* "swin-t (embed 96, depths 2,2,6,2, heads 3,6,12,24, window 7)" */
 void swin_config_str(const swin_config *cfg, char *buf, int n);

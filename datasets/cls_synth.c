@@ -761,7 +761,7 @@ int synth_kind_parse(const char *name, synth_kind *out) {
 const char *synth_kind_name(synth_kind k) { return (k >= 0 && k < SYNTH_COUNT) ? kind_names[k] : "?"; }
 
 static void resolve(synth_kind kind, const synth_opts *o, synth_opts *r) {
-    static const int dtr[SYNTH_COUNT] = {20, 30, 35, 60}, dte[SYNTH_COUNT] = {15, 20, 25, 10};
+    static const int dtr[SYNTH_COUNT] = {20, 30, 35, 300}, dte[SYNTH_COUNT] = {15, 20, 25, 25};
     memset(r, 0, sizeof *r);
     if (o) *r = *o;
     if (r->n_train_per_class <= 0) r->n_train_per_class = dtr[kind];

@@ -30,8 +30,8 @@
 typedef enum { SYNTH_FLOWERS = 0, SYNTH_PETS = 1, SYNTH_VOC = 2, SYNTH_UPSTREAM = 3, SYNTH_COUNT = 4 } synth_kind;
 
 typedef struct synth_opts {
-    int n_train_per_class; /* 0 = kind default (flowers 20, pets 30, voc 35 on average, upstream 60) */
-    int n_test_per_class;  /* 0 = kind default (flowers 15, pets 20, voc 25, upstream 10) */
+    int n_train_per_class; /* 0 = kind default (flowers 20, pets 30, voc 35 on average, upstream 300) */
+    int n_test_per_class;  /* 0 = kind default (flowers 15, pets 20, voc 25, upstream 25) */
     int img_min, img_max;  /* image sides drawn uniformly in [min, max] (0 = kind default 96..128; upstream 80..112) */
     int jpeg_quality;      /* 0 = 90 */
     int force;             /* rewrite even when synth.json matches */

@@ -135,6 +135,20 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
     NUM(grad_clip, "grad_clip", 0, 0) NUM(drop_path, "drop_path_rate", 0, 0);
     if (get_num(j, "seed", &d, 0, 0, w)) goto fail;
     r->seed = (uint64_t)d;
+    r->crop_scale[0] = 0.08, r->crop_scale[1] = 1.0;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(j, "crop_scale");
+    if (cs) {
+        if (!cJSON_IsArray(cs) || cJSON_GetArraySize(cs) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(cs, 0)) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(cs, 1))) {
+            err_set("%s: \"crop_scale\" must be [min, max], the RandomResizedCrop area range", w);
+            goto fail;
+        }
+        r->crop_scale[0] = cJSON_GetArrayItem(cs, 0)->valuedouble, r->crop_scale[1] = cJSON_GetArrayItem(cs, 1)->valuedouble;
+        if (!(r->crop_scale[0] > 0 && r->crop_scale[0] <= r->crop_scale[1] && r->crop_scale[1] <= 1)) {
+            err_set("%s: \"crop_scale\" [%g, %g] needs 0 < min <= max <= 1", w, r->crop_scale[0], r->crop_scale[1]);
+            goto fail;
+        }
+    }
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(j, "optimizer");
     if (!cJSON_IsObject(opt)) {
         err_set("%s: missing \"optimizer\" object", w);

@@ -32,6 +32,7 @@ typedef struct recipe {
     char output[1024];        /* pretraining recipes: where the backbone checkpoint goes */
     int img_size, test_resize, batch, epochs, max_iters, max_eval_batches, eval_interval_epochs, ckpt_interval_iters, workers, threads;
     double lr, weight_decay, beta1, beta2, eps, grad_clip, drop_path;
+    double crop_scale[2]; /* RandomResizedCrop area range of training ("crop_scale", default [0.08, 1]) */
     uint64_t seed;
     const struct cJSON *lr_config, *paramwise, *lr_mult, *control;
     recipe_dataset datasets[RECIPE_MAX_DATASETS];

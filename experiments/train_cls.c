@@ -301,6 +301,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         cls_loader_cfg lc;
         cls_loader_cfg_default(&lc, 1, r->batch, r->img_size);
         lc.aug.resize_short = r->test_resize;
+        lc.aug.scale_min = r->crop_scale[0], lc.aug.scale_max = r->crop_scale[1];
         lc.seed = r->seed;
         lc.n_threads = r->workers;
         lc.start_epoch = (int)(it / ipe);

@@ -75,11 +75,39 @@ static void test_frozen_stages(void **state) {
     params_free(&ps);
 }
 
+/* free configs: "tiny:<embed>:<depths>:<heads>[:w<window>]"; the relative-position table has (2M-1)^2 rows */
+static void test_tiny_spec(void **state) {
+    (void)state;
+    swin_config cfg;
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8", &cfg), 0);
+    assert_int_equal(cfg.window, 7);
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8:w4", &cfg), 0);
+    assert_int_equal(cfg.window, 4);
+    assert_int_equal(cfg.embed_dim, 32);
+    assert_int_equal(cfg.num_heads[3], 8);
+    params ps;
+    params_init(&ps);
+    swin s;
+    swin_build(&s, &ps, &cfg, method_find("full"));
+    param *p = params_find(&ps, "layers.0.blocks.0.attn.relative_position_bias_table");
+    assert_non_null(p);
+    const tensor *t = &p->t;
+    assert_int_equal(t->shape[0], 7 * 7);
+    assert_int_equal(t->shape[1], 1);
+    swin_free(&s);
+    params_free(&ps);
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8:x4", &cfg), -1);
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8:w", &cfg), -1);
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8:w4x", &cfg), -1);
+    assert_int_equal(swin_preset("tiny:32:2,2,2,2:1,2,4,8:w0", &cfg), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_spec_table),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_frozen_stages),
+        cmocka_unit_test(test_tiny_spec),
     };
     return cmocka_run_group_tests_name("methods", tests, NULL, NULL);
 }

@@ -331,8 +331,22 @@ static void test_recipe_errors(void **state) {
         char root[1300];
         snprintf(root, sizeof root, "%s/flowers", g_dir);
         assert_string_equal(r.datasets[0].root, root);
+        assert_true(r.crop_scale[0] == 0.08 && r.crop_scale[1] == 1.0); /* mmcls default when absent */
         recipe_free(&r);
     }
+    {
+        char path[1200];
+        const char *ok = R_HEAD R_OPT R_LR "\"crop_scale\": [0.35, 1],\n" R_DS R_M;
+        snprintf(path, sizeof path, "%s/ok_crop.json", g_dir);
+        assert_int_equal(file_write_atomic(path, ok, strlen(ok)), 0);
+        recipe r;
+        recipe_vars v = {.cache = g_dir};
+        if (recipe_load(path, &v, &r)) fail_msg("%s", err_msg());
+        assert_true(r.crop_scale[0] == 0.35 && r.crop_scale[1] == 1.0);
+        recipe_free(&r);
+    }
+    expect_recipe_error("bad_crop", R_HEAD R_OPT R_LR "\"crop_scale\": [0.5, 0.2],\n" R_DS R_M, "0 < min <= max <= 1");
+    expect_recipe_error("bad_crop2", R_HEAD R_OPT R_LR "\"crop_scale\": 0.5,\n" R_DS R_M, "\"crop_scale\" must be [min, max]");
     /* malformed JSON: the line of the error (a missing comma after line 2) */
     expect_recipe_error("bad_json", R_HEAD R_OPT "\"lr_config\": {\"policy\": \"fixed\"}\n" R_DS R_M, ":4:");
     expect_recipe_error("no_optimizer", R_HEAD R_LR R_DS R_M, "\"optimizer\"");
