@@ -461,6 +461,79 @@ tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* sum of depthwise convs + identity as one conv: x (B, H, W, C), w_i (C, 1, k_i, k_i) -> y (B, H, W, C)  */
+#define DWMIX_MAX 8
+typedef struct {
+    graph *g;
+    tensor *x, *w[DWMIX_MAX], *b[DWMIX_MAX], *y;
+    int n, k;     /* number of convs, combined (largest) kernel size */
+    float s;
+    float *kern;  /* combined kernel (C, 1, k, k) */
+} dwmix_ctx;
+
+static void dwconv_mix_bwd(void *p) {
+    dwmix_ctx *c = p;
+    if (!c->y->grad) return;
+    int B = c->x->shape[0], H = c->x->shape[1], W = c->x->shape[2], C = c->x->shape[3], k = c->k;
+    int need_w = 0, need_b = 0;
+    for (int i = 0; i < c->n; i++) need_w |= NEEDS(c->w[i]), need_b |= NEEDS(c->b[i]);
+    /* dK (C, k, k) and dbias (C) of the combined conv, then split: dw_i = s * centre of dK, db_i = s * dbias */
+    float *dk = need_w ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C * k * k) : NULL;
+    float *dbias = need_b ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C) : NULL;
+    BE->dwconv_bwd(c->x->data, c->kern, c->y->grad, grad_of(c->g, c->x), dk, dbias, B, H, W, C, k);
+    for (int i = 0; i < c->n; i++) {
+        if (NEEDS(c->w[i])) {
+            int ki = c->w[i]->shape[2], off = (k - ki) / 2;
+            float *dw = tensor_grad(c->g, c->w[i]);
+            for (int ch = 0; ch < C; ch++)
+                for (int a = 0; a < ki; a++)
+                    for (int e = 0; e < ki; e++)
+                        dw[((int64_t)ch * ki + a) * ki + e] += c->s * dk[((int64_t)ch * k + a + off) * k + e + off];
+        }
+        if (NEEDS(c->b[i])) {
+            float *db = tensor_grad(c->g, c->b[i]);
+            for (int ch = 0; ch < C; ch++) db[ch] += c->s * dbias[ch];
+        }
+    }
+}
+
+tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int n, tensor **w, tensor **b, float s, float id) {
+    DB_ASSERT(x->ndim == 4 && n >= 1 && n <= DWMIX_MAX, "dwconv_mix: x must be NHWC and 1 <= n <= %d", DWMIX_MAX);
+    int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3], k = 1, rg = NEEDS(x), has_b = 0;
+    for (int i = 0; i < n; i++) {
+        DB_ASSERT(w[i]->ndim == 4 && w[i]->shape[0] == C && w[i]->shape[1] == 1 && w[i]->shape[2] == w[i]->shape[3] &&
+                      w[i]->shape[2] % 2 == 1,
+                  "dwconv_mix: kernel %d must be (C, 1, k, k) with k odd", i);
+        DB_ASSERT(!b[i] || b[i]->n == C);
+        if (w[i]->shape[2] > k) k = w[i]->shape[2];
+        rg |= NEEDS(w[i]) || NEEDS(b[i]);
+        has_b |= b[i] != NULL;
+    }
+    /* K = s * sum_i pad(w_i) + id at the centre tap; bias = s * sum_i b_i */
+    float *kern = arena_calloc(&g->mem, sizeof(float) * (size_t)C * k * k);
+    float *bias = has_b ? arena_calloc(&g->mem, sizeof(float) * (size_t)C) : NULL;
+    for (int i = 0; i < n; i++) {
+        int ki = w[i]->shape[2], off = (k - ki) / 2;
+        for (int ch = 0; ch < C; ch++) {
+            for (int a = 0; a < ki; a++)
+                for (int e = 0; e < ki; e++)
+                    kern[((int64_t)ch * k + a + off) * k + e + off] += s * w[i]->data[((int64_t)ch * ki + a) * ki + e];
+            if (b[i]) bias[ch] += s * b[i]->data[ch];
+        }
+    }
+    for (int ch = 0; ch < C; ch++) kern[((int64_t)ch * k + k / 2) * k + k / 2] += id;
+    tensor *y = tensor_like(g, x, rg);
+    BE->dwconv_fwd(x->data, kern, bias, y->data, B, H, W, C, k);
+    if (y->requires_grad) {
+        dwmix_ctx *c = graph_push(g, dwconv_mix_bwd, sizeof *c);
+        memset(c, 0, sizeof *c);
+        c->g = g, c->x = x, c->y = y, c->n = n, c->k = k, c->s = s, c->kern = kern;
+        for (int i = 0; i < n; i++) c->w[i] = w[i], c->b[i] = b[i];
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* window attention                                                                                  */
 typedef struct {
     graph *g;

@@ -42,6 +42,13 @@ tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, int stride, int pad
 /* Depthwise conv on NHWC maps, stride 1, zero padding k/2: y[b,r,s,c] = bias[c] + sum K[c,0,i,j] x[..]
  * x (B, H, W, C), w (C, 1, k, k), b (C) */
 tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b);
+/* Sum of depthwise convs plus identity, as ONE depthwise conv (Mona's multi-scale conv):
+ *   y = id * x + s * sum_i dwconv(x, w_i, b_i)           x (B, H, W, C), w_i (C, 1, k_i, k_i), b_i (C) or NULL
+ * with odd k_i. Computed with the combined kernel K = s * sum_i pad(w_i) + id * delta (the largest k_i) and
+ * bias s * sum_i b_i: one pass over the map instead of n + 1; the result differs from the separate convs
+ * only by float rounding. Backward: dK by one weight-gradient pass, dw_i = s * (centre k_i x k_i of dK),
+ * db_i = s * dbias, dx by one pass with K. n <= 8. */
+tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int n, tensor **w, tensor **b, float s, float id);
 /* Window attention core for Swin: qkv (nWin*T, 3C) per-window tokens (T = M*M, [Q|K|V], head h owns
  * channels h*d..h*d+d-1 of each), table ((2M-1)^2, heads) relative position bias, rel_index (T*T),
  * mask (nW_img, T, T) or NULL (window w uses mask[w % nW_img]). Returns (nWin*T, C). */

@@ -17,6 +17,7 @@
  * g->rng before each forward. Leaves that need no gradient must end with none. */
 #include "test_util.h"
 
+#include "../core/backend.h"
 #include "../core/ops.h"
 #include "../core/params.h"
 #include "../core/swin.h"
@@ -55,7 +56,7 @@ static tensor *leaf_new(int kind, int ndim, const int *shape, float scale, float
 /* ---- the case: which op, its leaves, its settings ---------------------------------------------- */
 enum {
     K_LINEAR, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
-    K_TO_NCHW, K_CONV, K_DW, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
+    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
 };
 
 typedef struct fdc {
@@ -102,6 +103,12 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     case K_TO_NCHW: out[0] = op_nhwc_to_nchw(g, L[0]); return 1;
     case K_CONV: out[0] = op_conv2d(g, L[0], L[1], L[2], c->stride, c->pad, c->groups); return 1;
     case K_DW: out[0] = op_dwconv_nhwc(g, L[0], L[1], L[2]); return 1;
+    case K_DWMIX: { /* leaves: x, then (w_i, b_i) pairs */
+        tensor *w[4], *b[4];
+        for (int i = 0; i < c->nb; i++) w[i] = L[1 + 2 * i], b[i] = L[2 + 2 * i];
+        out[0] = op_dwconv_mix_nhwc(g, L[0], c->nb, w, b, c->s, c->eps);
+        return 1;
+    }
     case K_ATTN:
         out[0] = op_window_attention(g, L[0], L[1], c->rel_index, c->mask, c->nw_img, c->T, c->heads, c->s);
         return 1;
@@ -558,6 +565,155 @@ static void test_fd_dwconv(void **state) {
     pool_free();
 }
 
+/* The plain depthwise loops (double accumulation) the backend's blocked kernels are checked against:
+ * y = b + sum_{i,j} w[c,i,j] x[r+i-p, s+j-p]; dx, dw, db the exact adjoints. NHWC, stride 1, pad k/2. */
+static void dwconv_ref_fwd(const float *x, const float *w, const float *b, double *y, int B, int H, int W, int C, int k) {
+    int p = k / 2;
+    for (int bi = 0; bi < B; bi++)
+        for (int r = 0; r < H; r++)
+            for (int s = 0; s < W; s++)
+                for (int c = 0; c < C; c++) {
+                    double acc = b ? b[c] : 0.0;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++) {
+                            int rr = r + i - p, ss = s + j - p;
+                            if (rr >= 0 && rr < H && ss >= 0 && ss < W)
+                                acc += (double)w[(c * k + i) * k + j] * x[(((int64_t)bi * H + rr) * W + ss) * C + c];
+                        }
+                    y[(((int64_t)bi * H + r) * W + s) * C + c] = acc;
+                }
+}
+
+static void dwconv_ref_bwd(const float *x, const float *w, const float *dy, double *dx, double *dw, double *db, int B, int H,
+                           int W, int C, int k) {
+    int p = k / 2;
+    for (int bi = 0; bi < B; bi++)
+        for (int r = 0; r < H; r++)
+            for (int s = 0; s < W; s++)
+                for (int c = 0; c < C; c++) {
+                    double d = dy[(((int64_t)bi * H + r) * W + s) * C + c];
+                    db[c] += d;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++) {
+                            int rr = r + i - p, ss = s + j - p;
+                            if (rr < 0 || rr >= H || ss < 0 || ss >= W) continue;
+                            int64_t xi = (((int64_t)bi * H + rr) * W + ss) * C + c;
+                            dx[xi] += d * w[(c * k + i) * k + j];
+                            dw[(c * k + i) * k + j] += d * x[xi];
+                        }
+                }
+}
+
+/* largest |got - ref| / max(1, max|ref|) over n values; got starts from `base` (the += contract) */
+static double dw_err(const float *got, const float *base, const double *ref, int64_t n) {
+    double mx = 1, e = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
+    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs((double)got[i] - base[i] - ref[i]));
+    return e / mx;
+}
+
+/* the backend's depthwise kernels against the plain loops: odd sizes, channel counts below, at and above
+ * the register block, every optional output absent in turn, and the += contract of the backward */
+static void test_dwconv_kernels(void **state) {
+    (void)state;
+    rng_seed(&trng, 21);
+    const backend_ops *be = backend_get();
+    static const int ks[] = {1, 3, 5, 7, 9}, Cs[] = {1, 5, 64, 19, 33};
+    static const int sizes[][3] = {{2, 7, 9}, {1, 3, 2}, {1, 1, 1}, {2, 11, 5}, {1, 6, 13}};
+    int ncase = 0;
+    for (int ki = 0; ki < 5; ki++)
+        for (int ci = 0; ci < 5; ci++)
+            for (int si = 0; si < 5; si++) {
+                int k = ks[ki], C = Cs[ci], B = sizes[si][0], H = sizes[si][1], W = sizes[si][2];
+                int variant = ncase++ % 4; /* 0: all outputs; 1: no bias; 2: no dx; 3: no dw (bias only) */
+                int64_t n = (int64_t)B * H * W * C, nw = (int64_t)C * k * k;
+                float *x = malloc(sizeof(float) * n), *dy = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+                float *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * C);
+                float *dx = malloc(sizeof(float) * n), *dw = malloc(sizeof(float) * nw), *db = malloc(sizeof(float) * C);
+                float *dx0 = malloc(sizeof(float) * n), *dw0 = malloc(sizeof(float) * nw), *db0 = malloc(sizeof(float) * C);
+                double *ry = calloc(n, sizeof(double)), *rdx = calloc(n, sizeof(double)), *rdw = calloc(nw, sizeof(double)),
+                       *rdb = calloc(C, sizeof(double));
+                for (int64_t i = 0; i < n; i++) x[i] = rng_normal(&trng), dy[i] = rng_normal(&trng), dx0[i] = dx[i] = rng_normal(&trng);
+                for (int64_t i = 0; i < nw; i++) w[i] = rng_normal(&trng), dw0[i] = dw[i] = rng_normal(&trng);
+                for (int c = 0; c < C; c++) b[c] = rng_normal(&trng), db0[c] = db[c] = rng_normal(&trng);
+                const float *bias = variant == 1 ? NULL : b;
+                be->dwconv_fwd(x, w, bias, y, B, H, W, C, k);
+                dwconv_ref_fwd(x, w, bias, ry, B, H, W, C, k);
+                float *zero = calloc(n, sizeof(float));
+                double e = dw_err(y, zero, ry, n);
+                free(zero);
+                if (e > 1e-5) fail_msg("dwconv fwd k%d C%d (%d,%d,%d) bias %d: rel err %.3g", k, C, B, H, W, bias != NULL, e);
+                float *pdx = variant == 2 ? NULL : dx, *pdw = variant == 3 ? NULL : dw;
+                be->dwconv_bwd(x, w, dy, pdx, pdw, db, B, H, W, C, k);
+                dwconv_ref_bwd(x, w, dy, rdx, rdw, rdb, B, H, W, C, k);
+                if (pdx && (e = dw_err(dx, dx0, rdx, n)) > 1e-5) fail_msg("dwconv dx k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                if (!pdx)
+                    for (int64_t i = 0; i < n; i++) assert_true(dx[i] == dx0[i]);
+                if (pdw && (e = dw_err(dw, dw0, rdw, nw)) > 1e-5) fail_msg("dwconv dw k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                if (!pdw)
+                    for (int64_t i = 0; i < nw; i++) assert_true(dw[i] == dw0[i]);
+                if ((e = dw_err(db, db0, rdb, C)) > 1e-5) fail_msg("dwconv db k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                free(x), free(dy), free(y), free(w), free(b), free(dx), free(dw), free(db), free(dx0), free(dw0), free(db0);
+                free(ry), free(rdx), free(rdw), free(rdb);
+            }
+    print_message("dwconv kernels: %d cases against the plain loops\n", ncase);
+}
+
+/* Mona's multi-scale conv as one op: the forward against the separate convs (plain loops in double),
+ * the backward against finite differences, with trainable, frozen and absent biases */
+static void test_fd_dwconv_mix(void **state) {
+    (void)state;
+    rng_seed(&trng, 7);
+    static const struct {
+        int B, H, W, C, n, k[3], bias, wkind, xkind;
+        float s, id;
+    } cfgs[] = {
+        {2, 5, 6, 3, 3, {3, 5, 7}, 1, PARAM_TRAIN, ACT_GRAD, 1.0f / 3.0f, 1.0f}, /* Mona's */
+        {1, 8, 9, 2, 3, {7, 3, 5}, 1, PARAM_TRAIN, ACT_GRAD, 0.5f, 0.0f},
+        {1, 3, 2, 5, 2, {1, 5, 0}, 0, PARAM_TRAIN, ACT_GRAD, 1.0f, -2.0f},
+        {2, 4, 3, 2, 3, {3, 5, 7}, 1, PARAM_FROZEN, ACT_GRAD, 1.0f / 3.0f, 1.0f},
+        {1, 6, 4, 3, 1, {3, 0, 0}, 1, PARAM_TRAIN, ACT_NOGRAD, 2.0f, 0.5f},
+    };
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int B = cfgs[q].B, H = cfgs[q].H, W = cfgs[q].W, C = cfgs[q].C, n = cfgs[q].n;
+        char *name = pool_add(malloc(96));
+        snprintf(name, 96, "dwconv_mix n%d k%d,%d,%d (%d,%d,%d,%d) s %.3g id %.3g%s%s", n, cfgs[q].k[0], cfgs[q].k[1],
+                 cfgs[q].k[2], B, H, W, C, cfgs[q].s, cfgs[q].id, cfgs[q].bias ? "" : " no bias",
+                 cfgs[q].wkind == PARAM_FROZEN ? " frozen" : "");
+        fdc c = fd_case(name, K_DWMIX);
+        c.nb = n, c.s = cfgs[q].s, c.eps = cfgs[q].id;
+        tensor *x = LEAF(cfgs[q].xkind, 1, B, H, W, C);
+        add_leaves(&c, 1, x);
+        for (int i = 0; i < n; i++) {
+            int k = cfgs[q].k[i];
+            add_leaves(&c, 2, LEAF(cfgs[q].wkind, 0.5f, C, 1, k, k), cfgs[q].bias ? LEAF(PARAM_TRAIN, 0.5f, C) : NULL);
+        }
+        /* forward against id * x + s * sum_i (plain conv i) */
+        int64_t nx = x->n;
+        double *ref = calloc(nx, sizeof(double)), *one = malloc(sizeof(double) * nx);
+        for (int64_t e = 0; e < nx; e++) ref[e] = cfgs[q].id * (double)x->data[e];
+        for (int i = 0; i < n; i++) {
+            tensor *w = c.leaf[1 + 2 * i], *b = c.leaf[2 + 2 * i];
+            dwconv_ref_fwd(x->data, w->data, b ? b->data : NULL, one, B, H, W, C, w->shape[2]);
+            for (int64_t e = 0; e < nx; e++) ref[e] += cfgs[q].s * one[e];
+        }
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *wl[3], *bl[3];
+        for (int i = 0; i < n; i++) wl[i] = c.leaf[1 + 2 * i], bl[i] = c.leaf[2 + 2 * i];
+        tensor *y = op_dwconv_mix_nhwc(&g, x, n, wl, bl, cfgs[q].s, cfgs[q].id);
+        for (int64_t e = 0; e < nx; e++)
+            if (fabs(y->data[e] - ref[e]) > 1e-5 * (1 + fabs(ref[e]))) fail_msg("%s: y[%lld] %g vs separate convs %g", name, (long long)e, y->data[e], ref[e]);
+        graph_free(&g);
+        free(ref);
+        free(one);
+        RUN(c);
+        if (cfgs[q].wkind == PARAM_FROZEN)
+            for (int i = 0; i < n; i++) assert_null(c.leaf[1 + 2 * i]->grad);
+    }
+    pool_free();
+}
+
 /* Swin's relative position index for an M x M window */
 static int *rel_index_new(int M) {
     int T = M * M;
@@ -997,6 +1153,8 @@ int main(void) {
         cmocka_unit_test(test_fd_layout),
         cmocka_unit_test(test_fd_conv2d),
         cmocka_unit_test(test_fd_dwconv),
+        cmocka_unit_test(test_dwconv_kernels),
+        cmocka_unit_test(test_fd_dwconv_mix),
         cmocka_unit_test(test_fd_attention),
         cmocka_unit_test(test_fd_lora_lorand),
         cmocka_unit_test(test_fd_loss_and_random),
