@@ -244,6 +244,102 @@ tensor *op_affine2(graph *g, tensor *a, tensor *ga, tensor *b, tensor *gb) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* layernorm + mix: y = (xhat * w + b) * ga + x * gx; x (R, C), w, b, ga, gx (C)                       */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *ga, *gx, *y;
+    float *mean, *rstd;
+} lnmix_ctx;
+
+static void layernorm_mix_bwd(void *p) {
+    lnmix_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->x);
+    int64_t R = c->x->n / C;
+    const float *x = c->x->data, *dy = c->y->grad, *w = c->w ? c->w->data : NULL, *b = c->b ? c->b->data : NULL;
+    const float *ga = c->ga->data, *gx = c->gx->data;
+    float *dx = grad_of(c->g, c->x), *dw = grad_of(c->g, c->w), *db = grad_of(c->g, c->b);
+    float *dga = grad_of(c->g, c->ga), *dgx = grad_of(c->g, c->gx);
+    int nt = omp_get_max_threads();
+    /* per-thread sums over rows of dy * xhat * ga (dw), dy * ga (db), dy * (xhat w + b) (dga), dy * x (dgx) */
+    double *part = arena_calloc(&c->g->mem, sizeof(double) * (size_t)nt * 4 * C);
+#pragma omp parallel
+    {
+        double *sw = part + (size_t)omp_get_thread_num() * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
+        float *dh = xmalloc(sizeof(float) * (size_t)C), *hh = xmalloc(sizeof(float) * (size_t)C);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = x + r * C, *dyr = dy + r * C;
+            float m = c->mean[r], rs = c->rstd[r];
+            double s1 = 0, s2 = 0; /* sum(dxhat), sum(dxhat * xhat) */
+            for (int k = 0; k < C; k++) {
+                float h = (xr[k] - m) * rs, wk = w ? w[k] : 1.0f;
+                float dn = dyr[k] * ga[k]; /* dL/d(LN output) */
+                sw[k] += (double)dn * h;
+                sb[k] += dn;
+                sga[k] += (double)dyr[k] * (h * wk + (b ? b[k] : 0.0f));
+                sgx[k] += (double)dyr[k] * xr[k];
+                dh[k] = dn * wk;
+                hh[k] = h;
+                s1 += dh[k];
+                s2 += (double)dh[k] * h;
+            }
+            if (dx) {
+                float a1 = (float)(s1 / C), a2 = (float)(s2 / C);
+                float *dxr = dx + r * C;
+                for (int k = 0; k < C; k++) dxr[k] += gx[k] * dyr[k] + rs * (dh[k] - a1 - hh[k] * a2);
+            }
+        }
+        free(dh);
+        free(hh);
+    }
+    for (int t = 0; t < nt; t++) {
+        const double *sw = part + (size_t)t * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
+        for (int k = 0; k < C; k++) {
+            if (dw) dw[k] += (float)sw[k];
+            if (db) db[k] += (float)sb[k];
+            if (dga) dga[k] += (float)sga[k];
+            if (dgx) dgx[k] += (float)sgx[k];
+        }
+    }
+}
+
+tensor *op_layernorm_mix(graph *g, tensor *x, tensor *w, tensor *b, float eps, tensor *ga, tensor *gx) {
+    int C = last_dim(x);
+    DB_ASSERT(ga->n == C && gx->n == C && (!w || w->n == C) && (!b || b->n == C), "layernorm_mix: parameters must have %d values", C);
+    int64_t R = x->n / C;
+    tensor *y = tensor_like(g, x, NEEDS(x) || NEEDS(w) || NEEDS(b) || NEEDS(ga) || NEEDS(gx));
+    float *mean = arena_alloc(&g->mem, sizeof(float) * R), *rstd = arena_alloc(&g->mem, sizeof(float) * R);
+    const float *wd = w ? w->data : NULL, *bd = b ? b->data : NULL, *gad = ga->data, *gxd = gx->data;
+    /* the LayerNorm kernel's arithmetic (backend.h: double moments), then the mix in the same pass */
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = x->data + r * C;
+        double s = 0;
+        for (int k = 0; k < C; k++) s += xr[k];
+        double mu = s / C, v = 0;
+        for (int k = 0; k < C; k++) {
+            double d = xr[k] - mu;
+            v += d * d;
+        }
+        float rs = (float)(1.0 / sqrt(v / C + eps)), m = (float)mu;
+        mean[r] = m;
+        rstd[r] = rs;
+        float *yr = y->data + r * C;
+        for (int k = 0; k < C; k++) {
+            float h = (xr[k] - m) * rs;
+            float n = (wd ? h * wd[k] : h) + (bd ? bd[k] : 0.0f);
+            yr[k] = n * gad[k] + xr[k] * gxd[k];
+        }
+    }
+    if (y->requires_grad) {
+        lnmix_ctx *c = graph_push(g, layernorm_mix_bwd, sizeof *c);
+        *c = (lnmix_ctx){g, x, w, b, ga, gx, y, mean, rstd};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* row gather: x (R, C) -> y (n_out, C), y[r] = x[idx[r]] or 0                                       */
 typedef struct {
     graph *g;
@@ -466,7 +562,7 @@ tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b) {
 typedef struct {
     graph *g;
     tensor *x, *w[DWMIX_MAX], *b[DWMIX_MAX], *y;
-    int n, k;     /* number of convs, combined (largest) kernel size */
+    int H, W, n, k; /* map size, number of convs, combined (largest) kernel size */
     float s;
     float *kern;  /* combined kernel (C, 1, k, k) */
 } dwmix_ctx;
@@ -474,7 +570,7 @@ typedef struct {
 static void dwconv_mix_bwd(void *p) {
     dwmix_ctx *c = p;
     if (!c->y->grad) return;
-    int B = c->x->shape[0], H = c->x->shape[1], W = c->x->shape[2], C = c->x->shape[3], k = c->k;
+    int C = last_dim(c->x), H = c->H, W = c->W, B = (int)(c->x->n / ((int64_t)C * H * W)), k = c->k;
     int need_w = 0, need_b = 0;
     for (int i = 0; i < c->n; i++) need_w |= NEEDS(c->w[i]), need_b |= NEEDS(c->b[i]);
     /* dK (C, k, k) and dbias (C) of the combined conv, then split: dw_i = s * centre of dK, db_i = s * dbias */
@@ -497,9 +593,10 @@ static void dwconv_mix_bwd(void *p) {
     }
 }
 
-tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int n, tensor **w, tensor **b, float s, float id) {
-    DB_ASSERT(x->ndim == 4 && n >= 1 && n <= DWMIX_MAX, "dwconv_mix: x must be NHWC and 1 <= n <= %d", DWMIX_MAX);
-    int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3], k = 1, rg = NEEDS(x), has_b = 0;
+tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int H, int W, int n, tensor **w, tensor **b, float s, float id) {
+    int C = last_dim(x), B = H > 0 && W > 0 ? (int)(x->n / ((int64_t)C * H * W)) : 0, k = 1, rg = NEEDS(x), has_b = 0;
+    DB_ASSERT(n >= 1 && n <= DWMIX_MAX && B > 0 && (int64_t)B * H * W * C == x->n,
+              "dwconv_mix: x must hold B (H=%d, W=%d, C) maps and 1 <= n <= %d", H, W, DWMIX_MAX);
     for (int i = 0; i < n; i++) {
         DB_ASSERT(w[i]->ndim == 4 && w[i]->shape[0] == C && w[i]->shape[1] == 1 && w[i]->shape[2] == w[i]->shape[3] &&
                       w[i]->shape[2] % 2 == 1,
@@ -527,7 +624,7 @@ tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int n, tensor **w, tensor **b, f
     if (y->requires_grad) {
         dwmix_ctx *c = graph_push(g, dwconv_mix_bwd, sizeof *c);
         memset(c, 0, sizeof *c);
-        c->g = g, c->x = x, c->y = y, c->n = n, c->k = k, c->s = s, c->kern = kern;
+        c->g = g, c->x = x, c->y = y, c->H = H, c->W = W, c->n = n, c->k = k, c->s = s, c->kern = kern;
         for (int i = 0; i < n; i++) c->w[i] = w[i], c->b[i] = b[i];
     }
     return y;

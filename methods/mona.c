@@ -85,15 +85,13 @@ static void mona_init(void *mod, rng_t *rng, const block_info *bi) {
 }
 
 static tensor *unit_forward(mona_unit *u, graph *g, tensor *x, const block_info *bi) {
-    int C = bi->dim, R = (int)(x->n / C), B = R / (bi->H * bi->W);
-    tensor *t = op_affine2(g, op_layernorm(g, x, u->norm_w, u->norm_b, 1e-5f), u->gamma, x, u->gammax);
-    tensor *p = op_reshape(g, op_linear(g, t, u->w1, u->b1), 4, (int[]){B, bi->H, bi->W, MONA_WIDTH});
+    tensor *t = op_layernorm_mix(g, x, u->norm_w, u->norm_b, 1e-5f, u->gamma, u->gammax); /* LN(X) gamma + X gammax */
+    tensor *p = op_linear(g, t, u->w1, u->b1); /* (R, 64): rows are the NHWC map's pixels */
     /* P + (dw3(P) + dw5(P) + dw7(P)) / 3 as one 7x7 depthwise conv (kernel (pad(w3) + pad(w5) + w7) / 3 + centre 1) */
-    tensor *d = op_dwconv_mix_nhwc(g, p, 3, u->dw_w, u->dw_b, 1.0f / 3.0f, 1.0f);
+    tensor *d = op_dwconv_mix_nhwc(g, p, bi->H, bi->W, 3, u->dw_w, u->dw_b, 1.0f / 3.0f, 1.0f);
     tensor *pw = op_reshape(g, u->pw_w, 2, (int[]){MONA_WIDTH, MONA_WIDTH});
     tensor *q = op_add(g, d, op_linear(g, d, pw, u->pw_b));
     tensor *h = op_dropout(g, op_gelu(g, q), MONA_DROPOUT);
-    h = op_reshape(g, h, 2, (int[]){R, MONA_WIDTH});
     return op_add(g, x, op_linear(g, h, u->w2, u->b2));
 }
 

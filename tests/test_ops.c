@@ -56,7 +56,7 @@ static tensor *leaf_new(int kind, int ndim, const int *shape, float scale, float
 /* ---- the case: which op, its leaves, its settings ---------------------------------------------- */
 enum {
     K_LINEAR, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
-    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
+    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_LNMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
 };
 
 typedef struct fdc {
@@ -103,10 +103,11 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     case K_TO_NCHW: out[0] = op_nhwc_to_nchw(g, L[0]); return 1;
     case K_CONV: out[0] = op_conv2d(g, L[0], L[1], L[2], c->stride, c->pad, c->groups); return 1;
     case K_DW: out[0] = op_dwconv_nhwc(g, L[0], L[1], L[2]); return 1;
+    case K_LNMIX: out[0] = op_layernorm_mix(g, L[0], L[1], L[2], c->eps, L[3], L[4]); return 1;
     case K_DWMIX: { /* leaves: x, then (w_i, b_i) pairs */
         tensor *w[4], *b[4];
         for (int i = 0; i < c->nb; i++) w[i] = L[1 + 2 * i], b[i] = L[2 + 2 * i];
-        out[0] = op_dwconv_mix_nhwc(g, L[0], c->nb, w, b, c->s, c->eps);
+        out[0] = op_dwconv_mix_nhwc(g, L[0], L[0]->shape[1], L[0]->shape[2], c->nb, w, b, c->s, c->eps);
         return 1;
     }
     case K_ATTN:
@@ -565,6 +566,54 @@ static void test_fd_dwconv(void **state) {
     pool_free();
 }
 
+/* LayerNorm + mix in one op: the forward against op_affine2(op_layernorm(...)) and a direct loop in
+ * double, the backward against finite differences (with and without LN weights, frozen parameters) */
+static void test_fd_layernorm_mix(void **state) {
+    (void)state;
+    rng_seed(&trng, 8);
+    static const struct {
+        int R, C, affine, pkind, xkind;
+    } cfgs[] = {{7, 5, 1, PARAM_TRAIN, ACT_GRAD}, {3, 64, 1, PARAM_TRAIN, ACT_GRAD}, {4, 3, 0, PARAM_TRAIN, ACT_GRAD},
+                {5, 6, 1, PARAM_FROZEN, ACT_GRAD}, {6, 4, 1, PARAM_TRAIN, ACT_NOGRAD}};
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int R = cfgs[q].R, C = cfgs[q].C;
+        char *name = pool_add(malloc(80));
+        snprintf(name, 80, "layernorm_mix (%d,%d)%s%s%s", R, C, cfgs[q].affine ? "" : " no LN weights",
+                 cfgs[q].pkind == PARAM_FROZEN ? " frozen LN" : "", cfgs[q].xkind == ACT_NOGRAD ? " x no grad" : "");
+        fdc c = fd_case(name, K_LNMIX);
+        c.eps = 1e-5f;
+        tensor *x = leaf_new(cfgs[q].xkind, 2, (int[]){R, C}, 1.0f, 0.3f);
+        tensor *w = cfgs[q].affine ? leaf_new(cfgs[q].pkind, 1, &C, 0.5f, 1.0f) : NULL;
+        tensor *b = cfgs[q].affine ? LEAF(cfgs[q].pkind, 0.5f, C) : NULL;
+        tensor *ga = LEAF(PARAM_TRAIN, 0.5f, C), *gx = leaf_new(PARAM_TRAIN, 1, &C, 0.5f, 1.0f);
+        add_leaves(&c, 5, x, w, b, ga, gx);
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *y = op_layernorm_mix(&g, x, w, b, c.eps, ga, gx);
+        tensor *y2 = op_affine2(&g, op_layernorm(&g, x, w, b, c.eps), ga, x, gx);
+        for (int r = 0; r < R; r++) {
+            double mu = 0, var = 0;
+            for (int k = 0; k < C; k++) mu += x->data[r * C + k];
+            mu /= C;
+            for (int k = 0; k < C; k++) var += (x->data[r * C + k] - mu) * (x->data[r * C + k] - mu);
+            var /= C;
+            for (int k = 0; k < C; k++) {
+                double h = (x->data[r * C + k] - mu) / sqrt(var + c.eps);
+                double n = w ? h * w->data[k] + b->data[k] : h;
+                double ref = n * ga->data[k] + (double)x->data[r * C + k] * gx->data[k];
+                float got = y->data[r * C + k];
+                if (fabs(got - ref) > 1e-5 * (1 + fabs(ref))) fail_msg("%s: y[%d,%d] %g vs direct %g", name, r, k, got, ref);
+                if (fabs(got - y2->data[r * C + k]) > 1e-5 * (1 + fabs(ref)))
+                    fail_msg("%s: y[%d,%d] %g vs layernorm + affine2 %g", name, r, k, got, y2->data[r * C + k]);
+            }
+        }
+        graph_free(&g);
+        RUN(c);
+        if (cfgs[q].pkind == PARAM_FROZEN) assert_null(w->grad), assert_null(b->grad);
+    }
+    pool_free();
+}
+
 /* The plain depthwise loops (double accumulation) the backend's blocked kernels are checked against:
  * y = b + sum_{i,j} w[c,i,j] x[r+i-p, s+j-p]; dx, dw, db the exact adjoints. NHWC, stride 1, pad k/2. */
 static void dwconv_ref_fwd(const float *x, const float *w, const float *b, double *y, int B, int H, int W, int C, int k) {
@@ -701,7 +750,7 @@ static void test_fd_dwconv_mix(void **state) {
         graph_init(&g, 1 << 20);
         tensor *wl[3], *bl[3];
         for (int i = 0; i < n; i++) wl[i] = c.leaf[1 + 2 * i], bl[i] = c.leaf[2 + 2 * i];
-        tensor *y = op_dwconv_mix_nhwc(&g, x, n, wl, bl, cfgs[q].s, cfgs[q].id);
+        tensor *y = op_dwconv_mix_nhwc(&g, x, H, W, n, wl, bl, cfgs[q].s, cfgs[q].id);
         for (int64_t e = 0; e < nx; e++)
             if (fabs(y->data[e] - ref[e]) > 1e-5 * (1 + fabs(ref[e]))) fail_msg("%s: y[%lld] %g vs separate convs %g", name, (long long)e, y->data[e], ref[e]);
         graph_free(&g);
@@ -1149,6 +1198,7 @@ int main(void) {
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
         cmocka_unit_test(test_fd_layernorm),
+        cmocka_unit_test(test_fd_layernorm_mix),
         cmocka_unit_test(test_fd_elementwise),
         cmocka_unit_test(test_fd_layout),
         cmocka_unit_test(test_fd_conv2d),
