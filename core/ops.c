@@ -746,8 +746,63 @@ tensor *op_dropout(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
     float *mask = arena_alloc(&g->mem, sizeof(float) * x->n);
     float keep = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < x->n; i++) mask[i] = rng_uniform(&g->rng) < p ? 0.0f : keep;
+    rng_uniform_fill(&g->rng, mask, x->n); /* the draws serially (one stream), the threshold in parallel */
+    int64_t n = x->n;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) mask[i] = mask[i] < p ? 0.0f : keep;
     return apply_mask(g, x, mask, 1);
+}
+
+/* gelu + dropout: y = gelu(x) * (keep[i] ? 1/(1-p) : 0), x (n) any shape                                */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    unsigned char *keep;
+    float scale;
+} gelu_drop_ctx;
+
+static void gelu_dropout_bwd(void *p) {
+    gelu_drop_ctx *c = p;
+    if (!c->y->grad) return;
+    const float *x = c->x->data, *dy = c->y->grad;
+    const unsigned char *keep = c->keep;
+    float *dx = tensor_grad(c->g, c->x), scale = c->scale;
+    int64_t n = c->x->n;
+    /* (dy * m) * gelu'(x), as mask_bwd then the backend's gelu_bwd */
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], d = dy[i] * (keep[i] ? scale : 0.0f);
+        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+        dx[i] += d * (cdf + v * pdf);
+    }
+}
+
+tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
+    if (!g->training || p <= 0.0f) return op_gelu(g, x);
+    int64_t n = x->n;
+    unsigned char *keep = arena_alloc(&g->mem, (size_t)n);
+    float u[4096];
+    for (int64_t i0 = 0; i0 < n; i0 += 4096) { /* op_dropout's draws: element i dropped when its uniform < p */
+        int m = n - i0 < 4096 ? (int)(n - i0) : 4096;
+        rng_uniform_fill(&g->rng, u, m);
+        for (int i = 0; i < m; i++) keep[i0 + i] = !(u[i] < p);
+    }
+    float scale = 1.0f / (1.0f - p);
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    const float *xd = x->data;
+    float *yd = y->data;
+    /* the backend's gelu_fwd formula, then the mask */
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float h = 0.5f * xd[i] * (1.0f + erff(xd[i] * 0.70710678118654752f));
+        yd[i] = h * (keep[i] ? scale : 0.0f);
+    }
+    if (y->requires_grad) {
+        gelu_drop_ctx *c = graph_push(g, gelu_dropout_bwd, sizeof *c);
+        *c = (gelu_drop_ctx){g, x, y, keep, scale};
+    }
+    return y;
 }
 
 tensor *op_drop_path(graph *g, tensor *x, float p) {

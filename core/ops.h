@@ -65,6 +65,9 @@ tensor *op_window_attention(graph *g, tensor *qkv, tensor *table, const int *rel
 tensor *op_lora_qv(graph *g, tensor *qkv, tensor *t, tensor *lora_b, float s);
 /* Inverted dropout with probability p (identity when p == 0 or not training). */
 tensor *op_dropout(graph *g, tensor *x, float p);
+/* op_dropout(op_gelu(x), p) in one op, the same values and the same random draws: y = gelu(x) * m, m = 0 with
+ * probability p else 1/(1-p); the mask is kept as bytes and no GELU output is stored. */
+tensor *op_gelu_dropout(graph *g, tensor *x, float p);
 /* DropPath on a (B, ...) tensor: per-sample keep mask floor(1 - p + U), scaled by 1/(1-p). */
 tensor *op_drop_path(graph *g, tensor *x, float p);
 /* Mean over the middle axis: x (B, N, C) -> (B, C). */

@@ -91,7 +91,7 @@ static tensor *unit_forward(mona_unit *u, graph *g, tensor *x, const block_info 
     tensor *d = op_dwconv_mix_nhwc(g, p, bi->H, bi->W, 3, u->dw_w, u->dw_b, 1.0f / 3.0f, 1.0f);
     tensor *pw = op_reshape(g, u->pw_w, 2, (int[]){MONA_WIDTH, MONA_WIDTH});
     tensor *q = op_add(g, d, op_linear(g, d, pw, u->pw_b));
-    tensor *h = op_dropout(g, op_gelu(g, q), MONA_DROPOUT);
+    tensor *h = op_gelu_dropout(g, q, MONA_DROPOUT); /* dropout(gelu(Q)) */
     return op_add(g, x, op_linear(g, h, u->w2, u->b2));
 }
 

@@ -56,7 +56,7 @@ static tensor *leaf_new(int kind, int ndim, const int *shape, float scale, float
 /* ---- the case: which op, its leaves, its settings ---------------------------------------------- */
 enum {
     K_LINEAR, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
-    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_LNMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
+    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_LNMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_GELU_DROP, K_DROPPATH, K_CHAIN, K_SWIN
 };
 
 typedef struct fdc {
@@ -118,6 +118,7 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     case K_LORAND: out[0] = op_lorand_weight(g, c->nb, &L[0], &L[c->nb], &L[2 * c->nb]); return 1;
     case K_CE: out[0] = op_cross_entropy(g, L[0], c->labels, c->eps); return 1;
     case K_DROPOUT: out[0] = op_dropout(g, op_scale(g, L[0], 1.0f), c->p); return 1;
+    case K_GELU_DROP: out[0] = op_gelu_dropout(g, op_scale(g, L[0], 1.0f), c->p); return 1;
     case K_DROPPATH: out[0] = op_drop_path(g, op_scale(g, L[0], 1.0f), c->p); return 1;
     case K_CHAIN: { /* x feeds several ops: its gradient is the sum over all of them */
         tensor *a = op_layernorm(g, L[0], L[1], L[2], 1e-5f);
@@ -901,6 +902,38 @@ static void test_fd_loss_and_random(void **state) {
         }
         assert_int_equal(zero + kept, y->n);
         assert_true(zero > 0 && kept > 0);
+        graph_free(&g);
+    }
+    {
+        /* gelu + dropout in one op: element i is dropped iff the i-th uniform of the seeded stream is < p, the
+         * rest is the exact GELU (double) / (1 - p); op_dropout(op_gelu) draws the same mask */
+        fdc c = fd_case("gelu_dropout p0.3 (5,9) training, fixed seed", K_GELU_DROP);
+        c.p = 0.3f, c.training = 1, c.seed = 6;
+        add_leaves(&c, 1, LEAF(ACT_GRAD, 1.5f, 5, 9));
+        RUN(c);
+        graph g;
+        graph_init(&g, 1 << 20);
+        g.training = 1;
+        rng_seed(&g.rng, 6);
+        tensor *y = op_gelu_dropout(&g, c.leaf[0], 0.3f);
+        rng_seed(&g.rng, 6);
+        tensor *y2 = op_dropout(&g, op_gelu(&g, c.leaf[0]), 0.3f);
+        rng_t r;
+        rng_seed(&r, 6);
+        int zero = 0;
+        for (int64_t i = 0; i < y->n; i++) {
+            double v = c.leaf[0]->data[i], ref = rng_uniform(&r) < 0.3f ? 0.0 : 0.5 * v * (1 + erf(v / sqrt(2.0))) / 0.7;
+            zero += ref == 0.0;
+            if (fabs(y->data[i] - ref) > 1e-6 * (1 + fabs(ref))) fail_msg("gelu_dropout y[%lld] %g vs %g", (long long)i, y->data[i], ref);
+            if (fabs(y2->data[i] - ref) > 1e-6 * (1 + fabs(ref))) fail_msg("dropout(gelu) y[%lld] %g vs %g", (long long)i, y2->data[i], ref);
+        }
+        assert_true(zero > 0 && zero < y->n);
+        g.training = 0; /* not training: plain GELU */
+        tensor *y3 = op_gelu_dropout(&g, c.leaf[0], 0.3f);
+        for (int64_t i = 0; i < y3->n; i++) {
+            double v = c.leaf[0]->data[i], ref = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+            assert_true(fabs(y3->data[i] - ref) <= 1e-6 * (1 + fabs(ref)));
+        }
         graph_free(&g);
     }
     {
