@@ -61,12 +61,62 @@ tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
     shape[x->ndim - 1] = out;
     int rg = NEEDS(x) || NEEDS(w) || NEEDS(b);
     tensor *y = tensor_new(g, x->ndim, shape, rg);
-    if (b)
-        for (int64_t r = 0; r < R; r++) memcpy(y->data + r * out, b->data, sizeof(float) * out);
+    if (b) {
+        float *yd = y->data;
+        const float *bd = b->data;
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < R; r++) memcpy(yd + r * out, bd, sizeof(float) * out);
+    }
     BE->gemm(0, 1, (int)R, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
     if (y->requires_grad) {
         linear_ctx *c = graph_push(g, linear_bwd, sizeof *c);
         *c = (linear_ctx){g, x, w, b, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* linear + residual: res (R, out), x (R, in), w (out, in), b (out) -> y (R, out)                      */
+typedef struct {
+    graph *g;
+    tensor *res, *x, *w, *b, *y;
+} linres_ctx;
+
+static void linear_residual_bwd(void *p) {
+    linres_ctx *c = p;
+    if (!c->y->grad) return;
+    int in = last_dim(c->x), out = last_dim(c->y);
+    int64_t R = c->x->n / in, n = c->y->n;
+    const float *dy = c->y->grad;
+    if (NEEDS(c->res)) { /* dres += dy */
+        float *dr = tensor_grad(c->g, c->res);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dr[i] += dy[i];
+    }
+    if (NEEDS(c->x)) /* dx (R, in) += dy (R, out) . w (out, in) */
+        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
+    if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
+        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
+    if (NEEDS(c->b)) /* db (out) += column sums of dy */
+        col_sums(c->g, dy, R, out, tensor_grad(c->g, c->b));
+}
+
+tensor *op_linear_residual(graph *g, tensor *res, tensor *x, tensor *w, tensor *b) {
+    int in = last_dim(x), out = w->shape[0];
+    int64_t R = x->n / in;
+    DB_ASSERT(w->ndim == 2 && w->shape[1] == in && res->n == R * out && last_dim(res) == out && (!b || b->n == out),
+              "linear_residual: x last dim %d, w (%d, %d), residual of %lld values", in, w->shape[0], w->shape[1],
+              (long long)res->n);
+    tensor *y = tensor_like(g, res, NEEDS(res) || NEEDS(x) || NEEDS(w) || NEEDS(b));
+    const float *rd = res->data, *bd = b ? b->data : NULL;
+    float *yd = y->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) /* y = res + b, then y += x w^T */
+        for (int o = 0; o < out; o++) yd[r * out + o] = rd[r * out + o] + (bd ? bd[o] : 0.0f);
+    BE->gemm(0, 1, (int)R, out, in, 1.0f, x->data, in, w->data, in, 1.0f, yd, out);
+    if (y->requires_grad) {
+        linres_ctx *c = graph_push(g, linear_residual_bwd, sizeof *c);
+        *c = (linres_ctx){g, res, x, w, b, y};
     }
     return y;
 }

@@ -16,6 +16,9 @@
 
 /* y[r, o] = sum_i x[r, i] * w[o, i] + b[o]        x (..., in), w (out, in), b (out) or NULL -> y (..., out) */
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b);
+/* y = res + x w^T + b (a linear layer added to a residual in one op: no separate add pass either way)
+ * res (..., out), x (..., in), w (out, in), b (out) or NULL -> y (..., out), res's shape */
+tensor *op_linear_residual(graph *g, tensor *res, tensor *x, tensor *w, tensor *b);
 /* LayerNorm over the last dim: y = (x - mean) / sqrt(var + eps) * w + b      x (..., C), w, b (C) */
 tensor *op_layernorm(graph *g, tensor *x, tensor *w, tensor *b, float eps);
 /* Exact GELU 0.5 x (1 + erf(x / sqrt 2)) */

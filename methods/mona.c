@@ -6,7 +6,8 @@
  *                                                         as one 7x7 conv (op_dwconv_mix_nhwc)
  *   Q = D + projector(D)                                  1x1 conv = per-pixel linear
  *   Y = X + project2(dropout_0.1(gelu(Q)))
- * Only parameters whose name contains 'my_module' train. */
+ * Only parameters whose name contains 'my_module' train. A unit is six ops (layernorm_mix, linear, dwconv_mix,
+ * linear_residual, gelu_dropout, linear_residual); the fused ones are tested against their unfused forms. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +91,9 @@ static tensor *unit_forward(mona_unit *u, graph *g, tensor *x, const block_info 
     /* P + (dw3(P) + dw5(P) + dw7(P)) / 3 as one 7x7 depthwise conv (kernel (pad(w3) + pad(w5) + w7) / 3 + centre 1) */
     tensor *d = op_dwconv_mix_nhwc(g, p, bi->H, bi->W, 3, u->dw_w, u->dw_b, 1.0f / 3.0f, 1.0f);
     tensor *pw = op_reshape(g, u->pw_w, 2, (int[]){MONA_WIDTH, MONA_WIDTH});
-    tensor *q = op_add(g, d, op_linear(g, d, pw, u->pw_b));
+    tensor *q = op_linear_residual(g, d, d, pw, u->pw_b);  /* D + projector(D) */
     tensor *h = op_gelu_dropout(g, q, MONA_DROPOUT); /* dropout(gelu(Q)) */
-    return op_add(g, x, op_linear(g, h, u->w2, u->b2));
+    return op_linear_residual(g, x, h, u->w2, u->b2); /* X + project2(H) */
 }
 
 static tensor *mona_apply(void *mod, graph *g, hook_point hp, tensor *x, tensor *aux, const block_info *bi) {

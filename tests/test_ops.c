@@ -55,7 +55,7 @@ static tensor *leaf_new(int kind, int ndim, const int *shape, float scale, float
 
 /* ---- the case: which op, its leaves, its settings ---------------------------------------------- */
 enum {
-    K_LINEAR, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
+    K_LINEAR, K_LINRES, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
     K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_LNMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_GELU_DROP, K_DROPPATH, K_CHAIN, K_SWIN
 };
 
@@ -88,6 +88,9 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     tensor **L = c->leaf;
     switch (c->kind) {
     case K_LINEAR: out[0] = op_linear(g, L[0], L[1], L[2]); return 1;
+    case K_LINRES: /* s != 0: the residual is the input itself (both gradients land in one buffer) */
+        out[0] = op_linear_residual(g, c->s != 0.0f ? L[0] : L[3], L[0], L[1], L[2]);
+        return 1;
     case K_LN: out[0] = op_layernorm(g, L[0], L[1], L[2], c->eps); return 1;
     case K_GELU: out[0] = op_gelu(g, L[0]); return 1;
     case K_ADD: out[0] = op_add(g, L[0], L[1]); return 1;
@@ -315,6 +318,39 @@ static void test_fd_linear(void **state) {
         fdc c = fd_case("linear weight only (x needs none)", K_LINEAR);
         add_leaves(&c, 3, LEAF(ACT_NOGRAD, 1, 5, 4), LEAF(PARAM_TRAIN, 0.5f, 6, 4), NULL);
         RUN(c);
+    }
+    pool_free();
+}
+
+/* linear + residual in one op: the forward against op_add(res, op_linear(...)), the backward against finite
+ * differences (separate residual, the input as its own residual, no bias, frozen weight) */
+static void test_fd_linear_residual(void **state) {
+    (void)state;
+    rng_seed(&trng, 4);
+    static const struct {
+        int R, in, out, bias, self, wkind;
+    } cfgs[] = {{5, 4, 3, 1, 0, PARAM_TRAIN}, {6, 4, 4, 1, 1, PARAM_TRAIN}, {3, 7, 2, 0, 0, PARAM_TRAIN},
+                {4, 3, 5, 1, 0, PARAM_FROZEN}};
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int R = cfgs[q].R, in = cfgs[q].in, out = cfgs[q].out;
+        char *name = pool_add(malloc(80));
+        snprintf(name, 80, "linear_residual (%d,%d)->%d%s%s%s", R, in, out, cfgs[q].self ? " res = x" : "",
+                 cfgs[q].bias ? "" : " no bias", cfgs[q].wkind == PARAM_FROZEN ? " frozen" : "");
+        fdc c = fd_case(name, K_LINRES);
+        c.s = cfgs[q].self ? 1.0f : 0.0f;
+        tensor *x = LEAF(ACT_GRAD, 1, R, in), *w = LEAF(cfgs[q].wkind, 0.5f, out, in);
+        tensor *b = cfgs[q].bias ? LEAF(cfgs[q].wkind, 0.5f, out) : NULL;
+        tensor *res = cfgs[q].self ? NULL : LEAF(ACT_GRAD, 1, R, out);
+        add_leaves(&c, 4, x, w, b, res);
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *r = res ? res : x;
+        tensor *y = op_linear_residual(&g, r, x, w, b), *y2 = op_add(&g, r, op_linear(&g, x, w, b));
+        for (int64_t i = 0; i < y->n; i++)
+            if (fabsf(y->data[i] - y2->data[i]) > 1e-5f * (1 + fabsf(y2->data[i]))) fail_msg("%s: y[%lld] %g vs add + linear %g", name, (long long)i, y->data[i], y2->data[i]);
+        graph_free(&g);
+        RUN(c);
+        if (cfgs[q].wkind == PARAM_FROZEN) assert_null(w->grad);
     }
     pool_free();
 }
@@ -1230,6 +1266,7 @@ int main(void) {
         cmocka_unit_test(test_forward_hand),
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
+        cmocka_unit_test(test_fd_linear_residual),
         cmocka_unit_test(test_fd_layernorm),
         cmocka_unit_test(test_fd_layernorm_mix),
         cmocka_unit_test(test_fd_elementwise),
