@@ -821,7 +821,8 @@ static void gelu_dropout_bwd(void *p) {
     /* (dy * m) * gelu'(x), as mask_bwd then the backend's gelu_bwd */
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i], d = dy[i] * (keep[i] ? scale : 0.0f);
+        if (!keep[i]) continue; /* dropped: no gradient, no erf */
+        float v = x[i], d = dy[i] * scale;
         float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
         float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
         dx[i] += d * (cdf + v * pdf);
@@ -845,8 +846,12 @@ tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
     /* the backend's gelu_fwd formula, then the mask */
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
+        if (!keep[i]) { /* dropped: no erf */
+            yd[i] = 0.0f;
+            continue;
+        }
         float h = 0.5f * xd[i] * (1.0f + erff(xd[i] * 0.70710678118654752f));
-        yd[i] = h * (keep[i] ? scale : 0.0f);
+        yd[i] = h * scale;
     }
     if (y->requires_grad) {
         gelu_drop_ctx *c = graph_push(g, gelu_dropout_bwd, sizeof *c);
