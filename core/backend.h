@@ -1,6 +1,7 @@
 /* backend.h - the compute seam. Every op in ops.c does its arithmetic through one of these kernels, so
  * a GPU backend is a second table of the same functions (on device pointers) and no caller of an op
- * changes. The CPU table (kernels_cpu.c) is the plain reference that faster paths are tested against.
+ * changes. The CPU table (kernels_cpu.c) is the reference that other backends are tested against; where its
+ * own loops are blocked for speed (depthwise conv), tests/test_ops.c checks them against plain loops.
  * Shapes are in the comments; all buffers are contiguous row-major float32. */
 #ifndef DB_BACKEND_H
 #define DB_BACKEND_H

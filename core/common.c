@@ -198,6 +198,18 @@ uint64_t rng_u64(rng_t *r) { /* xoroshiro128+ */
     return res;
 }
 float rng_uniform(rng_t *r) { return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+void rng_uniform_fill(rng_t *r, float *u, int64_t n) {
+    uint64_t s0 = r->s[0], s1 = r->s[1];
+    for (int64_t i = 0; i < n; i++) { /* rng_u64, then rng_uniform's scaling */
+        uint64_t res = s0 + s1;
+        s1 ^= s0;
+        s0 = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+        s1 = (s1 << 37) | (s1 >> 27);
+        u[i] = (float)(res >> 40) * (1.0f / 16777216.0f);
+    }
+    r->s[0] = s0;
+    r->s[1] = s1;
+}
 float rng_normal(rng_t *r) {
     float u1 = rng_uniform(r), u2 = rng_uniform(r);
     if (u1 < 1e-12f) u1 = 1e-12f;

@@ -66,6 +66,8 @@ typedef struct rng_t {
 void rng_seed(rng_t *r, uint64_t seed);
 uint64_t rng_u64(rng_t *r);
 float rng_uniform(rng_t *r);            /* [0,1) */
+/* u[i] = rng_uniform(r) for i = 0..n-1 (the same stream, with the state in registers: ~4x faster) */
+void rng_uniform_fill(rng_t *r, float *u, int64_t n);
 float rng_normal(rng_t *r);             /* N(0,1), Box-Muller */
 uint32_t rng_below(rng_t *r, uint32_t n); /* [0,n) */
 

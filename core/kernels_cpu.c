@@ -1,5 +1,6 @@
-/* kernels_cpu.c - the CPU backend: plain C loops threaded with OpenMP, matrix products through OpenBLAS.
- * This is the reference every faster path is tested against. */
+/* kernels_cpu.c - the CPU backend: C loops threaded with OpenMP, matrix products through OpenBLAS.
+ * This is the reference other backends are tested against. The depthwise conv is blocked for speed (kernel
+ * transposed to (k, k, C), channel blocks in registers); tests/test_ops.c checks it against plain loops. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -195,80 +196,161 @@ static void cpu_attn_bwd(const float *qkv, const float *p, const int *rel_index,
     }
 }
 
-static void cpu_dwconv_fwd(const float *x, const float *w, const float *b, float *y, int B, int H, int W, int C, int k) {
+/* Depthwise conv, NHWC, stride 1, zero padding k/2. The kernel is first transposed to (k, k, C) so that
+ * the innermost loops run over contiguous channels, a block of DW_CB channels held in registers; the tap
+ * loops are clipped once per pixel (no bounds tests inside them). Rows (b, r) are split across threads.
+ * The plain loops these are tested against are in tests/test_ops.c (dwconv_ref_fwd/bwd). */
+#define DW_CB 64 /* channels per register block (four AVX-512 vectors: independent FMA chains) */
+
+/* w (C, k, k) -> wt (k, k, C); flip: wt[i][j] = w[k-1-i][k-1-j] (the kernel of the input gradient) */
+static float *dw_transpose(const float *w, int C, int k, int flip) {
+    float *wt = xmalloc(sizeof(float) * (size_t)k * k * C);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                int si = flip ? k - 1 - i : i, sj = flip ? k - 1 - j : j;
+                wt[((int64_t)i * k + j) * C + c] = w[((int64_t)c * k + si) * k + sj];
+            }
+    return wt;
+}
+
+/* one output pixel, channels [c0, c0 + cb): yo = init + sum_{i < ni, j < nj} ws[i][j] * xs[i][j], where xs
+ * points at the first tap inside the map (row stride W*C, column stride C) and ws at its weight (row
+ * stride k*C, column stride C); init may be NULL (zero) */
+static inline void dw_pixel(const float *xs, const float *ws, float *yo, const float *init, int cb, int ni, int nj,
+                            int k, int W, int C) {
+    float acc[DW_CB];
+    for (int cc = 0; cc < cb; cc++) acc[cc] = init ? init[cc] : 0.0f;
+    for (int i = 0; i < ni; i++)
+        for (int j = 0; j < nj; j++) {
+            const float *xi = xs + ((int64_t)i * W + j) * C, *wi = ws + ((int64_t)i * k + j) * C;
+            for (int cc = 0; cc < cb; cc++) acc[cc] += wi[cc] * xi[cc];
+        }
+    for (int cc = 0; cc < cb; cc++) yo[cc] = acc[cc];
+}
+
+/* y (B, H, W, C) = (accumulate ? y : bias or 0) + sum_{i,j} wt[i][j] * x[b, r+i-p, s+j-p]     wt (k, k, C) */
+static void dw_correlate(const float *x, const float *wt, const float *b, float *y, int B, int H, int W, int C, int k,
+                         int accumulate) {
     int p = k / 2;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int bi = 0; bi < B; bi++)
-        for (int r = 0; r < H; r++)
-            for (int s = 0; s < W; s++) {
-                float *yo = y + (((int64_t)bi * H + r) * W + s) * C;
-                for (int c = 0; c < C; c++) yo[c] = b ? b[c] : 0.0f;
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < (int64_t)B * H; row++) {
+        int r = (int)(row % H);
+        int i0 = r < p ? p - r : 0, i1 = H + p - r < k ? H + p - r : k;
+        for (int s = 0; s < W; s++) {
+            int j0 = s < p ? p - s : 0, j1 = W + p - s < k ? W + p - s : k;
+            float *yo = y + (row * W + s) * C;
+            const float *xs = x + ((row + i0 - p) * W + (s + j0 - p)) * (int64_t)C;
+            const float *ws = wt + ((int64_t)i0 * k + j0) * C;
+            for (int c0 = 0; c0 < C; c0 += DW_CB) {
+                const float *init = accumulate ? yo + c0 : b ? b + c0 : NULL;
+                if (C - c0 >= DW_CB) dw_pixel(xs + c0, ws + c0, yo + c0, init, DW_CB, i1 - i0, j1 - j0, k, W, C);
+                else dw_pixel(xs + c0, ws + c0, yo + c0, init, C - c0, i1 - i0, j1 - j0, k, W, C);
+            }
+        }
+    }
+}
+
+/* y (B, H, W, C) = b + sum_{i,j} w[c, i, j] x[b, r+i-p, s+j-p, c]        w (C, 1, k, k), b (C) or NULL */
+static void cpu_dwconv_fwd(const float *x, const float *w, const float *b, float *y, int B, int H, int W, int C, int k) {
+    float *wt = dw_transpose(w, C, k, 0);
+    dw_correlate(x, wt, b, y, B, H, W, C, k, 0);
+    free(wt);
+}
+
+/* Weight gradient of one output row and one kernel row i, channels [c0, c0 + cb) (cb <= DWW_CB):
+ * aw[j] += sum_s dy[r, s] * x[r+i-p, s+j-p] for j < k over the columns inside the map. dyr = dy[b, r, 0, c0],
+ * xrow = x[b, r+i-p, 0, c0], aw = (k, C) slice at c0. The k accumulators of a column block stay in registers
+ * and each dy vector is loaded once for all k taps; kk is k as a constant where the caller can give one. */
+#define DWW_CB 16
+static inline void dw_wgrad_row(const float *dyr, const float *xrow, float *aw, int cb, int kk, int W, int C) {
+    int p = kk / 2;
+    float acc[7][DWW_CB];
+    for (int j = 0; j < kk; j++)
+        for (int cc = 0; cc < cb; cc++) acc[j][cc] = 0.0f;
+    for (int s = 0; s < W; s++) {
+        const float *d = dyr + (int64_t)s * C;
+        if (s >= p && s + p < W) { /* every tap inside */
+            const float *xs = xrow + (int64_t)(s - p) * C;
+            for (int j = 0; j < kk; j++)
+                for (int cc = 0; cc < cb; cc++) acc[j][cc] += d[cc] * xs[(int64_t)j * C + cc];
+        } else {
+            for (int j = 0; j < kk; j++) {
+                int ss = s + j - p;
+                if (ss < 0 || ss >= W) continue;
+                for (int cc = 0; cc < cb; cc++) acc[j][cc] += d[cc] * xrow[(int64_t)ss * C + cc];
+            }
+        }
+    }
+    for (int j = 0; j < kk; j++)
+        for (int cc = 0; cc < cb; cc++) aw[(int64_t)j * C + cc] += acc[j][cc];
+}
+
+/* the same with k a compile-time constant for the common sizes (full unrolling, accumulators in registers) */
+static void dw_wgrad_row_k(const float *dyr, const float *xrow, float *aw, int cb, int k, int W, int C) {
+    if (cb == DWW_CB) {
+        switch (k) {
+        case 3: dw_wgrad_row(dyr, xrow, aw, DWW_CB, 3, W, C); return;
+        case 5: dw_wgrad_row(dyr, xrow, aw, DWW_CB, 5, W, C); return;
+        case 7: dw_wgrad_row(dyr, xrow, aw, DWW_CB, 7, W, C); return;
+        }
+    }
+    if (k <= 7) {
+        dw_wgrad_row(dyr, xrow, aw, cb, k, W, C);
+        return;
+    }
+    int p = k / 2; /* larger kernels: one tap at a time */
+    for (int j = 0; j < k; j++)
+        for (int s = 0; s < W; s++) {
+            int ss = s + j - p;
+            if (ss < 0 || ss >= W) continue;
+            for (int cc = 0; cc < cb; cc++) aw[(int64_t)j * C + cc] += dyr[(int64_t)s * C + cc] * xrow[(int64_t)ss * C + cc];
+        }
+}
+
+/* dx (B, H, W, C) += correlation of dy with the flipped kernel; dw (C, 1, k, k) += sum dy * shifted x;
+ * db (C) += sum dy. Each of dx, dw, db may be NULL. */
+static void cpu_dwconv_bwd(const float *x, const float *w, const float *dy, float *dx, float *dw, float *db, int B,
+                           int H, int W, int C, int k) {
+    if (dx) { /* dx[r', s'] += sum_{i,j} w[c,i,j] dy[r'-i+p, s'-j+p] = sum_{i,j} wflip[i][j] dy[r'+i-p, s'+j-p] */
+        float *wf = dw_transpose(w, C, k, 1);
+        dw_correlate(dy, wf, NULL, dx, B, H, W, C, k, 1);
+        free(wf);
+    }
+    if (dw || db) {
+        /* per-thread accumulators in (k, k, C) + (C) layout, reduced at the end */
+        int nt = omp_get_max_threads();
+        size_t per = (size_t)C * (k * k + 1);
+        float *acc = xcalloc((size_t)nt * per, sizeof(float));
+#pragma omp parallel
+        {
+            float *aw = acc + (size_t)omp_get_thread_num() * per, *ab = db ? aw + (size_t)C * k * k : NULL;
+            if (!dw) aw = NULL;
+#pragma omp for schedule(static)
+            for (int64_t row = 0; row < (int64_t)B * H; row++) {
+                int r = (int)(row % H), p = k / 2;
+                const float *dyr = dy + row * W * C;
+                if (ab) { /* db += sum_s dy[r, s] */
+                    for (int s = 0; s < W; s++)
+                        for (int c = 0; c < C; c++) ab[c] += dyr[(int64_t)s * C + c];
+                }
+                if (!aw) continue;
                 for (int i = 0; i < k; i++) {
                     int rr = r + i - p;
                     if (rr < 0 || rr >= H) continue;
-                    for (int j = 0; j < k; j++) {
-                        int ss = s + j - p;
-                        if (ss < 0 || ss >= W) continue;
-                        const float *xi = x + (((int64_t)bi * H + rr) * W + ss) * C;
-                        for (int c = 0; c < C; c++) yo[c] += w[(c * k + i) * k + j] * xi[c];
-                    }
+                    const float *xrow = x + (row + i - p) * W * C;
+                    for (int c0 = 0; c0 < C; c0 += DWW_CB)
+                        dw_wgrad_row_k(dyr + c0, xrow + c0, aw + (int64_t)i * k * C + c0, C - c0 < DWW_CB ? C - c0 : DWW_CB, k,
+                                       W, C);
                 }
             }
-}
-
-static void cpu_dwconv_bwd(const float *x, const float *w, const float *dy, float *dx, float *dw, float *db, int B,
-                           int H, int W, int C, int k) {
-    int p = k / 2;
-    if (dx) {
-        /* dx[r', s'] += sum_{i,j} w[c,i,j] dy[r'-i+p, s'-j+p] */
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int bi = 0; bi < B; bi++)
-            for (int r = 0; r < H; r++)
-                for (int s = 0; s < W; s++) {
-                    float *dxo = dx + (((int64_t)bi * H + r) * W + s) * C;
-                    for (int i = 0; i < k; i++) {
-                        int rr = r - i + p;
-                        if (rr < 0 || rr >= H) continue;
-                        for (int j = 0; j < k; j++) {
-                            int ss = s - j + p;
-                            if (ss < 0 || ss >= W) continue;
-                            const float *dyi = dy + (((int64_t)bi * H + rr) * W + ss) * C;
-                            for (int c = 0; c < C; c++) dxo[c] += w[(c * k + i) * k + j] * dyi[c];
-                        }
-                    }
-                }
-    }
-    if (dw || db) {
-        int nt = omp_get_max_threads();
-        float *acc = xcalloc((size_t)nt * C * (k * k + 1), sizeof(float));
-#pragma omp parallel
-        {
-            int tid = omp_get_thread_num();
-            float *aw = acc + (size_t)tid * C * (k * k + 1), *ab = aw + (size_t)C * k * k;
-#pragma omp for collapse(2) schedule(static)
-            for (int bi = 0; bi < B; bi++)
-                for (int r = 0; r < H; r++)
-                    for (int s = 0; s < W; s++) {
-                        const float *dyo = dy + (((int64_t)bi * H + r) * W + s) * C;
-                        for (int c = 0; c < C; c++) ab[c] += dyo[c];
-                        for (int i = 0; i < k; i++) {
-                            int rr = r + i - p;
-                            if (rr < 0 || rr >= H) continue;
-                            for (int j = 0; j < k; j++) {
-                                int ss = s + j - p;
-                                if (ss < 0 || ss >= W) continue;
-                                const float *xi = x + (((int64_t)bi * H + rr) * W + ss) * C;
-                                for (int c = 0; c < C; c++) aw[(int64_t)(i * k + j) * C + c] += dyo[c] * xi[c];
-                            }
-                        }
-                    }
         }
         for (int t = 0; t < nt; t++) {
-            float *aw = acc + (size_t)t * C * (k * k + 1), *ab = aw + (size_t)C * k * k;
+            const float *aw = acc + (size_t)t * per, *ab = aw + (size_t)C * k * k;
             for (int c = 0; c < C; c++) {
                 if (db) db[c] += ab[c];
                 if (dw)
-                    for (int ij = 0; ij < k * k; ij++) dw[c * k * k + ij] += aw[(int64_t)ij * C + c];
+                    for (int ij = 0; ij < k * k; ij++) dw[(int64_t)c * k * k + ij] += aw[(int64_t)ij * C + c];
             }
         }
         free(acc);

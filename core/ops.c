@@ -61,12 +61,62 @@ tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
     shape[x->ndim - 1] = out;
     int rg = NEEDS(x) || NEEDS(w) || NEEDS(b);
     tensor *y = tensor_new(g, x->ndim, shape, rg);
-    if (b)
-        for (int64_t r = 0; r < R; r++) memcpy(y->data + r * out, b->data, sizeof(float) * out);
+    if (b) {
+        float *yd = y->data;
+        const float *bd = b->data;
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < R; r++) memcpy(yd + r * out, bd, sizeof(float) * out);
+    }
     BE->gemm(0, 1, (int)R, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
     if (y->requires_grad) {
         linear_ctx *c = graph_push(g, linear_bwd, sizeof *c);
         *c = (linear_ctx){g, x, w, b, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* linear + residual: res (R, out), x (R, in), w (out, in), b (out) -> y (R, out)                      */
+typedef struct {
+    graph *g;
+    tensor *res, *x, *w, *b, *y;
+} linres_ctx;
+
+static void linear_residual_bwd(void *p) {
+    linres_ctx *c = p;
+    if (!c->y->grad) return;
+    int in = last_dim(c->x), out = last_dim(c->y);
+    int64_t R = c->x->n / in, n = c->y->n;
+    const float *dy = c->y->grad;
+    if (NEEDS(c->res)) { /* dres += dy */
+        float *dr = tensor_grad(c->g, c->res);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dr[i] += dy[i];
+    }
+    if (NEEDS(c->x)) /* dx (R, in) += dy (R, out) . w (out, in) */
+        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
+    if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
+        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
+    if (NEEDS(c->b)) /* db (out) += column sums of dy */
+        col_sums(c->g, dy, R, out, tensor_grad(c->g, c->b));
+}
+
+tensor *op_linear_residual(graph *g, tensor *res, tensor *x, tensor *w, tensor *b) {
+    int in = last_dim(x), out = w->shape[0];
+    int64_t R = x->n / in;
+    DB_ASSERT(w->ndim == 2 && w->shape[1] == in && res->n == R * out && last_dim(res) == out && (!b || b->n == out),
+              "linear_residual: x last dim %d, w (%d, %d), residual of %lld values", in, w->shape[0], w->shape[1],
+              (long long)res->n);
+    tensor *y = tensor_like(g, res, NEEDS(res) || NEEDS(x) || NEEDS(w) || NEEDS(b));
+    const float *rd = res->data, *bd = b ? b->data : NULL;
+    float *yd = y->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) /* y = res + b, then y += x w^T */
+        for (int o = 0; o < out; o++) yd[r * out + o] = rd[r * out + o] + (bd ? bd[o] : 0.0f);
+    BE->gemm(0, 1, (int)R, out, in, 1.0f, x->data, in, w->data, in, 1.0f, yd, out);
+    if (y->requires_grad) {
+        linres_ctx *c = graph_push(g, linear_residual_bwd, sizeof *c);
+        *c = (linres_ctx){g, res, x, w, b, y};
     }
     return y;
 }
@@ -239,6 +289,102 @@ tensor *op_affine2(graph *g, tensor *a, tensor *ga, tensor *b, tensor *gb) {
     if (y->requires_grad) {
         affine2_ctx *c = graph_push(g, affine2_bwd, sizeof *c);
         *c = (affine2_ctx){g, a, ga, b, gb, y};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* layernorm + mix: y = (xhat * w + b) * ga + x * gx; x (R, C), w, b, ga, gx (C)                       */
+typedef struct {
+    graph *g;
+    tensor *x, *w, *b, *ga, *gx, *y;
+    float *mean, *rstd;
+} lnmix_ctx;
+
+static void layernorm_mix_bwd(void *p) {
+    lnmix_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->x);
+    int64_t R = c->x->n / C;
+    const float *x = c->x->data, *dy = c->y->grad, *w = c->w ? c->w->data : NULL, *b = c->b ? c->b->data : NULL;
+    const float *ga = c->ga->data, *gx = c->gx->data;
+    float *dx = grad_of(c->g, c->x), *dw = grad_of(c->g, c->w), *db = grad_of(c->g, c->b);
+    float *dga = grad_of(c->g, c->ga), *dgx = grad_of(c->g, c->gx);
+    int nt = omp_get_max_threads();
+    /* per-thread sums over rows of dy * xhat * ga (dw), dy * ga (db), dy * (xhat w + b) (dga), dy * x (dgx) */
+    double *part = arena_calloc(&c->g->mem, sizeof(double) * (size_t)nt * 4 * C);
+#pragma omp parallel
+    {
+        double *sw = part + (size_t)omp_get_thread_num() * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
+        float *dh = xmalloc(sizeof(float) * (size_t)C), *hh = xmalloc(sizeof(float) * (size_t)C);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = x + r * C, *dyr = dy + r * C;
+            float m = c->mean[r], rs = c->rstd[r];
+            double s1 = 0, s2 = 0; /* sum(dxhat), sum(dxhat * xhat) */
+            for (int k = 0; k < C; k++) {
+                float h = (xr[k] - m) * rs, wk = w ? w[k] : 1.0f;
+                float dn = dyr[k] * ga[k]; /* dL/d(LN output) */
+                sw[k] += (double)dn * h;
+                sb[k] += dn;
+                sga[k] += (double)dyr[k] * (h * wk + (b ? b[k] : 0.0f));
+                sgx[k] += (double)dyr[k] * xr[k];
+                dh[k] = dn * wk;
+                hh[k] = h;
+                s1 += dh[k];
+                s2 += (double)dh[k] * h;
+            }
+            if (dx) {
+                float a1 = (float)(s1 / C), a2 = (float)(s2 / C);
+                float *dxr = dx + r * C;
+                for (int k = 0; k < C; k++) dxr[k] += gx[k] * dyr[k] + rs * (dh[k] - a1 - hh[k] * a2);
+            }
+        }
+        free(dh);
+        free(hh);
+    }
+    for (int t = 0; t < nt; t++) {
+        const double *sw = part + (size_t)t * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
+        for (int k = 0; k < C; k++) {
+            if (dw) dw[k] += (float)sw[k];
+            if (db) db[k] += (float)sb[k];
+            if (dga) dga[k] += (float)sga[k];
+            if (dgx) dgx[k] += (float)sgx[k];
+        }
+    }
+}
+
+tensor *op_layernorm_mix(graph *g, tensor *x, tensor *w, tensor *b, float eps, tensor *ga, tensor *gx) {
+    int C = last_dim(x);
+    DB_ASSERT(ga->n == C && gx->n == C && (!w || w->n == C) && (!b || b->n == C), "layernorm_mix: parameters must have %d values", C);
+    int64_t R = x->n / C;
+    tensor *y = tensor_like(g, x, NEEDS(x) || NEEDS(w) || NEEDS(b) || NEEDS(ga) || NEEDS(gx));
+    float *mean = arena_alloc(&g->mem, sizeof(float) * R), *rstd = arena_alloc(&g->mem, sizeof(float) * R);
+    const float *wd = w ? w->data : NULL, *bd = b ? b->data : NULL, *gad = ga->data, *gxd = gx->data;
+    /* the LayerNorm kernel's arithmetic (backend.h: double moments), then the mix in the same pass */
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = x->data + r * C;
+        double s = 0;
+        for (int k = 0; k < C; k++) s += xr[k];
+        double mu = s / C, v = 0;
+        for (int k = 0; k < C; k++) {
+            double d = xr[k] - mu;
+            v += d * d;
+        }
+        float rs = (float)(1.0 / sqrt(v / C + eps)), m = (float)mu;
+        mean[r] = m;
+        rstd[r] = rs;
+        float *yr = y->data + r * C;
+        for (int k = 0; k < C; k++) {
+            float h = (xr[k] - m) * rs;
+            float n = (wd ? h * wd[k] : h) + (bd ? bd[k] : 0.0f);
+            yr[k] = n * gad[k] + xr[k] * gxd[k];
+        }
+    }
+    if (y->requires_grad) {
+        lnmix_ctx *c = graph_push(g, layernorm_mix_bwd, sizeof *c);
+        *c = (lnmix_ctx){g, x, w, b, ga, gx, y, mean, rstd};
     }
     return y;
 }
@@ -461,6 +607,80 @@ tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* sum of depthwise convs + identity as one conv: x (B, H, W, C), w_i (C, 1, k_i, k_i) -> y (B, H, W, C)  */
+#define DWMIX_MAX 8
+typedef struct {
+    graph *g;
+    tensor *x, *w[DWMIX_MAX], *b[DWMIX_MAX], *y;
+    int H, W, n, k; /* map size, number of convs, combined (largest) kernel size */
+    float s;
+    float *kern;  /* combined kernel (C, 1, k, k) */
+} dwmix_ctx;
+
+static void dwconv_mix_bwd(void *p) {
+    dwmix_ctx *c = p;
+    if (!c->y->grad) return;
+    int C = last_dim(c->x), H = c->H, W = c->W, B = (int)(c->x->n / ((int64_t)C * H * W)), k = c->k;
+    int need_w = 0, need_b = 0;
+    for (int i = 0; i < c->n; i++) need_w |= NEEDS(c->w[i]), need_b |= NEEDS(c->b[i]);
+    /* dK (C, k, k) and dbias (C) of the combined conv, then split: dw_i = s * centre of dK, db_i = s * dbias */
+    float *dk = need_w ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C * k * k) : NULL;
+    float *dbias = need_b ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C) : NULL;
+    BE->dwconv_bwd(c->x->data, c->kern, c->y->grad, grad_of(c->g, c->x), dk, dbias, B, H, W, C, k);
+    for (int i = 0; i < c->n; i++) {
+        if (NEEDS(c->w[i])) {
+            int ki = c->w[i]->shape[2], off = (k - ki) / 2;
+            float *dw = tensor_grad(c->g, c->w[i]);
+            for (int ch = 0; ch < C; ch++)
+                for (int a = 0; a < ki; a++)
+                    for (int e = 0; e < ki; e++)
+                        dw[((int64_t)ch * ki + a) * ki + e] += c->s * dk[((int64_t)ch * k + a + off) * k + e + off];
+        }
+        if (NEEDS(c->b[i])) {
+            float *db = tensor_grad(c->g, c->b[i]);
+            for (int ch = 0; ch < C; ch++) db[ch] += c->s * dbias[ch];
+        }
+    }
+}
+
+tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int H, int W, int n, tensor **w, tensor **b, float s, float id) {
+    int C = last_dim(x), B = H > 0 && W > 0 ? (int)(x->n / ((int64_t)C * H * W)) : 0, k = 1, rg = NEEDS(x), has_b = 0;
+    DB_ASSERT(n >= 1 && n <= DWMIX_MAX && B > 0 && (int64_t)B * H * W * C == x->n,
+              "dwconv_mix: x must hold B (H=%d, W=%d, C) maps and 1 <= n <= %d", H, W, DWMIX_MAX);
+    for (int i = 0; i < n; i++) {
+        DB_ASSERT(w[i]->ndim == 4 && w[i]->shape[0] == C && w[i]->shape[1] == 1 && w[i]->shape[2] == w[i]->shape[3] &&
+                      w[i]->shape[2] % 2 == 1,
+                  "dwconv_mix: kernel %d must be (C, 1, k, k) with k odd", i);
+        DB_ASSERT(!b[i] || b[i]->n == C);
+        if (w[i]->shape[2] > k) k = w[i]->shape[2];
+        rg |= NEEDS(w[i]) || NEEDS(b[i]);
+        has_b |= b[i] != NULL;
+    }
+    /* K = s * sum_i pad(w_i) + id at the centre tap; bias = s * sum_i b_i */
+    float *kern = arena_calloc(&g->mem, sizeof(float) * (size_t)C * k * k);
+    float *bias = has_b ? arena_calloc(&g->mem, sizeof(float) * (size_t)C) : NULL;
+    for (int i = 0; i < n; i++) {
+        int ki = w[i]->shape[2], off = (k - ki) / 2;
+        for (int ch = 0; ch < C; ch++) {
+            for (int a = 0; a < ki; a++)
+                for (int e = 0; e < ki; e++)
+                    kern[((int64_t)ch * k + a + off) * k + e + off] += s * w[i]->data[((int64_t)ch * ki + a) * ki + e];
+            if (b[i]) bias[ch] += s * b[i]->data[ch];
+        }
+    }
+    for (int ch = 0; ch < C; ch++) kern[((int64_t)ch * k + k / 2) * k + k / 2] += id;
+    tensor *y = tensor_like(g, x, rg);
+    BE->dwconv_fwd(x->data, kern, bias, y->data, B, H, W, C, k);
+    if (y->requires_grad) {
+        dwmix_ctx *c = graph_push(g, dwconv_mix_bwd, sizeof *c);
+        memset(c, 0, sizeof *c);
+        c->g = g, c->x = x, c->y = y, c->H = H, c->W = W, c->n = n, c->k = k, c->s = s, c->kern = kern;
+        for (int i = 0; i < n; i++) c->w[i] = w[i], c->b[i] = b[i];
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* window attention                                                                                  */
 typedef struct {
     graph *g;
@@ -576,8 +796,68 @@ tensor *op_dropout(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
     float *mask = arena_alloc(&g->mem, sizeof(float) * x->n);
     float keep = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < x->n; i++) mask[i] = rng_uniform(&g->rng) < p ? 0.0f : keep;
+    rng_uniform_fill(&g->rng, mask, x->n); /* the draws serially (one stream), the threshold in parallel */
+    int64_t n = x->n;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) mask[i] = mask[i] < p ? 0.0f : keep;
     return apply_mask(g, x, mask, 1);
+}
+
+/* gelu + dropout: y = gelu(x) * (keep[i] ? 1/(1-p) : 0), x (n) any shape                                */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    unsigned char *keep;
+    float scale;
+} gelu_drop_ctx;
+
+static void gelu_dropout_bwd(void *p) {
+    gelu_drop_ctx *c = p;
+    if (!c->y->grad) return;
+    const float *x = c->x->data, *dy = c->y->grad;
+    const unsigned char *keep = c->keep;
+    float *dx = tensor_grad(c->g, c->x), scale = c->scale;
+    int64_t n = c->x->n;
+    /* (dy * m) * gelu'(x), as mask_bwd then the backend's gelu_bwd */
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        if (!keep[i]) continue; /* dropped: no gradient, no erf */
+        float v = x[i], d = dy[i] * scale;
+        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+        dx[i] += d * (cdf + v * pdf);
+    }
+}
+
+tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
+    if (!g->training || p <= 0.0f) return op_gelu(g, x);
+    int64_t n = x->n;
+    unsigned char *keep = arena_alloc(&g->mem, (size_t)n);
+    float u[4096];
+    for (int64_t i0 = 0; i0 < n; i0 += 4096) { /* op_dropout's draws: element i dropped when its uniform < p */
+        int m = n - i0 < 4096 ? (int)(n - i0) : 4096;
+        rng_uniform_fill(&g->rng, u, m);
+        for (int i = 0; i < m; i++) keep[i0 + i] = !(u[i] < p);
+    }
+    float scale = 1.0f / (1.0f - p);
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    const float *xd = x->data;
+    float *yd = y->data;
+    /* the backend's gelu_fwd formula, then the mask */
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        if (!keep[i]) { /* dropped: no erf */
+            yd[i] = 0.0f;
+            continue;
+        }
+        float h = 0.5f * xd[i] * (1.0f + erff(xd[i] * 0.70710678118654752f));
+        yd[i] = h * scale;
+    }
+    if (y->requires_grad) {
+        gelu_drop_ctx *c = graph_push(g, gelu_dropout_bwd, sizeof *c);
+        *c = (gelu_drop_ctx){g, x, y, keep, scale};
+    }
+    return y;
 }
 
 tensor *op_drop_path(graph *g, tensor *x, float p) {

@@ -2,10 +2,12 @@
  * stream after each residual add ('my_module_1' after attention, 'my_module_2' after the MLP):
  *   T = LN(X) * gamma + X * gammax                        X (B*H*W, C)
  *   P = project1(T)                                       (B, H, W, 64), NHWC
- *   D = (dw3(P) + dw5(P) + dw7(P)) / 3 + P                depthwise convs on the un-windowed map
+ *   D = (dw3(P) + dw5(P) + dw7(P)) / 3 + P                depthwise convs on the un-windowed map, computed
+ *                                                         as one 7x7 conv (op_dwconv_mix_nhwc)
  *   Q = D + projector(D)                                  1x1 conv = per-pixel linear
  *   Y = X + project2(dropout_0.1(gelu(Q)))
- * Only parameters whose name contains 'my_module' train. */
+ * Only parameters whose name contains 'my_module' train. A unit is six ops (layernorm_mix, linear, dwconv_mix,
+ * linear_residual, gelu_dropout, linear_residual); the fused ones are tested against their unfused forms. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,18 +86,14 @@ static void mona_init(void *mod, rng_t *rng, const block_info *bi) {
 }
 
 static tensor *unit_forward(mona_unit *u, graph *g, tensor *x, const block_info *bi) {
-    int C = bi->dim, R = (int)(x->n / C), B = R / (bi->H * bi->W);
-    tensor *t = op_affine2(g, op_layernorm(g, x, u->norm_w, u->norm_b, 1e-5f), u->gamma, x, u->gammax);
-    tensor *p = op_reshape(g, op_linear(g, t, u->w1, u->b1), 4, (int[]){B, bi->H, bi->W, MONA_WIDTH});
-    tensor *s = op_dwconv_nhwc(g, p, u->dw_w[0], u->dw_b[0]);
-    s = op_add(g, s, op_dwconv_nhwc(g, p, u->dw_w[1], u->dw_b[1]));
-    s = op_add(g, s, op_dwconv_nhwc(g, p, u->dw_w[2], u->dw_b[2]));
-    tensor *d = op_axpy(g, p, 1.0f / 3.0f, s); /* P + sum/3 */
+    tensor *t = op_layernorm_mix(g, x, u->norm_w, u->norm_b, 1e-5f, u->gamma, u->gammax); /* LN(X) gamma + X gammax */
+    tensor *p = op_linear(g, t, u->w1, u->b1); /* (R, 64): rows are the NHWC map's pixels */
+    /* P + (dw3(P) + dw5(P) + dw7(P)) / 3 as one 7x7 depthwise conv (kernel (pad(w3) + pad(w5) + w7) / 3 + centre 1) */
+    tensor *d = op_dwconv_mix_nhwc(g, p, bi->H, bi->W, 3, u->dw_w, u->dw_b, 1.0f / 3.0f, 1.0f);
     tensor *pw = op_reshape(g, u->pw_w, 2, (int[]){MONA_WIDTH, MONA_WIDTH});
-    tensor *q = op_add(g, d, op_linear(g, d, pw, u->pw_b));
-    tensor *h = op_dropout(g, op_gelu(g, q), MONA_DROPOUT);
-    h = op_reshape(g, h, 2, (int[]){R, MONA_WIDTH});
-    return op_add(g, x, op_linear(g, h, u->w2, u->b2));
+    tensor *q = op_linear_residual(g, d, d, pw, u->pw_b);  /* D + projector(D) */
+    tensor *h = op_gelu_dropout(g, q, MONA_DROPOUT); /* dropout(gelu(Q)) */
+    return op_linear_residual(g, x, h, u->w2, u->b2); /* X + project2(H) */
 }
 
 static tensor *mona_apply(void *mod, graph *g, hook_point hp, tensor *x, tensor *aux, const block_info *bi) {

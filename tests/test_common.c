@@ -1,4 +1,5 @@
-/* test_common.c - the shared utilities: error messages, atomic writes, arena reuse, parameter blocks. */
+/* test_common.c - the shared utilities: error messages, atomic writes, arena reuse, parameter blocks, the
+ * bulk random fill. */
 #include "test_util.h"
 
 #include "../core/common.h"
@@ -43,6 +44,20 @@ static void test_arena_reuse(void **state) {
     arena_free(&a);
 }
 
+/* rng_uniform_fill draws exactly what successive rng_uniform calls draw, and leaves the same state */
+static void test_rng_uniform_fill(void **state) {
+    (void)state;
+    rng_t a, b;
+    rng_seed(&a, 123);
+    rng_seed(&b, 123);
+    float u[1000];
+    for (int n = 0; n < 1000; n += 333) {
+        rng_uniform_fill(&a, u, n);
+        for (int i = 0; i < n; i++) assert_true(u[i] == rng_uniform(&b));
+        assert_true(a.s[0] == b.s[0] && a.s[1] == b.s[1]);
+    }
+}
+
 static void test_params_blocks(void **state) {
     (void)state;
     params ps;
@@ -69,6 +84,7 @@ int main(void) {
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_arena_reuse),
         cmocka_unit_test(test_params_blocks),
+        cmocka_unit_test(test_rng_uniform_fill),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
  * g->rng before each forward. Leaves that need no gradient must end with none. */
 #include "test_util.h"
 
+#include "../core/backend.h"
 #include "../core/ops.h"
 #include "../core/params.h"
 #include "../core/swin.h"
@@ -54,8 +55,8 @@ static tensor *leaf_new(int kind, int ndim, const int *shape, float scale, float
 
 /* ---- the case: which op, its leaves, its settings ---------------------------------------------- */
 enum {
-    K_LINEAR, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
-    K_TO_NCHW, K_CONV, K_DW, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_DROPPATH, K_CHAIN, K_SWIN
+    K_LINEAR, K_LINRES, K_LN, K_GELU, K_ADD, K_ADD_SELF, K_AXPY, K_SCALE, K_AFFINE2, K_GATHER, K_RESHAPE, K_TO_NHWC,
+    K_TO_NCHW, K_CONV, K_DW, K_DWMIX, K_LNMIX, K_ATTN, K_LORA, K_MEAN, K_LORAND, K_CE, K_DROPOUT, K_GELU_DROP, K_DROPPATH, K_CHAIN, K_SWIN
 };
 
 typedef struct fdc {
@@ -87,6 +88,9 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     tensor **L = c->leaf;
     switch (c->kind) {
     case K_LINEAR: out[0] = op_linear(g, L[0], L[1], L[2]); return 1;
+    case K_LINRES: /* s != 0: the residual is the input itself (both gradients land in one buffer) */
+        out[0] = op_linear_residual(g, c->s != 0.0f ? L[0] : L[3], L[0], L[1], L[2]);
+        return 1;
     case K_LN: out[0] = op_layernorm(g, L[0], L[1], L[2], c->eps); return 1;
     case K_GELU: out[0] = op_gelu(g, L[0]); return 1;
     case K_ADD: out[0] = op_add(g, L[0], L[1]); return 1;
@@ -102,6 +106,13 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     case K_TO_NCHW: out[0] = op_nhwc_to_nchw(g, L[0]); return 1;
     case K_CONV: out[0] = op_conv2d(g, L[0], L[1], L[2], c->stride, c->pad, c->groups); return 1;
     case K_DW: out[0] = op_dwconv_nhwc(g, L[0], L[1], L[2]); return 1;
+    case K_LNMIX: out[0] = op_layernorm_mix(g, L[0], L[1], L[2], c->eps, L[3], L[4]); return 1;
+    case K_DWMIX: { /* leaves: x, then (w_i, b_i) pairs */
+        tensor *w[4], *b[4];
+        for (int i = 0; i < c->nb; i++) w[i] = L[1 + 2 * i], b[i] = L[2 + 2 * i];
+        out[0] = op_dwconv_mix_nhwc(g, L[0], L[0]->shape[1], L[0]->shape[2], c->nb, w, b, c->s, c->eps);
+        return 1;
+    }
     case K_ATTN:
         out[0] = op_window_attention(g, L[0], L[1], c->rel_index, c->mask, c->nw_img, c->T, c->heads, c->s);
         return 1;
@@ -110,6 +121,7 @@ static int case_forward(graph *g, fdc *c, tensor **out) {
     case K_LORAND: out[0] = op_lorand_weight(g, c->nb, &L[0], &L[c->nb], &L[2 * c->nb]); return 1;
     case K_CE: out[0] = op_cross_entropy(g, L[0], c->labels, c->eps); return 1;
     case K_DROPOUT: out[0] = op_dropout(g, op_scale(g, L[0], 1.0f), c->p); return 1;
+    case K_GELU_DROP: out[0] = op_gelu_dropout(g, op_scale(g, L[0], 1.0f), c->p); return 1;
     case K_DROPPATH: out[0] = op_drop_path(g, op_scale(g, L[0], 1.0f), c->p); return 1;
     case K_CHAIN: { /* x feeds several ops: its gradient is the sum over all of them */
         tensor *a = op_layernorm(g, L[0], L[1], L[2], 1e-5f);
@@ -306,6 +318,39 @@ static void test_fd_linear(void **state) {
         fdc c = fd_case("linear weight only (x needs none)", K_LINEAR);
         add_leaves(&c, 3, LEAF(ACT_NOGRAD, 1, 5, 4), LEAF(PARAM_TRAIN, 0.5f, 6, 4), NULL);
         RUN(c);
+    }
+    pool_free();
+}
+
+/* linear + residual in one op: the forward against op_add(res, op_linear(...)), the backward against finite
+ * differences (separate residual, the input as its own residual, no bias, frozen weight) */
+static void test_fd_linear_residual(void **state) {
+    (void)state;
+    rng_seed(&trng, 4);
+    static const struct {
+        int R, in, out, bias, self, wkind;
+    } cfgs[] = {{5, 4, 3, 1, 0, PARAM_TRAIN}, {6, 4, 4, 1, 1, PARAM_TRAIN}, {3, 7, 2, 0, 0, PARAM_TRAIN},
+                {4, 3, 5, 1, 0, PARAM_FROZEN}};
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int R = cfgs[q].R, in = cfgs[q].in, out = cfgs[q].out;
+        char *name = pool_add(malloc(80));
+        snprintf(name, 80, "linear_residual (%d,%d)->%d%s%s%s", R, in, out, cfgs[q].self ? " res = x" : "",
+                 cfgs[q].bias ? "" : " no bias", cfgs[q].wkind == PARAM_FROZEN ? " frozen" : "");
+        fdc c = fd_case(name, K_LINRES);
+        c.s = cfgs[q].self ? 1.0f : 0.0f;
+        tensor *x = LEAF(ACT_GRAD, 1, R, in), *w = LEAF(cfgs[q].wkind, 0.5f, out, in);
+        tensor *b = cfgs[q].bias ? LEAF(cfgs[q].wkind, 0.5f, out) : NULL;
+        tensor *res = cfgs[q].self ? NULL : LEAF(ACT_GRAD, 1, R, out);
+        add_leaves(&c, 4, x, w, b, res);
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *r = res ? res : x;
+        tensor *y = op_linear_residual(&g, r, x, w, b), *y2 = op_add(&g, r, op_linear(&g, x, w, b));
+        for (int64_t i = 0; i < y->n; i++)
+            if (fabsf(y->data[i] - y2->data[i]) > 1e-5f * (1 + fabsf(y2->data[i]))) fail_msg("%s: y[%lld] %g vs add + linear %g", name, (long long)i, y->data[i], y2->data[i]);
+        graph_free(&g);
+        RUN(c);
+        if (cfgs[q].wkind == PARAM_FROZEN) assert_null(w->grad);
     }
     pool_free();
 }
@@ -558,6 +603,203 @@ static void test_fd_dwconv(void **state) {
     pool_free();
 }
 
+/* LayerNorm + mix in one op: the forward against op_affine2(op_layernorm(...)) and a direct loop in
+ * double, the backward against finite differences (with and without LN weights, frozen parameters) */
+static void test_fd_layernorm_mix(void **state) {
+    (void)state;
+    rng_seed(&trng, 8);
+    static const struct {
+        int R, C, affine, pkind, xkind;
+    } cfgs[] = {{7, 5, 1, PARAM_TRAIN, ACT_GRAD}, {3, 64, 1, PARAM_TRAIN, ACT_GRAD}, {4, 3, 0, PARAM_TRAIN, ACT_GRAD},
+                {5, 6, 1, PARAM_FROZEN, ACT_GRAD}, {6, 4, 1, PARAM_TRAIN, ACT_NOGRAD}};
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int R = cfgs[q].R, C = cfgs[q].C;
+        char *name = pool_add(malloc(80));
+        snprintf(name, 80, "layernorm_mix (%d,%d)%s%s%s", R, C, cfgs[q].affine ? "" : " no LN weights",
+                 cfgs[q].pkind == PARAM_FROZEN ? " frozen LN" : "", cfgs[q].xkind == ACT_NOGRAD ? " x no grad" : "");
+        fdc c = fd_case(name, K_LNMIX);
+        c.eps = 1e-5f;
+        tensor *x = leaf_new(cfgs[q].xkind, 2, (int[]){R, C}, 1.0f, 0.3f);
+        tensor *w = cfgs[q].affine ? leaf_new(cfgs[q].pkind, 1, &C, 0.5f, 1.0f) : NULL;
+        tensor *b = cfgs[q].affine ? LEAF(cfgs[q].pkind, 0.5f, C) : NULL;
+        tensor *ga = LEAF(PARAM_TRAIN, 0.5f, C), *gx = leaf_new(PARAM_TRAIN, 1, &C, 0.5f, 1.0f);
+        add_leaves(&c, 5, x, w, b, ga, gx);
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *y = op_layernorm_mix(&g, x, w, b, c.eps, ga, gx);
+        tensor *y2 = op_affine2(&g, op_layernorm(&g, x, w, b, c.eps), ga, x, gx);
+        for (int r = 0; r < R; r++) {
+            double mu = 0, var = 0;
+            for (int k = 0; k < C; k++) mu += x->data[r * C + k];
+            mu /= C;
+            for (int k = 0; k < C; k++) var += (x->data[r * C + k] - mu) * (x->data[r * C + k] - mu);
+            var /= C;
+            for (int k = 0; k < C; k++) {
+                double h = (x->data[r * C + k] - mu) / sqrt(var + c.eps);
+                double n = w ? h * w->data[k] + b->data[k] : h;
+                double ref = n * ga->data[k] + (double)x->data[r * C + k] * gx->data[k];
+                float got = y->data[r * C + k];
+                if (fabs(got - ref) > 1e-5 * (1 + fabs(ref))) fail_msg("%s: y[%d,%d] %g vs direct %g", name, r, k, got, ref);
+                if (fabs(got - y2->data[r * C + k]) > 1e-5 * (1 + fabs(ref)))
+                    fail_msg("%s: y[%d,%d] %g vs layernorm + affine2 %g", name, r, k, got, y2->data[r * C + k]);
+            }
+        }
+        graph_free(&g);
+        RUN(c);
+        if (cfgs[q].pkind == PARAM_FROZEN) assert_null(w->grad), assert_null(b->grad);
+    }
+    pool_free();
+}
+
+/* The plain depthwise loops (double accumulation) the backend's blocked kernels are checked against:
+ * y = b + sum_{i,j} w[c,i,j] x[r+i-p, s+j-p]; dx, dw, db the exact adjoints. NHWC, stride 1, pad k/2. */
+static void dwconv_ref_fwd(const float *x, const float *w, const float *b, double *y, int B, int H, int W, int C, int k) {
+    int p = k / 2;
+    for (int bi = 0; bi < B; bi++)
+        for (int r = 0; r < H; r++)
+            for (int s = 0; s < W; s++)
+                for (int c = 0; c < C; c++) {
+                    double acc = b ? b[c] : 0.0;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++) {
+                            int rr = r + i - p, ss = s + j - p;
+                            if (rr >= 0 && rr < H && ss >= 0 && ss < W)
+                                acc += (double)w[(c * k + i) * k + j] * x[(((int64_t)bi * H + rr) * W + ss) * C + c];
+                        }
+                    y[(((int64_t)bi * H + r) * W + s) * C + c] = acc;
+                }
+}
+
+static void dwconv_ref_bwd(const float *x, const float *w, const float *dy, double *dx, double *dw, double *db, int B, int H,
+                           int W, int C, int k) {
+    int p = k / 2;
+    for (int bi = 0; bi < B; bi++)
+        for (int r = 0; r < H; r++)
+            for (int s = 0; s < W; s++)
+                for (int c = 0; c < C; c++) {
+                    double d = dy[(((int64_t)bi * H + r) * W + s) * C + c];
+                    db[c] += d;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++) {
+                            int rr = r + i - p, ss = s + j - p;
+                            if (rr < 0 || rr >= H || ss < 0 || ss >= W) continue;
+                            int64_t xi = (((int64_t)bi * H + rr) * W + ss) * C + c;
+                            dx[xi] += d * w[(c * k + i) * k + j];
+                            dw[(c * k + i) * k + j] += d * x[xi];
+                        }
+                }
+}
+
+/* largest |got - ref| / max(1, max|ref|) over n values; got starts from `base` (the += contract) */
+static double dw_err(const float *got, const float *base, const double *ref, int64_t n) {
+    double mx = 1, e = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
+    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs((double)got[i] - base[i] - ref[i]));
+    return e / mx;
+}
+
+/* the backend's depthwise kernels against the plain loops: odd sizes, channel counts below, at and above
+ * the register block, every optional output absent in turn, and the += contract of the backward */
+static void test_dwconv_kernels(void **state) {
+    (void)state;
+    rng_seed(&trng, 21);
+    const backend_ops *be = backend_get();
+    static const int ks[] = {1, 3, 5, 7, 9}, Cs[] = {1, 5, 64, 19, 33};
+    static const int sizes[][3] = {{2, 7, 9}, {1, 3, 2}, {1, 1, 1}, {2, 11, 5}, {1, 6, 13}};
+    int ncase = 0;
+    for (int ki = 0; ki < 5; ki++)
+        for (int ci = 0; ci < 5; ci++)
+            for (int si = 0; si < 5; si++) {
+                int k = ks[ki], C = Cs[ci], B = sizes[si][0], H = sizes[si][1], W = sizes[si][2];
+                int variant = ncase++ % 4; /* 0: all outputs; 1: no bias; 2: no dx; 3: no dw (bias only) */
+                int64_t n = (int64_t)B * H * W * C, nw = (int64_t)C * k * k;
+                float *x = malloc(sizeof(float) * n), *dy = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+                float *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * C);
+                float *dx = malloc(sizeof(float) * n), *dw = malloc(sizeof(float) * nw), *db = malloc(sizeof(float) * C);
+                float *dx0 = malloc(sizeof(float) * n), *dw0 = malloc(sizeof(float) * nw), *db0 = malloc(sizeof(float) * C);
+                double *ry = calloc(n, sizeof(double)), *rdx = calloc(n, sizeof(double)), *rdw = calloc(nw, sizeof(double)),
+                       *rdb = calloc(C, sizeof(double));
+                for (int64_t i = 0; i < n; i++) x[i] = rng_normal(&trng), dy[i] = rng_normal(&trng), dx0[i] = dx[i] = rng_normal(&trng);
+                for (int64_t i = 0; i < nw; i++) w[i] = rng_normal(&trng), dw0[i] = dw[i] = rng_normal(&trng);
+                for (int c = 0; c < C; c++) b[c] = rng_normal(&trng), db0[c] = db[c] = rng_normal(&trng);
+                const float *bias = variant == 1 ? NULL : b;
+                be->dwconv_fwd(x, w, bias, y, B, H, W, C, k);
+                dwconv_ref_fwd(x, w, bias, ry, B, H, W, C, k);
+                float *zero = calloc(n, sizeof(float));
+                double e = dw_err(y, zero, ry, n);
+                free(zero);
+                if (e > 1e-5) fail_msg("dwconv fwd k%d C%d (%d,%d,%d) bias %d: rel err %.3g", k, C, B, H, W, bias != NULL, e);
+                float *pdx = variant == 2 ? NULL : dx, *pdw = variant == 3 ? NULL : dw;
+                be->dwconv_bwd(x, w, dy, pdx, pdw, db, B, H, W, C, k);
+                dwconv_ref_bwd(x, w, dy, rdx, rdw, rdb, B, H, W, C, k);
+                if (pdx && (e = dw_err(dx, dx0, rdx, n)) > 1e-5) fail_msg("dwconv dx k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                if (!pdx)
+                    for (int64_t i = 0; i < n; i++) assert_true(dx[i] == dx0[i]);
+                if (pdw && (e = dw_err(dw, dw0, rdw, nw)) > 1e-5) fail_msg("dwconv dw k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                if (!pdw)
+                    for (int64_t i = 0; i < nw; i++) assert_true(dw[i] == dw0[i]);
+                if ((e = dw_err(db, db0, rdb, C)) > 1e-5) fail_msg("dwconv db k%d C%d (%d,%d,%d): rel err %.3g", k, C, B, H, W, e);
+                free(x), free(dy), free(y), free(w), free(b), free(dx), free(dw), free(db), free(dx0), free(dw0), free(db0);
+                free(ry), free(rdx), free(rdw), free(rdb);
+            }
+    print_message("dwconv kernels: %d cases against the plain loops\n", ncase);
+}
+
+/* Mona's multi-scale conv as one op: the forward against the separate convs (plain loops in double),
+ * the backward against finite differences, with trainable, frozen and absent biases */
+static void test_fd_dwconv_mix(void **state) {
+    (void)state;
+    rng_seed(&trng, 7);
+    static const struct {
+        int B, H, W, C, n, k[3], bias, wkind, xkind;
+        float s, id;
+    } cfgs[] = {
+        {2, 5, 6, 3, 3, {3, 5, 7}, 1, PARAM_TRAIN, ACT_GRAD, 1.0f / 3.0f, 1.0f}, /* Mona's */
+        {1, 8, 9, 2, 3, {7, 3, 5}, 1, PARAM_TRAIN, ACT_GRAD, 0.5f, 0.0f},
+        {1, 3, 2, 5, 2, {1, 5, 0}, 0, PARAM_TRAIN, ACT_GRAD, 1.0f, -2.0f},
+        {2, 4, 3, 2, 3, {3, 5, 7}, 1, PARAM_FROZEN, ACT_GRAD, 1.0f / 3.0f, 1.0f},
+        {1, 6, 4, 3, 1, {3, 0, 0}, 1, PARAM_TRAIN, ACT_NOGRAD, 2.0f, 0.5f},
+    };
+    for (size_t q = 0; q < sizeof cfgs / sizeof cfgs[0]; q++) {
+        int B = cfgs[q].B, H = cfgs[q].H, W = cfgs[q].W, C = cfgs[q].C, n = cfgs[q].n;
+        char *name = pool_add(malloc(96));
+        snprintf(name, 96, "dwconv_mix n%d k%d,%d,%d (%d,%d,%d,%d) s %.3g id %.3g%s%s", n, cfgs[q].k[0], cfgs[q].k[1],
+                 cfgs[q].k[2], B, H, W, C, cfgs[q].s, cfgs[q].id, cfgs[q].bias ? "" : " no bias",
+                 cfgs[q].wkind == PARAM_FROZEN ? " frozen" : "");
+        fdc c = fd_case(name, K_DWMIX);
+        c.nb = n, c.s = cfgs[q].s, c.eps = cfgs[q].id;
+        tensor *x = LEAF(cfgs[q].xkind, 1, B, H, W, C);
+        add_leaves(&c, 1, x);
+        for (int i = 0; i < n; i++) {
+            int k = cfgs[q].k[i];
+            add_leaves(&c, 2, LEAF(cfgs[q].wkind, 0.5f, C, 1, k, k), cfgs[q].bias ? LEAF(PARAM_TRAIN, 0.5f, C) : NULL);
+        }
+        /* forward against id * x + s * sum_i (plain conv i) */
+        int64_t nx = x->n;
+        double *ref = calloc(nx, sizeof(double)), *one = malloc(sizeof(double) * nx);
+        for (int64_t e = 0; e < nx; e++) ref[e] = cfgs[q].id * (double)x->data[e];
+        for (int i = 0; i < n; i++) {
+            tensor *w = c.leaf[1 + 2 * i], *b = c.leaf[2 + 2 * i];
+            dwconv_ref_fwd(x->data, w->data, b ? b->data : NULL, one, B, H, W, C, w->shape[2]);
+            for (int64_t e = 0; e < nx; e++) ref[e] += cfgs[q].s * one[e];
+        }
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *wl[3], *bl[3];
+        for (int i = 0; i < n; i++) wl[i] = c.leaf[1 + 2 * i], bl[i] = c.leaf[2 + 2 * i];
+        tensor *y = op_dwconv_mix_nhwc(&g, x, H, W, n, wl, bl, cfgs[q].s, cfgs[q].id);
+        for (int64_t e = 0; e < nx; e++)
+            if (fabs(y->data[e] - ref[e]) > 1e-5 * (1 + fabs(ref[e]))) fail_msg("%s: y[%lld] %g vs separate convs %g", name, (long long)e, y->data[e], ref[e]);
+        graph_free(&g);
+        free(ref);
+        free(one);
+        RUN(c);
+        if (cfgs[q].wkind == PARAM_FROZEN)
+            for (int i = 0; i < n; i++) assert_null(c.leaf[1 + 2 * i]->grad);
+    }
+    pool_free();
+}
+
 /* Swin's relative position index for an M x M window */
 static int *rel_index_new(int M) {
     int T = M * M;
@@ -696,6 +938,38 @@ static void test_fd_loss_and_random(void **state) {
         }
         assert_int_equal(zero + kept, y->n);
         assert_true(zero > 0 && kept > 0);
+        graph_free(&g);
+    }
+    {
+        /* gelu + dropout in one op: element i is dropped iff the i-th uniform of the seeded stream is < p, the
+         * rest is the exact GELU (double) / (1 - p); op_dropout(op_gelu) draws the same mask */
+        fdc c = fd_case("gelu_dropout p0.3 (5,9) training, fixed seed", K_GELU_DROP);
+        c.p = 0.3f, c.training = 1, c.seed = 6;
+        add_leaves(&c, 1, LEAF(ACT_GRAD, 1.5f, 5, 9));
+        RUN(c);
+        graph g;
+        graph_init(&g, 1 << 20);
+        g.training = 1;
+        rng_seed(&g.rng, 6);
+        tensor *y = op_gelu_dropout(&g, c.leaf[0], 0.3f);
+        rng_seed(&g.rng, 6);
+        tensor *y2 = op_dropout(&g, op_gelu(&g, c.leaf[0]), 0.3f);
+        rng_t r;
+        rng_seed(&r, 6);
+        int zero = 0;
+        for (int64_t i = 0; i < y->n; i++) {
+            double v = c.leaf[0]->data[i], ref = rng_uniform(&r) < 0.3f ? 0.0 : 0.5 * v * (1 + erf(v / sqrt(2.0))) / 0.7;
+            zero += ref == 0.0;
+            if (fabs(y->data[i] - ref) > 1e-6 * (1 + fabs(ref))) fail_msg("gelu_dropout y[%lld] %g vs %g", (long long)i, y->data[i], ref);
+            if (fabs(y2->data[i] - ref) > 1e-6 * (1 + fabs(ref))) fail_msg("dropout(gelu) y[%lld] %g vs %g", (long long)i, y2->data[i], ref);
+        }
+        assert_true(zero > 0 && zero < y->n);
+        g.training = 0; /* not training: plain GELU */
+        tensor *y3 = op_gelu_dropout(&g, c.leaf[0], 0.3f);
+        for (int64_t i = 0; i < y3->n; i++) {
+            double v = c.leaf[0]->data[i], ref = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+            assert_true(fabs(y3->data[i] - ref) <= 1e-6 * (1 + fabs(ref)));
+        }
         graph_free(&g);
     }
     {
@@ -992,11 +1266,15 @@ int main(void) {
         cmocka_unit_test(test_forward_hand),
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
+        cmocka_unit_test(test_fd_linear_residual),
         cmocka_unit_test(test_fd_layernorm),
+        cmocka_unit_test(test_fd_layernorm_mix),
         cmocka_unit_test(test_fd_elementwise),
         cmocka_unit_test(test_fd_layout),
         cmocka_unit_test(test_fd_conv2d),
         cmocka_unit_test(test_fd_dwconv),
+        cmocka_unit_test(test_dwconv_kernels),
+        cmocka_unit_test(test_fd_dwconv_mix),
         cmocka_unit_test(test_fd_attention),
         cmocka_unit_test(test_fd_lora_lorand),
         cmocka_unit_test(test_fd_loss_and_random),
