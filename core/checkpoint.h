@@ -54,6 +54,8 @@ const char *ckpt_meta_get(const ckpt_tensors *sd, const char *key); /* NULL when
  * Returns 0, or -1 with err_set naming the file and the place. out is initialised here. */
 int ckpt_load_state_dict(const char *path, ckpt_tensors *out);
 int ckpt_read_safetensors(const char *path, ckpt_tensors *out);
+/* Only the __metadata__ strings of a .safetensors file (reads the header, not the tensors). */
+int ckpt_read_safetensors_meta(const char *path, ckpt_tensors *out);
 int ckpt_read_pth(const char *path, ckpt_tensors *out);
 
 /* ---- mapping a state dict onto the parameter store ---- */

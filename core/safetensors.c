@@ -191,3 +191,52 @@ int safetensors_write(const char *path, const st_entry *e, int n, const char *co
     }
     return atomic_commit(tmp, path);
 }
+
+int ckpt_read_safetensors_meta(const char *path, ckpt_tensors *out) {
+    ckpt_tensors_init(out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
+    unsigned char lb[8];
+    uint64_t hlen = 0;
+    int rc = -1;
+    char *buf = NULL;
+    cJSON *h = NULL;
+    if (fread(lb, 1, 8, f) != 8) {
+        err_set("%s: not a safetensors file: shorter than the 8-byte header length", path);
+        goto done;
+    }
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | lb[i];
+    if (hlen > (1u << 30)) {
+        err_set("%s: header length %llu is implausible: truncated or not safetensors", path, (unsigned long long)hlen);
+        goto done;
+    }
+    buf = xmalloc(hlen + 1);
+    if (fread(buf, 1, hlen, f) != hlen) {
+        err_set("%s: the header (%llu bytes) runs past the end of the file", path, (unsigned long long)hlen);
+        goto done;
+    }
+    h = cJSON_ParseWithLength(buf, (size_t)hlen);
+    if (!h || !cJSON_IsObject(h)) {
+        err_set("%s: the header (bytes 8..%llu) is not a JSON object", path, (unsigned long long)(8 + hlen));
+        goto done;
+    }
+    const cJSON *m, *md = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
+    if (md && !cJSON_IsObject(md)) {
+        err_set("%s: header entry __metadata__ is not an object", path);
+        goto done;
+    }
+    cJSON_ArrayForEach(m, md) {
+        if (!cJSON_IsString(m)) {
+            err_set("%s: __metadata__.%s is not a string", path, m->string);
+            goto done;
+        }
+        ckpt_tensors_add_meta(out, m->string, m->valuestring);
+    }
+    rc = 0;
+done:
+    cJSON_Delete(h);
+    free(buf);
+    fclose(f);
+    if (rc) ckpt_tensors_free(out);
+    return rc;
+}

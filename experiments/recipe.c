@@ -267,3 +267,23 @@ void recipe_free(recipe *r) {
 }
 
 char *recipe_json(const recipe *r) { return cJSON_PrintUnformatted(r->json); }
+
+int recipe_json_same(const cJSON *a, const cJSON *b) {
+    if (!a || !b) return 0;
+    cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
+    static const char *speed_only[] = {"threads", "workers"};
+    for (int i = 0; i < 2; i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(x, speed_only[i]);
+        cJSON_DeleteItemFromObjectCaseSensitive(y, speed_only[i]);
+    }
+    int same = x && y && cJSON_Compare(x, y, 1);
+    cJSON_Delete(x), cJSON_Delete(y);
+    return same;
+}
+
+int recipe_text_same(const char *a, const char *b) {
+    cJSON *x = a ? cJSON_Parse(a) : NULL, *y = b ? cJSON_Parse(b) : NULL;
+    int same = recipe_json_same(x, y);
+    cJSON_Delete(x), cJSON_Delete(y);
+    return same;
+}

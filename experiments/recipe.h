@@ -51,6 +51,11 @@ int recipe_set(recipe *r, const char *key, double value);
 /* Learning-rate multiplier of a method on a dataset (lr_mult table; 1 if absent). */
 double recipe_lr_mult(const recipe *r, const char *method, const char *dataset);
 void recipe_free(recipe *r);
+/* Whether two resolved recipes describe the same training: equal JSON apart from "threads" and
+ * "workers", which change the speed, not the result. NULLs are never the same. */
+int recipe_json_same(const struct cJSON *a, const struct cJSON *b);
+/* The same for JSON texts (NULL or unparsable: not the same). */
+int recipe_text_same(const char *a, const char *b);
 /* The resolved recipe as compact JSON (malloc'd). */
 char *recipe_json(const recipe *r);
 

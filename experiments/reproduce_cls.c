@@ -2,11 +2,14 @@
 #include "reproduce_cls.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/checkpoint.h"
 #include "../core/classifier.h"
+#include "../core/sha256.h"
 #include "../datasets/cls_synth.h"
 #include "report.h"
 #include "results.h"
@@ -40,6 +43,31 @@ static int load_profile(const char *profile, const recipe_vars *vars, recipe *r,
     return recipe_load(path, vars, r);
 }
 
+/* A complete run is reused only when the same recipe (threads and workers aside) trained it from the same
+ * weights; otherwise it is trained again and replaces the stored one. weights_sha: lower-case hex of the
+ * starting weights, "" for random initialisation, NULL when not known yet (the embedded backbone before
+ * its pretraining: then only the recipe is compared). Returns 1 when current; 0 when it must run, with
+ * *stale = 1 when a complete run made otherwise is stored. */
+static int run_is_current(const char *results, const char *ds, const char *key, const char *rj, const char *weights_sha, int *stale) {
+    *stale = 0;
+    if (results_has_complete_run(results, ds, key) != 1) return 0;
+    results_run rr;
+    if (results_read_run(results, ds, key, &rr)) return 0;
+    int same = recipe_text_same(rr.recipe_json, rj);
+    if (same && weights_sha) same = !strcmp(weights_sha, rr.pretrained_sha256 ? rr.pretrained_sha256 : "");
+    results_run_free(&rr);
+    *stale = !same;
+    return same;
+}
+
+/* lower-case hex SHA-256 of a weights file ("" for none); NULL (and no error) when the file is not there yet */
+static const char *weights_sha(const char *path, char hex[65]) {
+    hex[0] = 0;
+    if (!path || !*path) return hex;
+    if (!file_exists(path) || sha256_file_hex(path, hex)) return NULL;
+    return hex;
+}
+
 int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet) {
     if (!d->synth[0]) return 0;
     synth_kind k;
@@ -48,6 +76,30 @@ int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet) {
     memset(&so, 0, sizeof so);
     so.quiet = quiet;
     return cls_synth_write(k, d->root, seed, &so);
+}
+
+/* whether the file at pr->output was written by this very pretraining recipe (its "deltabench" metadata) */
+static int pretrained_matches(const recipe *pr) {
+    ckpt_tensors h;
+    if (ckpt_read_safetensors_meta(pr->output, &h)) return 0;
+    const char *ms = ckpt_meta_get(&h, "deltabench");
+    cJSON *mj = ms ? cJSON_Parse(ms) : NULL, *cur = NULL;
+    char *rj = recipe_json(pr);
+    cur = cJSON_Parse(rj);
+    int same = recipe_json_same(cJSON_GetObjectItemCaseSensitive(mj, "recipe"), cur);
+    free(rj);
+    cJSON_Delete(mj), cJSON_Delete(cur);
+    ckpt_tensors_free(&h);
+    return same;
+}
+
+int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int n) {
+    recipe pr;
+    if (load_profile(name, vars, &pr, "pretrain")) return -1;
+    snprintf(out, n, "%s", pr.output);
+    int rc = pr.output[0] && file_exists(pr.output) && pretrained_matches(&pr) ? 0 : 1;
+    recipe_free(&pr);
+    return rc;
 }
 
 int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, int quiet, char *out, int n) {
@@ -59,9 +111,20 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
     }
     snprintf(out, n, "%s", pr.output);
     if (file_exists(pr.output)) {
-        if (!quiet) fprintf(stderr, "pretrained backbone: %s (cached; delete it to pretrain again)\n", pr.output);
-        recipe_free(&pr);
-        return 0;
+        if (pretrained_matches(&pr)) {
+            if (!quiet) fprintf(stderr, "pretrained backbone: %s (cached; delete it to pretrain again)\n", pr.output);
+            recipe_free(&pr);
+            return 0;
+        }
+        /* made by another version of the recipe: keep it aside, pretrain again */
+        char old[1200];
+        snprintf(old, sizeof old, "%s.stale", pr.output);
+        if (rename(pr.output, old) != 0) {
+            int e = errno;
+            recipe_free(&pr);
+            return err_set("%s: cannot move the stale pretrained backbone aside: %s", out, strerror(e));
+        }
+        if (!quiet) fprintf(stderr, "pretrained backbone: %s was made by another pretraining recipe (moved to %s); pretraining again\n", out, old);
     }
     if (threads > 0) pr.threads = threads;
     int rc = 0;
@@ -76,7 +139,7 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
     if (!rc) {
         if (!quiet) fprintf(stderr, "pretraining the embedded backbone (%s) -> %s\n", pr.path, pr.output);
         cls_run_spec s = {.r = &pr, .ds = &pr.datasets[0], .method = pr.methods[0], .pretrained = pr.pretrained, .run_dir = run_dir,
-                          .resume = 1, .quiet = quiet, .save_backbone = pr.output, .data_desc = pr.description};
+                          .resume = 1, .restart_if_stale = 1, .quiet = quiet, .save_backbone = pr.output, .data_desc = pr.description};
         cls_run_out ro;
         rc = cls_train_run(&s, &ro);
         if (!rc && ro.stopped) rc = err_set("pretraining interrupted; run the command again to resume it");
@@ -118,6 +181,7 @@ int reproduce_cls(const repro_opts *o) {
     recipe r;
     if (load_profile(o->profile, &o->vars, &r, "cls")) return -1;
     int rc = 0;
+    char *todo = NULL; /* [dataset][method]: 1 = to train */
     if (o->datasets_from) {
         recipe other;
         if (load_profile(o->datasets_from, &o->vars, &other, "cls")) {
@@ -151,16 +215,29 @@ int reproduce_cls(const repro_opts *o) {
         printf("note: overridden on the command line:%s%s%s%s (the resolved recipe stored with each result says so)\n",
                o->batch >= 0 ? " batch" : "", o->epochs >= 0 ? " epochs" : "", o->max_iters >= 0 ? " max_iters" : "",
                o->max_eval_batches >= 0 ? " max_eval_batches" : "");
+    char *rj_now = recipe_json(&r), wsha_buf[65];
+    const char *wsha = weights_sha(embedded ? NULL : pretrained, wsha_buf);
+    if (embedded) { /* the cached embedded backbone, if it is there already */
+        char cached[1100];
+        wsha = NULL;
+        if (!pretrained_cached(r.pretrain_recipe, &o->vars, cached, sizeof cached)) wsha = weights_sha(cached, wsha_buf);
+    }
+    todo = xcalloc((size_t)r.n_datasets * r.n_methods + 1, 1);
     for (int d = 0; d < r.n_datasets; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
         for (int m = 0; m < r.n_methods; m++) {
             if (!in_list(o->only_methods, r.methods[m])) continue;
-            int done = !o->restart && results_has_complete_run(o->results, r.datasets[d].key, r.methods[m]) == 1;
+            int stale = 0;
+            int done = !o->restart && run_is_current(o->results, r.datasets[d].key, r.methods[m], rj_now, wsha, &stale);
+            todo[d * r.n_methods + m] = !done;
             n_runs++;
             n_done += done;
-            if (o->dry_run) printf("  %-12s %-12s %s\n", r.datasets[d].key, r.methods[m], done ? "done (skipped)" : "to run");
+            if (o->dry_run)
+                printf("  %-12s %-12s %s\n", r.datasets[d].key, r.methods[m],
+                       done ? "done (skipped)" : stale ? "to run again (stored run made by another recipe or other weights)" : "to run");
         }
     }
+    free(rj_now);
     if (o->dry_run) {
         char *js = cJSON_Print(r.json);
         printf("\nresolved recipe:\n%s\n", js);
@@ -180,8 +257,7 @@ int reproduce_cls(const repro_opts *o) {
             int64_t per = n_train ? (int64_t)(n_train / r.batch) * r.epochs : 0;
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
             for (int m = 0; m < r.n_methods; m++)
-                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) &&
-                    !(results_has_complete_run(o->results, r.datasets[d].key, r.methods[m]) == 1 && !o->restart))
+                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) && todo[d * r.n_methods + m])
                     iters += per;
         }
         printf("\n%d runs, %d already complete. One full-tuning training step takes about %.2f s here (measured now, batch %d);\n",
@@ -228,10 +304,15 @@ int reproduce_cls(const repro_opts *o) {
                 weights = cJSON_IsString(cp) ? cp->valuestring : "";
             }
             k++;
-            if (!o->restart && results_has_complete_run(o->results, r.datasets[d].key, key) == 1) {
+            char *rj = recipe_json(&r), hex[65];
+            int stale = 0, cur = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj, weights_sha(weights, hex), &stale);
+            free(rj);
+            if (cur) {
                 if (!o->quiet) fprintf(stderr, "[%s %s] complete in %s, skipped\n", r.datasets[d].key, key, o->results);
                 continue;
             }
+            if (stale && !o->quiet)
+                fprintf(stderr, "[%s %s] the stored run was made by another recipe or other weights: training it again\n", r.datasets[d].key, key);
             char run_dir[1400];
             snprintf(run_dir, sizeof run_dir, "%s/%s/%s", o->runs_dir, r.datasets[d].key, key);
             if (o->restart) {
@@ -241,7 +322,7 @@ int reproduce_cls(const repro_opts *o) {
             }
             if (!o->quiet) fprintf(stderr, "== run %d (%s on %s), %.0f s elapsed\n", k, key, r.datasets[d].key, time_now() - t0);
             cls_run_spec s = {.r = &r, .ds = &r.datasets[d], .method = meth, .results_key = key, .pretrained = weights,
-                              .run_dir = run_dir, .results_path = o->results, .resume = 1, .quiet = o->quiet,
+                              .run_dir = run_dir, .results_path = o->results, .resume = 1, .restart_if_stale = 1, .quiet = o->quiet,
                               .data_desc = desc_data};
             cls_run_out ro;
             rc = cls_train_run(&s, &ro);
@@ -262,6 +343,7 @@ int reproduce_cls(const repro_opts *o) {
         if (!rc) printf("tables: results/cls.md, results/cls.tex; figures: %d in plots/\n", made);
     }
 out:
+    free(todo);
     recipe_free(&r);
     return rc;
 }

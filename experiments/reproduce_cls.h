@@ -26,6 +26,9 @@ int reproduce_cls(const repro_opts *o);
 /* The cached embedded backbone: pretrain it with the recipe `name` if its output is missing. Writes the
  * path into out. */
 int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, int quiet, char *out, int n);
+/* The output path of pretraining recipe NAME in out; returns 0 when a backbone made by exactly that recipe
+ * is cached there, 1 when not (missing or made otherwise), -1 on error. */
+int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int n);
 /* Write a dataset's synthetic data when the recipe names a synthetic kind (reused when present). */
 int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet);
 

@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -262,6 +263,23 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     train_state st;
     memset(&st, 0, sizeof st);
     char *rj = recipe_json(r);
+    if (s->resume && s->restart_if_stale && file_exists(state_path)) {
+        /* a state left by another recipe (the recipe file or an override changed) cannot be continued */
+        ckpt_tensors h;
+        int same = 0;
+        if (!ckpt_read_safetensors_meta(state_path, &h)) {
+            same = recipe_text_same(ckpt_meta_get(&h, "recipe"), rj);
+            ckpt_tensors_free(&h);
+        }
+        if (!same) {
+            if (!s->quiet) fprintf(stderr, "[%s] %s was left by another recipe: starting this run afresh\n", tag, state_path);
+            if (remove(state_path) != 0) {
+                err_set("%s: cannot remove the stale state: %s", state_path, strerror(errno));
+                free(rj);
+                goto done;
+            }
+        }
+    }
     if (s->resume && file_exists(state_path)) {
         if (ckpt_load_train_state(state_path, &c.ps, &o, &st, &meta)) {
             free(rj);
@@ -271,7 +289,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         cJSON *mr = meta_member(mj, "recipe"), *mc = meta_member(mj, "curve"), *me = meta_member(mj, "evals"),
               *mw = meta_member(mj, "wall_s");
         cJSON *cur = cJSON_Parse(rj);
-        int same = mr && cur && cJSON_Compare(mr, cur, 1);
+        int same = recipe_json_same(mr, cur);
         cJSON_Delete(cur);
         int bad = !same;
         if (!same)

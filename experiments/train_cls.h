@@ -20,6 +20,7 @@ typedef struct cls_run_spec {
     const char *results_key;   /* method key in the results file (NULL = method) */
     const char *data_desc;     /* which data (printed and stored) */
     int resume;                /* continue from run_dir/state.safetensors when present */
+    int restart_if_stale;      /* with resume: a state saved by another recipe is removed, not an error */
     int quiet;
     const char *save_backbone; /* write the trained backbone as a released-layout checkpoint here */
     int stop_after_iters;      /* testing: stop (as if killed) after this many iterations, 0 = no */

@@ -294,8 +294,34 @@ static void test_resume_errors(void **state) {
     run_ok(&s, &o);
     assert_int_equal(o.iters, 3);
     free(full);
+
+    /* the driver's mode (restart_if_stale): a state left by another recipe is dropped and the run equals a
+     * fresh one under the new recipe */
+    cls_run_spec s3 = spec(&r2, "mona", dir, NULL, NULL);
+    s3.resume = 1;
+    s3.restart_if_stale = 1;
+    cls_run_out o3, o4;
+    run_ok(&s3, &o3);
+    char dir2[1300];
+    snprintf(dir2, sizeof dir2, "%s/run_err_fresh", g_dir);
+    cls_run_spec s4 = spec(&r2, "mona", dir2, NULL, NULL);
+    run_ok(&s4, &o4);
+    assert_int_equal(o3.stopped, 0);
+    assert_int_equal(o3.iters, o4.iters);
+    assert_memory_equal(&o3.final_loss, &o4.final_loss, sizeof(double));
+    assert_memory_equal(&o3.top1, &o4.top1, sizeof(double));
     recipe_free(&r);
     recipe_free(&r2);
+}
+
+/* recipes that differ only in threads/workers train the same; any other field makes them differ */
+static void test_recipe_same(void **state) {
+    (void)state;
+    assert_true(recipe_text_same("{\"a\": 1, \"b\": [1, 2], \"threads\": 2}", "{\"b\": [1, 2], \"a\": 1, \"workers\": 3}"));
+    assert_false(recipe_text_same("{\"a\": 1, \"b\": [1, 2]}", "{\"a\": 1, \"b\": [2, 1]}"));
+    assert_false(recipe_text_same("{\"a\": 1}", "{\"a\": 1, \"epochs\": 2}"));
+    assert_false(recipe_text_same(NULL, "{}"));
+    assert_false(recipe_text_same("{", "{}"));
 }
 
 /* 4. recipe_load errors name the file and the field */
@@ -445,6 +471,7 @@ static void test_param_groups(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recipe_errors),
+        cmocka_unit_test(test_recipe_same),
         cmocka_unit_test(test_param_groups),
         cmocka_unit_test(test_resume_errors),
         cmocka_unit_test(test_resume_bit_exact),
