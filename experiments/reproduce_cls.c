@@ -149,6 +149,18 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
     return rc;
 }
 
+/* lines of dir/name (0 when it is not there) */
+static int count_lines_in(const char *dir, const char *name) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    int n = 0, ch;
+    if (!f) return 0;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
 /* one training step per distinct model size, to estimate the time of the pending work */
 static double estimate_step_s(const recipe *r) {
     swin_config sc;
@@ -245,15 +257,7 @@ int reproduce_cls(const repro_opts *o) {
         double step = estimate_step_s(&r);
         /* iterations per run from the data sizes, where the data exists already */
         for (int d = 0; d < r.n_datasets; d++) {
-            int n_train = 0;
-            char p[1200];
-            snprintf(p, sizeof p, "%s/train2mmcls.txt", r.datasets[d].root);
-            FILE *f = fopen(p, "r");
-            if (f) {
-                int ch;
-                while ((ch = fgetc(f)) != EOF) n_train += ch == '\n';
-                fclose(f);
-            }
+            int n_train = count_lines_in(r.datasets[d].root, "train2mmcls.txt");
             int64_t per = n_train ? (int64_t)(n_train / r.batch) * r.epochs : 0;
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
             for (int m = 0; m < r.n_methods; m++)
@@ -265,6 +269,21 @@ int reproduce_cls(const repro_opts *o) {
         if (iters) printf("about %lld iterations pending: roughly %.0f minutes of training (PEFT steps are faster, evaluation adds some).\n",
                           (long long)iters, iters * step / 60);
         else printf("iteration counts are known once the data exists (the embedded data is written on the first run).\n");
+        char cached[1100];
+        if (embedded && r.pretrain_recipe[0] && pretrained_cached(r.pretrain_recipe, &o->vars, cached, sizeof cached) == 1) {
+            recipe pr;
+            if (!load_profile(r.pretrain_recipe, &o->vars, &pr, "pretrain")) {
+                int n_up = count_lines_in(pr.n_datasets ? pr.datasets[0].root : "", "train2mmcls.txt");
+                double ps = estimate_step_s(&pr);
+                printf("first, the embedded backbone is pretrained (recipe %s, %d epochs, one step about %.2f s, batch %d)", pr.path,
+                       pr.epochs, ps, pr.batch);
+                if (n_up > 0)
+                    printf(": %d iterations, roughly %.0f minutes.\n", (n_up / pr.batch) * pr.epochs, (n_up / pr.batch) * pr.epochs * ps / 60);
+                else
+                    printf("; its upstream set is written first.\n");
+                recipe_free(&pr);
+            }
+        }
         goto out;
     }
     if (embedded) {
