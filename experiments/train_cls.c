@@ -155,6 +155,7 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
         tensor *x = tensor_new4(g, b.n, 3, b.size, b.size, 0);
         memcpy(x->data, b.images, sizeof(float) * x->n);
         tensor *logits = classifier_forward(c, g, x);
+        graph_keep(g, logits->data);
         c1 += topk_count(logits->data, b.labels, b.n, c->num_classes, 1);
         c5 += topk_count(logits->data, b.labels, b.n, c->num_classes, k5);
         n += b.n;
@@ -228,6 +229,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     pg_rules_init(&rules);
     graph g;
     graph_init(&g, 64 << 20);
+    graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
     curve cv = {0}, ev = {0};
     cls_loader *L = NULL;
     char *meta = NULL, state_path[1100], delta_path[1100];
@@ -322,6 +324,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         memcpy(x->data, b.images, sizeof(float) * x->n);
         tensor *logits = classifier_forward(&c, &g, x);
         tensor *loss = op_cross_entropy(&g, logits, b.labels, 0.0f);
+        graph_keep(&g, loss->data); /* read after backward */
         if (!isfinite(loss->data[0])) {
             err_set("[%s] the loss became %f at iteration %lld: lower the learning rate", tag, loss->data[0], (long long)it);
             goto done;

@@ -3,12 +3,32 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../core/backend.h"
 #include "../../core/classifier.h"
 #include "../../core/optim.h"
+
+/* Linux: restart the kernel's peak-RSS counter (VmHWM) so that the timed steps' peak can be read. */
+static int rss_peak_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static size_t rss_peak_since_reset(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -38,6 +58,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->param_bytes = sizeof(float) * (size_t)(c.ps.n_frozen + 4 * c.ps.n_train); /* values, grads, m, v */
     graph g;
     graph_init(&g, 64 << 20);
+    if (cfg->plan) graph_plan_enable(&g);
     g.training = 1;
     rng_seed(&g.rng, cfg->seed + 1);
     rng_t data;
@@ -49,8 +70,12 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     int total = cfg->warmup + cfg->steps;
     double times[64];
     uint64_t f0 = 0;
+    int steady_ok = 0;
     for (int it = 0; it < total && it < 64 + cfg->warmup; it++) {
-        if (it == cfg->warmup) f0 = backend_flops;
+        if (it == cfg->warmup) {
+            f0 = backend_flops;
+            steady_ok = rss_peak_reset() == 0;
+        }
         double t0 = time_now();
         graph_reset(&g);
         params_zero_grad(&c.ps);
@@ -58,6 +83,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         memcpy(x->data, img, sizeof(float) * x->n);
         tensor *logits = classifier_forward(&c, &g, x);
         tensor *loss = op_cross_entropy(&g, logits, labels, 0.0f);
+        graph_keep(&g, loss->data); /* read after the step */
         if (loss->requires_grad) {
             tensor_grad(&g, loss)[0] = 1.0f;
             graph_backward(&g);
@@ -74,8 +100,10 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->min_s = times[0];
     r->images_per_s = cfg->batch / r->median_s;
     r->gflops = r->gflop_per_step / r->median_s;
-    r->arena_bytes = g.mem.high_water;
+    r->arena_bytes = graph_mem_bytes(&g);
+    r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
     r->peak_rss = mem_peak_rss();
+    r->steady_rss = steady_ok ? rss_peak_since_reset() : 0;
     free(img);
     free(labels);
     graph_free(&g);

@@ -12,6 +12,7 @@ typedef struct bench_cfg {
     int size, batch, threads, steps, warmup, classes;
     float drop_path;
     uint64_t seed;
+    int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -20,6 +21,8 @@ typedef struct bench_result {
     double step_s[64];
     int n_steps;
     size_t peak_rss, arena_bytes, param_bytes;
+    size_t arena_first_bytes; /* activation bytes of the first (recording, unplanned) step */
+    size_t steady_rss;        /* peak RSS over the timed steps only (Linux; 0 if unknown) */
     int64_t trainable, total;
     float final_loss;
 } bench_result;
