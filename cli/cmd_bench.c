@@ -222,10 +222,10 @@ int cmd_bench(int argc, char **argv) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
             printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, \"gflops\": %.2f, "
-                   "\"peak_rss_bytes\": %zu, \"steady_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
+                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
                    "\"peer_peak_rss_bytes\": %.0f, \"speedup_vs_peer\": %.3f}%s\n",
                    list[i], res[i].median_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
-                   res[i].steady_rss, res[i].arena_bytes, res[i].arena_first_bytes, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
+                   res[i].arena_bytes, res[i].arena_first_bytes, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
                    i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
@@ -234,20 +234,20 @@ int cmd_bench(int argc, char **argv) {
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
         printf("machine sgemm peak (OpenBLAS, 2048^3, %d threads): %.1f GFLOP/s\n", cfg.threads, peak);
         printf("peer: %s\n\n", pj ? (cJSON_IsString(tv) ? tv->valuestring : "pytorch") : "none");
-        printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
-               "% peak", "peak MiB", "steady", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");
+        printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
+               "% peak", "peak MiB", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");
         for (int i = 0; i < n; i++) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s"), pm = jnum(p, "peak_rss_bytes");
-            printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f %9.0f %9.0f %9.0f", list[i], (long long)res[i].trainable,
+            printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f %9.0f %9.0f", list[i], (long long)res[i].trainable,
                    res[i].median_s, res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak, res[i].peak_rss / 1048576.0,
-                   res[i].steady_rss / 1048576.0, res[i].arena_bytes / 1048576.0, res[i].arena_first_bytes / 1048576.0);
+                   res[i].arena_bytes / 1048576.0, res[i].arena_first_bytes / 1048576.0);
             if (ps > 0) printf(" %11.3f %9.0f %7.2fx\n", ps, pm / 1048576.0, ps / res[i].median_s);
             else printf(" %11s %9s %8s\n", "-", "-", "-");
         }
         printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n"
-               "peak MiB: process peak RSS (includes the first, unplanned step); steady: peak RSS over the timed steps;\n"
-               "act MiB: activation memory of the last step (memory plan); act 1st: of the first step (bump arena).\n");
+               "peak MiB: process peak RSS, which includes the first step (it records the memory plan on the bump arena);\n"
+               "act MiB: activation memory of the last step (under the plan); act 1st: of the first step.\n");
     }
     cJSON_Delete(pj);
     free(res);

@@ -117,6 +117,8 @@ void graph_free(graph *g) {
     free(g->buf_ptr);
     free(g->hash);
     free(g->release);
+    for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
+    free(g->scratch);
     free(g->nodes);
     memset(g, 0, sizeof *g);
 }
@@ -188,6 +190,33 @@ static void check_mode(graph *g) {
     if (g->in_plan && (g->training != g->plan.training || g->grad_mode != g->plan.grad_mode)) leave_plan(g);
 }
 
+#define DRY_SLOTS (1 << 18) /* distinct buffer addresses inside one dry-run scratch block */
+
+/* Dry run: buffer id gets scratch + 64 (id mod DRY_SLOTS); a block is replaced (the old one kept until the
+ * step ends) when a buffer does not fit. */
+static char *dry_alloc(graph *g, size_t need) {
+    DB_ASSERT(g->n_buf < DRY_SLOTS, "graph dry run: more than %d buffers in one step", DRY_SLOTS);
+    size_t off = (size_t)64 * (size_t)(g->n_buf % DRY_SLOTS);
+    if (!g->n_scratch || off + need > g->scratch_cap) {
+        size_t cap = (size_t)64 * DRY_SLOTS + 2 * need;
+        g->scratch = xrealloc(g->scratch, sizeof(char *) * (size_t)(g->n_scratch + 1));
+        g->scratch[g->n_scratch] = xmalloc_aligned(cap);
+        memset(g->scratch[g->n_scratch], 0, cap); /* finite values: garbage arithmetic stays fast */
+        g->n_scratch++;
+        g->scratch_cap = cap;
+    }
+    return g->scratch[g->n_scratch - 1] + off;
+}
+
+int graph_plan_needed(const graph *g) { return g->planning && g->plan.n == 0; }
+
+void graph_dry_begin(graph *g) {
+    DB_ASSERT(g->planning && g->n_buf == 0 && g->n_nodes == 0, "graph_dry_begin: planning off or step already started");
+    g->dry = 1;
+    g->in_plan = 0;
+    g->dry_rng = g->rng;
+}
+
 float *graph_alloc(graph *g, size_t bytes) {
     if (!g->planning) return arena_alloc(&g->mem, bytes);
     check_mode(g);
@@ -196,7 +225,9 @@ float *graph_alloc(graph *g, size_t bytes) {
     if (need == 0) need = 64;
     int id = g->n_buf;
     char *p;
-    if (g->in_plan && id < g->plan.n && g->plan.size[id] == need && g->plan.first[id] == g->clock) {
+    if (g->dry) {
+        p = dry_alloc(g, need);
+    } else if (g->in_plan && id < g->plan.n && g->plan.size[id] == need && g->plan.first[id] == g->clock) {
         p = g->block + g->plan.offset[id];
     } else {
         if (g->in_plan) leave_plan(g);
@@ -393,7 +424,11 @@ void graph_reset(graph *g) {
     arena_reset(&g->mem);
     if (!g->planning) return;
     if (g->n_buf) {
-        if (!g->stats.planned || g->stats.diverged) g->stats.record_bytes = g->rec.high_water;
+        if (!g->stats.planned || g->stats.diverged) {
+            size_t sum = 0;
+            for (int i = 0; i < g->n_buf; i++) sum += g->buf_size[i];
+            g->stats.record_bytes = sum;
+        }
         replan(g);
         /* the bump arena of an unplanned step is given back: the plan's block replaces it */
         if (g->rec.capacity > (1u << 20)) {
@@ -402,6 +437,14 @@ void graph_reset(graph *g) {
         } else
             arena_reset(&g->rec);
         g->rec.high_water = 0;
+    }
+    if (g->dry) { /* back to the state before the dry run */
+        for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
+        g->n_scratch = 0;
+        g->scratch_cap = 0;
+        g->rng = g->dry_rng;
+        g->dry = 0;
+        g->stats.dry_runs++;
     }
     g->n_buf = 0;
     g->n_released = 0;

@@ -76,7 +76,8 @@ typedef struct graph_mem_stats {
     int planned;        /* the last step ran (at least at its start) under a plan */
     int diverged;       /* ... and its allocations left the plan (it was re-planned) */
     int n_plans;        /* plans computed so far */
-    size_t record_bytes; /* float-buffer bytes of the last unplanned step (bump high-water) */
+    int dry_runs;       /* dry runs done so far */
+    size_t record_bytes; /* float-buffer bytes of the last recorded step without reuse (sum of its buffers) */
     size_t plan_bytes;   /* block size of the current plan */
     size_t live_peak;    /* lower bound of the current plan */
     size_t meta_bytes;   /* high-water of the small-object arena */
@@ -104,6 +105,11 @@ typedef struct graph {
     int *buf_first, *buf_last;
     char **buf_ptr;
     int poison;    /* debug (tests): under a plan, fill every buffer with NaN once its lifetime ended */
+    int dry;       /* this step is a dry run (graph_dry_begin) */
+    char **scratch; /* dry run: the scratch blocks every buffer aliases */
+    int n_scratch;
+    size_t scratch_cap;
+    rng_t dry_rng;  /* the graph's rng before the dry run, restored after it */
     int *release;  /* plan buffers ordered by last tick, and the next one to release */
     int n_released;
     int *hash; /* pointer -> buffer index, open addressing */
@@ -140,6 +146,14 @@ void graph_use_list(graph *g, const void *const *p, int n);
 void graph_op_tensors(graph *g, const tensor *const *t, int n);
 #define GRAPH_OP(g, ...) \
     graph_op_tensors((g), (const tensor *const[]){__VA_ARGS__}, (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
+/* Dry run: 1 when planning is on and no plan exists yet. The caller then runs the step once with
+ * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
+ * addresses, shared memory), so the results are garbage and must be discarded (parameter gradients
+ * included: params_zero_grad before the real step), but the step's allocation and use record is exact;
+ * the next graph_reset plans from it and restores the graph's rng, so the real step runs under the plan
+ * and never holds every activation at once. Ops must not branch on float values. */
+int graph_plan_needed(const graph *g);
+void graph_dry_begin(graph *g);
 /* Keep buffer p alive until the step ends. */
 void graph_keep(graph *g, const void *p);
 /* Bytes of activation memory the last step used (small-object arena + float buffers: the plan's

@@ -46,6 +46,20 @@ static void curve_free(curve *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* Forward, loss and backward of one training batch; the loss value stays readable after backward. */
+static tensor *train_forward_backward(classifier *c, graph *g, const cls_batch *b) {
+    tensor *x = tensor_new4(g, b->n, 3, b->size, b->size, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    tensor *logits = classifier_forward(c, g, x);
+    tensor *loss = op_cross_entropy(g, logits, b->labels, 0.0f);
+    graph_keep(g, loss->data);
+    if (loss->requires_grad) {
+        tensor_grad(g, loss)[0] = 1.0f;
+        graph_backward(g);
+    }
+    return loss;
+}
+
 /* The curve (epoch, loss, lr, img/s) and eval history (top1, top5 in the lr/ips slots) for the training
  * state: one string per column of space-separated "%.17g" values, so every double comes back bit for bit
  * (cJSON prints numbers with 15 digits when they compare equal within an epsilon, which loses the last
@@ -319,19 +333,16 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         if (lr_ < 0) goto done;
         if (lr_ == 0) break;
         graph_reset(&g);
+        if (graph_plan_needed(&g)) { /* a dry run records the activation memory plan (tensor.h) */
+            graph_dry_begin(&g);
+            train_forward_backward(&c, &g, &b);
+            graph_reset(&g);
+        }
         params_zero_grad(&c.ps);
-        tensor *x = tensor_new4(&g, b.n, 3, b.size, b.size, 0);
-        memcpy(x->data, b.images, sizeof(float) * x->n);
-        tensor *logits = classifier_forward(&c, &g, x);
-        tensor *loss = op_cross_entropy(&g, logits, b.labels, 0.0f);
-        graph_keep(&g, loss->data); /* read after backward */
+        tensor *loss = train_forward_backward(&c, &g, &b);
         if (!isfinite(loss->data[0])) {
             err_set("[%s] the loss became %f at iteration %lld: lower the learning rate", tag, loss->data[0], (long long)it);
             goto done;
-        }
-        if (loss->requires_grad) {
-            tensor_grad(&g, loss)[0] = 1.0f;
-            graph_backward(&g);
         }
         if (r->grad_clip > 0) optim_clip_grad_norm(&c.ps, r->grad_clip);
         double cur_lr = sched_lr_at(&sch, lr, it);

@@ -1,7 +1,8 @@
 /* test_memplan.c - the planned activation memory (tensor.h): on real training steps of a small Swin
  * classifier, the plan never gives two buffers with overlapping lifetimes overlapping memory, a step
  * under the plan computes bit-identical loss, logits and gradients to the same step on the plain bump
- * arena (planning off, the reference), a changed input size leaves the plan and re-plans, and the
+ * arena (planning off, the reference), a dry run plans the first real step, a changed input size leaves
+ * the plan and re-plans, and the
  * planned memory of a frozen-heavy method is below the unplanned arena. */
 #include "test_util.h"
 
@@ -30,10 +31,9 @@ static void build(classifier *c, const char *mname) {
     classifier_init(c, 11);
 }
 
-/* One training step (forward, backward) on graph g with a fixed image of side `size`. */
-static void step(classifier *c, graph *g, int size, step_out *o) {
+/* One training step (forward, backward) on graph g with a fixed image of side `size`, without the reset. */
+static void step_body(classifier *c, graph *g, int size, step_out *o) {
     static const int labels[BATCH] = {1, 3};
-    graph_reset(g);
     params_zero_grad(&c->ps);
     rng_seed(&g->rng, 5); /* the same dropout and drop-path draws in every step */
     tensor *x = tensor_new4(g, BATCH, 3, size, size, 0);
@@ -52,6 +52,11 @@ static void step(classifier *c, graph *g, int size, step_out *o) {
     o->n_grad = c->ps.n_train;
     o->grad = xmalloc(sizeof(float) * (size_t)(o->n_grad ? o->n_grad : 1));
     memcpy(o->grad, c->ps.grad, sizeof(float) * (size_t)o->n_grad);
+}
+
+static void step(classifier *c, graph *g, int size, step_out *o) {
+    graph_reset(g);
+    step_body(c, g, size, o);
 }
 
 static void assert_same(const step_out *a, const step_out *b) {
@@ -154,6 +159,45 @@ static void test_replan_on_new_size(void **state) {
     classifier_free(&c);
 }
 
+/* A dry run records the plan without keeping any activation: the first real step already runs under the
+ * plan, bit-identical to the reference, and the bump arena is never used. */
+static void test_dry_run_plans_first_step(void **state) {
+    (void)state;
+    static const char *methods[] = {"mona", "full", "fixed"};
+    for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) {
+        classifier c;
+        build(&c, methods[k]);
+        step_out ref, dry, s1, s2;
+        reference_step(&c, 60, &ref);
+        graph g;
+        graph_init(&g, 1 << 20);
+        graph_plan_enable(&g);
+        g.poison = 1;
+        g.training = 1;
+        graph_reset(&g);
+        assert_true(graph_plan_needed(&g));
+        rng_t before = g.rng;
+        graph_dry_begin(&g);
+        step_body(&c, &g, 60, &dry);
+        graph_reset(&g);
+        assert_false(graph_plan_needed(&g));
+        assert_int_equal(g.stats.dry_runs, 1);
+        assert_memory_equal(&g.rng, &before, sizeof before);
+        step(&c, &g, 60, &s1);
+        assert_true(g.stats.planned && !g.stats.diverged);
+        step(&c, &g, 60, &s2);
+        assert_true(g.stats.planned && !g.stats.diverged);
+        assert_int_equal(g.stats.n_plans, 1);
+        assert_int_equal(g.rec.high_water, 0);
+        assert_plan_disjoint(&g.plan);
+        assert_same(&s1, &ref);
+        assert_same(&s2, &ref);
+        free(ref.grad), free(dry.grad), free(s1.grad), free(s2.grad);
+        graph_free(&g);
+        classifier_free(&c);
+    }
+}
+
 /* Planned activation bytes (and the unplanned arena's) of one method after two steps. */
 static void method_bytes(const char *mname, size_t *planned, size_t *unplanned) {
     classifier c;
@@ -207,6 +251,7 @@ int main(void) {
         cmocka_unit_test(test_pack_by_hand),
         cmocka_unit_test(test_plan_disjoint_and_bit_identical),
         cmocka_unit_test(test_replan_on_new_size),
+        cmocka_unit_test(test_dry_run_plans_first_step),
         cmocka_unit_test(test_frozen_methods_save_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

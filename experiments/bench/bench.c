@@ -3,7 +3,6 @@
 
 #include <cblas.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,28 +10,23 @@
 #include "../../core/classifier.h"
 #include "../../core/optim.h"
 
-/* Linux: restart the kernel's peak-RSS counter (VmHWM) so that the timed steps' peak can be read. */
-static int rss_peak_reset(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return -1;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-static size_t rss_peak_since_reset(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Forward and backward of one batch; returns the loss tensor. */
+static tensor *forward_backward(classifier *c, graph *g, const bench_cfg *cfg, const float *img, const int *labels) {
+    tensor *x = tensor_new4(g, cfg->batch, 3, cfg->size, cfg->size, 0);
+    memcpy(x->data, img, sizeof(float) * x->n);
+    tensor *logits = classifier_forward(c, g, x);
+    tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
+    graph_keep(g, loss->data); /* read after the step */
+    if (loss->requires_grad) {
+        tensor_grad(g, loss)[0] = 1.0f;
+        graph_backward(g);
+    }
+    return loss;
 }
 
 int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
@@ -70,24 +64,19 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     int total = cfg->warmup + cfg->steps;
     double times[64];
     uint64_t f0 = 0;
-    int steady_ok = 0;
     for (int it = 0; it < total && it < 64 + cfg->warmup; it++) {
-        if (it == cfg->warmup) {
-            f0 = backend_flops;
-            steady_ok = rss_peak_reset() == 0;
-        }
+        if (it == cfg->warmup) f0 = backend_flops;
         double t0 = time_now();
         graph_reset(&g);
-        params_zero_grad(&c.ps);
-        tensor *x = tensor_new4(&g, cfg->batch, 3, cfg->size, cfg->size, 0);
-        memcpy(x->data, img, sizeof(float) * x->n);
-        tensor *logits = classifier_forward(&c, &g, x);
-        tensor *loss = op_cross_entropy(&g, logits, labels, 0.0f);
-        graph_keep(&g, loss->data); /* read after the step */
-        if (loss->requires_grad) {
-            tensor_grad(&g, loss)[0] = 1.0f;
-            graph_backward(&g);
+        if (graph_plan_needed(&g)) { /* once, untimed: a dry run records the memory plan */
+            double td = time_now();
+            graph_dry_begin(&g);
+            forward_backward(&c, &g, cfg, img, labels);
+            graph_reset(&g);
+            t0 += time_now() - td;
         }
+        params_zero_grad(&c.ps);
+        tensor *loss = forward_backward(&c, &g, cfg, img, labels);
         optim_step(&o, 1e-4);
         double dt = time_now() - t0;
         r->final_loss = loss->data[0];
@@ -103,7 +92,6 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->arena_bytes = graph_mem_bytes(&g);
     r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
     r->peak_rss = mem_peak_rss();
-    r->steady_rss = steady_ok ? rss_peak_since_reset() : 0;
     free(img);
     free(labels);
     graph_free(&g);

@@ -22,7 +22,6 @@ typedef struct bench_result {
     int n_steps;
     size_t peak_rss, arena_bytes, param_bytes;
     size_t arena_first_bytes; /* activation bytes of the first (recording, unplanned) step */
-    size_t steady_rss;        /* peak RSS over the timed steps only (Linux; 0 if unknown) */
     int64_t trainable, total;
     float final_loss;
 } bench_result;
