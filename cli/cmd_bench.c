@@ -222,10 +222,10 @@ int cmd_bench(int argc, char **argv) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
             printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, \"gflops\": %.2f, "
-                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
+                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
                    "\"peer_peak_rss_bytes\": %.0f, \"speedup_vs_peer\": %.3f}%s\n",
                    list[i], res[i].median_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
-                   res[i].arena_bytes, res[i].arena_first_bytes, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
+                   res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
                    i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
@@ -246,8 +246,8 @@ int cmd_bench(int argc, char **argv) {
             else printf(" %11s %9s %8s\n", "-", "-", "-");
         }
         printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n"
-               "peak MiB: process peak RSS, which includes the first step (it records the memory plan on the bump arena);\n"
-               "act MiB: activation memory of the last step (under the plan); act 1st: of the first step.\n");
+               "peak MiB: process peak RSS (the plan is recorded on a dry run that keeps no activation);\n"
+               "act MiB: activation memory of a step under the plan; act 1st: what a step keeps without a plan.\n");
     }
     cJSON_Delete(pj);
     free(res);

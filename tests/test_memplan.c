@@ -214,6 +214,8 @@ static void method_bytes(const char *mname, size_t *planned, size_t *unplanned) 
     free(s.grad);
     assert_true(g.stats.planned && !g.stats.diverged);
     *planned = graph_mem_bytes(&g);
+    print_message("%s: plan %zu bytes, live peak %zu (lower bound), %d buffers\n", mname, g.plan.bytes, g.plan.live_peak,
+                  g.plan.n);
     graph_free(&g);
     classifier_free(&c);
 }

@@ -91,6 +91,8 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->gflops = r->gflop_per_step / r->median_s;
     r->arena_bytes = graph_mem_bytes(&g);
     r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
+    r->plan_bytes = g.plan.bytes;
+    r->plan_live_peak = g.plan.live_peak;
     r->peak_rss = mem_peak_rss();
     free(img);
     free(labels);
