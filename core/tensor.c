@@ -208,7 +208,9 @@ static char *dry_alloc(graph *g, size_t need) {
     return g->scratch[g->n_scratch - 1] + off;
 }
 
-int graph_plan_needed(const graph *g) { return g->planning && g->plan.n == 0; }
+int graph_plan_needed(const graph *g) {
+    return g->planning && (g->plan.n == 0 || g->plan.training != g->training || g->plan.grad_mode != g->grad_mode);
+}
 
 void graph_dry_begin(graph *g) {
     DB_ASSERT(g->planning && g->n_buf == 0 && g->n_nodes == 0, "graph_dry_begin: planning off or step already started");

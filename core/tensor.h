@@ -146,7 +146,8 @@ void graph_use_list(graph *g, const void *const *p, int n);
 void graph_op_tensors(graph *g, const tensor *const *t, int n);
 #define GRAPH_OP(g, ...) \
     graph_op_tensors((g), (const tensor *const[]){__VA_ARGS__}, (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
-/* Dry run: 1 when planning is on and no plan exists yet. The caller then runs the step once with
+/* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode): a
+ * switch between training and evaluation needs one. The caller then runs the step once with
  * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
  * addresses, shared memory), so the results are garbage and must be discarded (parameter gradients
  * included: params_zero_grad before the real step), but the step's allocation and use record is exact;

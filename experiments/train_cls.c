@@ -166,6 +166,13 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     while ((rc = cls_loader_next(L, &b)) == 1) {
         if (r->max_eval_batches > 0 && nb++ >= r->max_eval_batches) break;
         graph_reset(g);
+        if (graph_plan_needed(g)) { /* a dry run first records the memory plan of the evaluation forward */
+            graph_dry_begin(g);
+            tensor *xd = tensor_new4(g, b.n, 3, b.size, b.size, 0);
+            memcpy(xd->data, b.images, sizeof(float) * xd->n);
+            graph_keep(g, classifier_forward(c, g, xd)->data);
+            graph_reset(g);
+        }
         tensor *x = tensor_new4(g, b.n, 3, b.size, b.size, 0);
         memcpy(x->data, b.images, sizeof(float) * x->n);
         tensor *logits = classifier_forward(c, g, x);

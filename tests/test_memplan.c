@@ -190,6 +190,10 @@ static void test_dry_run_plans_first_step(void **state) {
         assert_int_equal(g.stats.n_plans, 1);
         assert_int_equal(g.rec.high_water, 0);
         assert_plan_disjoint(&g.plan);
+        g.training = 0; /* evaluation follows another op sequence: it needs its own dry run */
+        assert_true(graph_plan_needed(&g));
+        g.training = 1;
+        assert_false(graph_plan_needed(&g));
         assert_same(&s1, &ref);
         assert_same(&s2, &ref);
         free(ref.grad), free(dry.grad), free(s1.grad), free(s2.grad);
