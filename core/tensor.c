@@ -187,7 +187,8 @@ static void leave_plan(graph *g) {
 
 /* A step in another mode (inference, evaluation) follows another op sequence: leave at once. */
 static void check_mode(graph *g) {
-    if (g->in_plan && (g->training != g->plan.training || g->grad_mode != g->plan.grad_mode)) leave_plan(g);
+    if (g->in_plan && (g->training != g->plan.training || g->grad_mode != g->plan.grad_mode || g->key != g->plan.key))
+        leave_plan(g);
 }
 
 #define DRY_SLOTS (1 << 18) /* distinct buffer addresses inside one dry-run scratch block */
@@ -209,8 +210,11 @@ static char *dry_alloc(graph *g, size_t need) {
 }
 
 int graph_plan_needed(const graph *g) {
-    return g->planning && (g->plan.n == 0 || g->plan.training != g->training || g->plan.grad_mode != g->grad_mode);
+    return g->planning && (g->plan.n == 0 || g->plan.training != g->training || g->plan.grad_mode != g->grad_mode ||
+                           g->plan.key != g->key);
 }
+
+void graph_set_key(graph *g, uint64_t key) { g->key = key; }
 
 void graph_dry_begin(graph *g) {
     DB_ASSERT(g->planning && g->n_buf == 0 && g->n_nodes == 0, "graph_dry_begin: planning off or step already started");
@@ -222,7 +226,7 @@ void graph_dry_begin(graph *g) {
 float *graph_alloc(graph *g, size_t bytes) {
     if (!g->planning) return arena_alloc(&g->mem, bytes);
     check_mode(g);
-    if (g->n_buf == 0) g->rec_training = g->training, g->rec_grad_mode = g->grad_mode;
+    if (g->n_buf == 0) g->rec_training = g->training, g->rec_grad_mode = g->grad_mode, g->rec_key = g->key;
     size_t need = (bytes + 63) & ~(size_t)63;
     if (need == 0) need = 64;
     int id = g->n_buf;
@@ -388,7 +392,7 @@ static void replan(graph *g) {
     int same = pl->n == g->n_buf;
     for (int i = 0; same && i < g->n_buf; i++)
         same = pl->size[i] == g->buf_size[i] && pl->first[i] == g->buf_first[i] && pl->last[i] == g->buf_last[i];
-    same = same && pl->training == g->rec_training && pl->grad_mode == g->rec_grad_mode;
+    same = same && pl->training == g->rec_training && pl->grad_mode == g->rec_grad_mode && pl->key == g->rec_key;
     if (same && g->block) return;
     plan_clear(pl);
     int n = g->n_buf;
@@ -402,6 +406,7 @@ static void replan(graph *g) {
     graph_plan_pack(pl);
     pl->training = g->rec_training;
     pl->grad_mode = g->rec_grad_mode;
+    pl->key = g->rec_key;
     free(g->release);
     g->release = xmalloc(sizeof(int) * (n ? n : 1));
     for (int i = 0; i < n; i++) g->release[i] = i;

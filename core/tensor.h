@@ -70,6 +70,7 @@ typedef struct graph_plan {
     int *first, *last;
     size_t bytes, live_peak;
     int training, grad_mode; /* the graph's mode in the recorded step */
+    uint64_t key;            /* the caller's step key in the recorded step (graph_set_key) */
 } graph_plan;
 
 typedef struct graph_mem_stats {
@@ -99,6 +100,7 @@ typedef struct graph {
     int in_plan;   /* this step's allocations so far match the plan */
     int left_at;   /* tick at which this step left the plan (-1: did not) */
     int rec_training, rec_grad_mode; /* the mode at this step's first allocation */
+    uint64_t key, rec_key; /* the caller's key for the coming steps (e.g. input shape), and this step's */
     /* this step's record: buffer i allocated at tick first[i], last used at last[i] */
     int n_buf, cap_buf;
     size_t *buf_size;
@@ -146,14 +148,17 @@ void graph_use_list(graph *g, const void *const *p, int n);
 void graph_op_tensors(graph *g, const tensor *const *t, int n);
 #define GRAPH_OP(g, ...) \
     graph_op_tensors((g), (const tensor *const[]){__VA_ARGS__}, (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
-/* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode): a
- * switch between training and evaluation needs one. The caller then runs the step once with
+/* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode) and
+ * key: a switch between training and evaluation, or to another input size, needs one. The caller then runs the step once with
  * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
  * addresses, shared memory), so the results are garbage and must be discarded (parameter gradients
  * included: params_zero_grad before the real step), but the step's allocation and use record is exact;
  * the next graph_reset plans from it and restores the graph's rng, so the real step runs under the plan
  * and never holds every activation at once. Ops must not branch on float values. */
 int graph_plan_needed(const graph *g);
+/* Say what the coming steps look like (e.g. batch and image size): a plan recorded under another key is
+ * not used (graph_plan_needed says so before the step starts, instead of the step leaving the plan). */
+void graph_set_key(graph *g, uint64_t key);
 void graph_dry_begin(graph *g);
 /* Keep buffer p alive until the step ends. */
 void graph_keep(graph *g, const void *p);

@@ -166,6 +166,7 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     while ((rc = cls_loader_next(L, &b)) == 1) {
         if (r->max_eval_batches > 0 && nb++ >= r->max_eval_batches) break;
         graph_reset(g);
+        graph_set_key(g, (uint64_t)b.n << 32 | (uint32_t)b.size); /* the last batch may be smaller */
         if (graph_plan_needed(g)) { /* a dry run first records the memory plan of the evaluation forward */
             graph_dry_begin(g);
             tensor *xd = tensor_new4(g, b.n, 3, b.size, b.size, 0);
@@ -340,6 +341,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         if (lr_ < 0) goto done;
         if (lr_ == 0) break;
         graph_reset(&g);
+        graph_set_key(&g, (uint64_t)b.n << 32 | (uint32_t)b.size);
         if (graph_plan_needed(&g)) { /* a dry run records the activation memory plan (tensor.h) */
             graph_dry_begin(&g);
             train_forward_backward(&c, &g, &b);

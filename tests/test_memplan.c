@@ -202,6 +202,45 @@ static void test_dry_run_plans_first_step(void **state) {
     }
 }
 
+/* With a key per input size, a new size gets a dry run instead of a step that leaves the plan. */
+static void test_key_dry_runs_new_size(void **state) {
+    (void)state;
+    classifier c;
+    build(&c, "lora");
+    step_out r60, r44;
+    reference_step(&c, 60, &r60);
+    reference_step(&c, 44, &r44);
+    graph g;
+    graph_init(&g, 1 << 20);
+    graph_plan_enable(&g);
+    g.poison = 1;
+    g.training = 1;
+    static const int sizes[] = {60, 60, 44, 60};
+    for (int i = 0; i < 4; i++) {
+        graph_reset(&g);
+        graph_set_key(&g, (uint64_t)sizes[i]);
+        int need = graph_plan_needed(&g);
+        assert_int_equal(need, i != 1);
+        if (need) {
+            step_out d;
+            graph_dry_begin(&g);
+            step_body(&c, &g, sizes[i], &d);
+            free(d.grad);
+            graph_reset(&g);
+        }
+        step_out s;
+        step_body(&c, &g, sizes[i], &s);
+        assert_true(g.stats.planned && !g.stats.diverged);
+        assert_same(&s, sizes[i] == 60 ? &r60 : &r44);
+        free(s.grad);
+    }
+    assert_int_equal(g.stats.dry_runs, 3);
+    assert_int_equal(g.rec.high_water, 0);
+    free(r60.grad), free(r44.grad);
+    graph_free(&g);
+    classifier_free(&c);
+}
+
 /* Planned activation bytes (and the unplanned arena's) of one method after two steps. */
 static void method_bytes(const char *mname, size_t *planned, size_t *unplanned) {
     classifier c;
@@ -258,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_plan_disjoint_and_bit_identical),
         cmocka_unit_test(test_replan_on_new_size),
         cmocka_unit_test(test_dry_run_plans_first_step),
+        cmocka_unit_test(test_key_dry_runs_new_size),
         cmocka_unit_test(test_frozen_methods_save_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
