@@ -32,6 +32,7 @@ static void bench_usage(FILE *f) {
             "  --classes N       head classes (default 100)\n"
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
             "  --no-peer         skip the PyTorch peer\n"
+            "  --no-plan         keep every activation until the step ends (bump arena, no memory plan)\n"
             "  --peer-python P   interpreter for the peer (default /usr/bin/python3)\n"
             "  --json            machine-readable output on stdout\n");
 }
@@ -131,7 +132,8 @@ static double jnum(const cJSON *o, const char *k) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_cfg cfg = {.size = 224, .batch = 8, .threads = 2, .steps = 5, .warmup = 1, .classes = 100, .drop_path = 0.2f, .seed = 0};
+    bench_cfg cfg = {.size = 224, .batch = 8, .threads = 2, .steps = 5, .warmup = 1, .classes = 100, .drop_path = 0.2f, .seed = 0,
+                     .plan = 1};
     snprintf(cfg.backbone, sizeof cfg.backbone, "swin-t");
     const char *methods = "all", *py = "/usr/bin/python3";
     int json = 0, peer = 1;
@@ -159,6 +161,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--drop-path") && v) cfg.drop_path = (float)atof(argv[++i]);
         else if (!strcmp(a, "--peer-python") && v) py = argv[++i];
         else if (!strcmp(a, "--no-peer")) peer = 0;
+        else if (!strcmp(a, "--no-plan")) cfg.plan = 0;
         else if (!strcmp(a, "--json")) json = 1;
         else {
             fprintf(stderr, "deltabench bench: unknown option '%s'\n", a);
@@ -219,10 +222,10 @@ int cmd_bench(int argc, char **argv) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
             printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, \"gflops\": %.2f, "
-                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
+                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
                    "\"peer_peak_rss_bytes\": %.0f, \"speedup_vs_peer\": %.3f}%s\n",
                    list[i], res[i].median_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
-                   res[i].arena_bytes, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
+                   res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
                    i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
@@ -231,17 +234,20 @@ int cmd_bench(int argc, char **argv) {
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
         printf("machine sgemm peak (OpenBLAS, 2048^3, %d threads): %.1f GFLOP/s\n", cfg.threads, peak);
         printf("peer: %s\n\n", pj ? (cJSON_IsString(tv) ? tv->valuestring : "pytorch") : "none");
-        printf("%-12s %10s %8s %8s %7s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s", "% peak",
-               "peak MiB", "torch s/st", "torch MiB", "speedup");
+        printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
+               "% peak", "peak MiB", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");
         for (int i = 0; i < n; i++) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s"), pm = jnum(p, "peak_rss_bytes");
-            printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f", list[i], (long long)res[i].trainable, res[i].median_s,
-                   res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak, res[i].peak_rss / 1048576.0);
+            printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f %9.0f %9.0f", list[i], (long long)res[i].trainable,
+                   res[i].median_s, res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak, res[i].peak_rss / 1048576.0,
+                   res[i].arena_bytes / 1048576.0, res[i].arena_first_bytes / 1048576.0);
             if (ps > 0) printf(" %11.3f %9.0f %7.2fx\n", ps, pm / 1048576.0, ps / res[i].median_s);
             else printf(" %11s %9s %8s\n", "-", "-", "-");
         }
-        printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n");
+        printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n"
+               "peak MiB: process peak RSS (the plan is recorded on a dry run that keeps no activation);\n"
+               "act MiB: activation memory of a step under the plan; act 1st: what a step keeps without a plan.\n");
     }
     cJSON_Delete(pj);
     free(res);

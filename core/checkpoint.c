@@ -555,6 +555,13 @@ int ckpt_save_train_state(const char *path, const params *ps, const optim *o, co
     kv_set(&m, "optim", o ? optim_kind_name(o->cfg.kind) : "none");
     snprintf(buf, sizeof buf, "%" PRId64, o ? o->step : 0);
     kv_set(&m, "optim_step", buf);
+    for (int i = 0; o && i < ps->n; i++) /* parameters updated fewer times (skipped without a gradient) */
+        if (ps->p[i]->trainable && o->param_step[i] != o->step) {
+            char key[2048];
+            snprintf(key, sizeof key, "optim_step.%s", ps->p[i]->name);
+            snprintf(buf, sizeof buf, "%" PRId64, o->param_step[i]);
+            kv_set(&m, key, buf);
+        }
     entries E = {0};
     char name[2048];
     for (int i = 0; i < ps->n; i++) {
@@ -618,6 +625,17 @@ int ckpt_load_train_state(const char *path, params *ps, optim *o, train_state *s
                          optim_kind_name(o->cfg.kind));
         else if (o->ps != ps) rc = err_set("%s: the optimiser belongs to another parameter store", path);
     }
+    /* per-parameter step counts where they differ from optim_step (parameters skipped without a gradient) */
+    int64_t *psteps = xcalloc(ps->n ? ps->n : 1, sizeof(int64_t));
+    for (int i = 0; !rc && i < ps->n; i++) {
+        if (!ps->p[i]->trainable) continue;
+        char key[2048];
+        snprintf(key, sizeof key, "optim_step.%s", ps->p[i]->name);
+        psteps[i] = ostep;
+        if (ckpt_meta_get(&sd, key) && !(rc = meta_i64(&sd, path, key, &psteps[i])) && (psteps[i] < 0 || psteps[i] > ostep))
+            rc = err_set("%s: __metadata__.%s = %lld is outside [0, optim_step %lld]", path, key, (long long)psteps[i],
+                         (long long)ostep);
+    }
     /* the tensors: every trainable parameter and its state, nothing else; pass 0 checks them all,
      * pass 1 copies, so a bad file leaves the store untouched */
     int expected = 0;
@@ -650,9 +668,13 @@ int ckpt_load_train_state(const char *path, params *ps, optim *o, train_state *s
         s.epoch = epoch;
         s.n_rng = (int)nrng;
         *st = s;
-        if (o) o->step = ostep;
+        if (o) {
+            o->step = ostep;
+            for (int i = 0; i < ps->n; i++) o->param_step[i] = ps->p[i]->trainable ? psteps[i] : 0;
+        }
         if (metadata_json) *metadata_json = meta_to_json(&sd);
     }
+    free(psteps);
     ckpt_tensors_free(&sd);
     return rc;
 }

@@ -41,6 +41,7 @@ typedef struct {
 static void linear_bwd(void *p) {
     linear_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, NEEDS(c->w) ? c->x->data : NULL); /* x only for the weight gradient */
     int in = last_dim(c->x), out = last_dim(c->y);
     int64_t R = c->x->n / in;
     const float *dy = c->y->grad;
@@ -53,6 +54,7 @@ static void linear_bwd(void *p) {
 }
 
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
+    GRAPH_OP(g, x, w, b);
     int in = last_dim(x), out = w->shape[0];
     DB_ASSERT(w->ndim == 2 && w->shape[1] == in, "linear: x last dim %d, w (%d, %d)", in, w->shape[0], w->shape[1]);
     int64_t R = x->n / in;
@@ -132,17 +134,19 @@ typedef struct {
 static void layernorm_bwd(void *p) {
     ln_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->x->data, c->mean, c->rstd); /* the input and its statistics, not y */
     int C = last_dim(c->x);
     BE->layernorm_bwd(c->x->data, c->w ? c->w->data : NULL, c->mean, c->rstd, c->y->grad, grad_of(c->g, c->x),
                       grad_of(c->g, c->w), grad_of(c->g, c->b), c->x->n / C, C);
 }
 
 tensor *op_layernorm(graph *g, tensor *x, tensor *w, tensor *b, float eps) {
+    GRAPH_OP(g, x, w, b);
     int C = last_dim(x);
     int64_t R = x->n / C;
     int rg = NEEDS(x) || NEEDS(w) || NEEDS(b);
     tensor *y = tensor_like(g, x, rg);
-    float *mean = arena_alloc(&g->mem, sizeof(float) * R), *rstd = arena_alloc(&g->mem, sizeof(float) * R);
+    float *mean = graph_alloc(g, sizeof(float) * R), *rstd = graph_alloc(g, sizeof(float) * R);
     BE->layernorm_fwd(x->data, w ? w->data : NULL, b ? b->data : NULL, y->data, mean, rstd, R, C, eps);
     if (y->requires_grad) {
         ln_ctx *c = graph_push(g, layernorm_bwd, sizeof *c);
@@ -161,10 +165,12 @@ typedef struct {
 static void gelu_bwd(void *p) {
     unary_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->x->data);
     BE->gelu_bwd(c->x->data, c->y->grad, tensor_grad(c->g, c->x), c->x->n);
 }
 
 tensor *op_gelu(graph *g, tensor *x) {
+    GRAPH_OP(g, x);
     tensor *y = tensor_like(g, x, NEEDS(x));
     BE->gelu_fwd(x->data, y->data, x->n);
     if (y->requires_grad) {
@@ -185,6 +191,7 @@ typedef struct {
 static void axpy_bwd(void *p) {
     axpy_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     const float *dy = c->y->grad;
     int64_t n = c->y->n;
     if (NEEDS(c->a)) {
@@ -201,6 +208,7 @@ static void axpy_bwd(void *p) {
 }
 
 tensor *op_axpy(graph *g, tensor *a, float s, tensor *b) {
+    GRAPH_OP(g, a, b);
     DB_ASSERT(a->n == b->n, "axpy: %lld vs %lld elements", (long long)a->n, (long long)b->n);
     tensor *y = tensor_like(g, a, NEEDS(a) || NEEDS(b));
     int64_t n = a->n;
@@ -226,11 +234,13 @@ typedef struct {
 static void scale_bwd(void *p) {
     scale_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     float *dx = tensor_grad(c->g, c->x);
     for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->s * c->y->grad[i];
 }
 
 tensor *op_scale(graph *g, tensor *x, float s) {
+    GRAPH_OP(g, x);
     tensor *y = tensor_like(g, x, NEEDS(x));
     for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * s;
     if (y->requires_grad) {
@@ -250,6 +260,8 @@ typedef struct {
 static void affine2_bwd(void *p) {
     affine2_ctx *c = p;
     if (!c->y->grad) return;
+    int wg = NEEDS(c->ga) || NEEDS(c->gb); /* a and b only for the gains' gradients */
+    GRAPH_USE(c->g, c->y->grad, wg ? c->a->data : NULL, wg ? c->b->data : NULL);
     int C = last_dim(c->a);
     int64_t R = c->a->n / C;
     const float *dy = c->y->grad;
@@ -279,6 +291,7 @@ static void affine2_bwd(void *p) {
 }
 
 tensor *op_affine2(graph *g, tensor *a, tensor *ga, tensor *b, tensor *gb) {
+    GRAPH_OP(g, a, ga, b, gb);
     int C = last_dim(a);
     DB_ASSERT(a->n == b->n && ga->n == C && gb->n == C);
     int64_t R = a->n / C;
@@ -402,6 +415,7 @@ typedef struct {
 static void gather_bwd(void *p) {
     gather_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     float *dx = tensor_grad(c->g, c->x);
     int C = c->C;
     /* scatter-add: in parallel when no source row repeats, else serial */
@@ -416,6 +430,7 @@ static void gather_bwd(void *p) {
 }
 
 tensor *op_gather_rows(graph *g, tensor *x, const int *idx, int n_out, int out_ndim, const int *out_shape) {
+    GRAPH_OP(g, x);
     int C = last_dim(x);
     tensor *y = tensor_new(g, out_ndim, out_shape, NEEDS(x));
     DB_ASSERT(y->n == (int64_t)n_out * C, "gather: output shape does not hold %d rows of %d", n_out, C);
@@ -442,6 +457,7 @@ tensor *op_gather_rows(graph *g, tensor *x, const int *idx, int n_out, int out_n
 static void reshape_bwd(void *p) {
     unary_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     float *dx = tensor_grad(c->g, c->x);
     const float *dy = c->y->grad;
 #pragma omp parallel for schedule(static)
@@ -486,11 +502,13 @@ typedef struct {
 static void perm_bwd(void *p) {
     perm_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     /* the gradient goes back through the inverse permutation */
     permute_nchw(c->y->grad, tensor_grad(c->g, c->x), c->B, c->C, c->HW, !c->to_nhwc, 1);
 }
 
 tensor *op_nchw_to_nhwc(graph *g, tensor *x) {
+    GRAPH_OP(g, x);
     DB_ASSERT(x->ndim == 4);
     int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     tensor *y = tensor_new4(g, B, H, W, C, NEEDS(x));
@@ -503,6 +521,7 @@ tensor *op_nchw_to_nhwc(graph *g, tensor *x) {
 }
 
 tensor *op_nhwc_to_nchw(graph *g, tensor *x) {
+    GRAPH_OP(g, x);
     DB_ASSERT(x->ndim == 4);
     int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3];
     tensor *y = tensor_new4(g, B, C, H, W, NEEDS(x));
@@ -525,12 +544,13 @@ typedef struct {
 static void conv2d_bwd(void *p) {
     conv_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, NEEDS(c->w) ? c->x->data : NULL); /* x only for the weight gradient */
     int B = c->x->shape[0], Cin = c->x->shape[1], H = c->x->shape[2], W = c->x->shape[3];
     int Cout = c->w->shape[0], kh = c->w->shape[2], kw = c->w->shape[3];
     int Ho = c->y->shape[2], Wo = c->y->shape[3], G = c->groups;
     int cig = Cin / G, cog = Cout / G, K = cig * kh * kw, P = Ho * Wo;
     float *dx = grad_of(c->g, c->x), *dw = grad_of(c->g, c->w), *db = grad_of(c->g, c->b);
-    float *col = arena_alloc(&c->g->mem, sizeof(float) * (size_t)K * P);
+    float *col = graph_alloc(c->g, sizeof(float) * (size_t)K * P);
     for (int b = 0; b < B; b++)
         for (int gi = 0; gi < G; gi++) {
             const float *dy = c->y->grad + ((int64_t)b * Cout + gi * cog) * P; /* (cog, P) */
@@ -555,6 +575,7 @@ static void conv2d_bwd(void *p) {
 }
 
 tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, int stride, int pad, int groups) {
+    GRAPH_OP(g, x, w, b);
     DB_ASSERT(x->ndim == 4 && w->ndim == 4);
     int B = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
     int Cout = w->shape[0], kh = w->shape[2], kw = w->shape[3], G = groups;
@@ -562,7 +583,7 @@ tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, int stride, int pad
     int Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
     int cig = Cin / G, cog = Cout / G, K = cig * kh * kw, P = Ho * Wo;
     tensor *y = tensor_new4(g, B, Cout, Ho, Wo, NEEDS(x) || NEEDS(w) || NEEDS(b));
-    float *col = arena_alloc(&g->mem, sizeof(float) * (size_t)K * P);
+    float *col = graph_alloc(g, sizeof(float) * (size_t)K * P);
     for (int bi = 0; bi < B; bi++)
         for (int gi = 0; gi < G; gi++) {
             float *yo = y->data + ((int64_t)bi * Cout + gi * cog) * P;
@@ -589,12 +610,14 @@ typedef struct {
 static void dwconv_bwd(void *p) {
     dw_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, NEEDS(c->w) ? c->x->data : NULL); /* x only for the weight gradient */
     int B = c->x->shape[0], H = c->x->shape[1], W = c->x->shape[2], C = c->x->shape[3], k = c->w->shape[2];
     BE->dwconv_bwd(c->x->data, c->w->data, c->y->grad, grad_of(c->g, c->x), grad_of(c->g, c->w), grad_of(c->g, c->b),
                    B, H, W, C, k);
 }
 
 tensor *op_dwconv_nhwc(graph *g, tensor *x, tensor *w, tensor *b) {
+    GRAPH_OP(g, x, w, b);
     DB_ASSERT(x->ndim == 4 && w->ndim == 4 && w->shape[0] == x->shape[3] && w->shape[1] == 1 && w->shape[2] == w->shape[3]);
     int B = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3], k = w->shape[2];
     tensor *y = tensor_like(g, x, NEEDS(x) || NEEDS(w) || NEEDS(b));
@@ -694,6 +717,7 @@ typedef struct {
 static void attn_bwd(void *p) {
     attn_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->qkv->data, c->p);
     int C = last_dim(c->y);
     int64_t nwin = c->y->n / ((int64_t)C * c->T);
     BE->attn_bwd(c->qkv->data, c->p, c->rel_index, nwin, c->T, C, c->heads, c->scale, c->y->grad, grad_of(c->g, c->qkv),
@@ -702,12 +726,13 @@ static void attn_bwd(void *p) {
 
 tensor *op_window_attention(graph *g, tensor *qkv, tensor *table, const int *rel_index, const float *mask,
                             int nw_img, int T, int heads, float scale) {
+    GRAPH_OP(g, qkv, table);
     int C3 = last_dim(qkv), C = C3 / 3;
     int64_t nwin = qkv->n / ((int64_t)C3 * T);
     DB_ASSERT(C3 == 3 * C && C % heads == 0 && nwin * T * C3 == qkv->n);
     int shape[2] = {(int)(nwin * T), C};
     tensor *y = tensor_new(g, 2, shape, NEEDS(qkv) || NEEDS(table));
-    float *pbuf = arena_alloc(&g->mem, sizeof(float) * (size_t)nwin * heads * T * T);
+    float *pbuf = graph_alloc(g, sizeof(float) * (size_t)nwin * heads * T * T);
     BE->attn_fwd(qkv->data, table->data, rel_index, mask, nw_img, nwin, T, C, heads, scale, pbuf, y->data);
     if (y->requires_grad) {
         attn_ctx *c = graph_push(g, attn_bwd, sizeof *c);
@@ -727,6 +752,7 @@ typedef struct {
 static void lora_bwd(void *p) {
     lora_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, NEEDS(c->lb) ? c->t->data : NULL); /* t only for lora_B's gradient */
     int C3 = last_dim(c->qkv), C = C3 / 3, r2 = last_dim(c->t), r = r2 / 2;
     int64_t R = c->qkv->n / C3;
     const float *dy = c->y->grad;
@@ -747,6 +773,7 @@ static void lora_bwd(void *p) {
 }
 
 tensor *op_lora_qv(graph *g, tensor *qkv, tensor *t, tensor *lora_b, float s) {
+    GRAPH_OP(g, qkv, t, lora_b);
     int C3 = last_dim(qkv), C = C3 / 3, r2 = last_dim(t), r = r2 / 2;
     int64_t R = qkv->n / C3;
     DB_ASSERT(lora_b->shape[0] == 2 * C && lora_b->shape[1] == r && t->n / r2 == R);
@@ -774,6 +801,7 @@ typedef struct {
 static void mask_bwd(void *p) {
     mask_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->mask);
     float *dx = tensor_grad(c->g, c->x);
     const float *dy = c->y->grad, *mask = c->mask;
     int64_t per = c->per;
@@ -782,6 +810,8 @@ static void mask_bwd(void *p) {
 }
 
 static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
+    GRAPH_OP(g, x);
+    graph_use(g, mask);
     tensor *y = tensor_like(g, x, NEEDS(x));
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * mask[i / per];
@@ -794,7 +824,7 @@ static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
 
 tensor *op_dropout(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
-    float *mask = arena_alloc(&g->mem, sizeof(float) * x->n);
+    float *mask = graph_alloc(g, sizeof(float) * x->n);
     float keep = 1.0f / (1.0f - p);
     rng_uniform_fill(&g->rng, mask, x->n); /* the draws serially (one stream), the threshold in parallel */
     int64_t n = x->n;
@@ -863,7 +893,7 @@ tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
 tensor *op_drop_path(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
     int B = x->shape[0];
-    float *mask = arena_alloc(&g->mem, sizeof(float) * B);
+    float *mask = graph_alloc(g, sizeof(float) * B);
     for (int b = 0; b < B; b++) mask[b] = floorf(1.0f - p + rng_uniform(&g->rng)) / (1.0f - p);
     return apply_mask(g, x, mask, x->n / B);
 }
@@ -878,6 +908,7 @@ typedef struct {
 static void mean_tokens_bwd(void *p) {
     mean_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     int B = c->x->shape[0], N = c->x->shape[1], C = c->x->shape[2];
     float *dx = tensor_grad(c->g, c->x);
     for (int b = 0; b < B; b++)
@@ -886,6 +917,7 @@ static void mean_tokens_bwd(void *p) {
 }
 
 tensor *op_mean_tokens(graph *g, tensor *x) {
+    GRAPH_OP(g, x);
     DB_ASSERT(x->ndim == 3);
     int B = x->shape[0], N = x->shape[1], C = x->shape[2];
     int shape[2] = {B, C};
@@ -915,6 +947,7 @@ typedef struct {
 static void lorand_bwd(void *p) {
     lorand_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     int in = c->A[0]->shape[0], k = c->A[0]->shape[1], out = c->B[0]->shape[1];
     const float *dW = c->y->grad; /* (out, in); dWT = dW^T (in, out) */
     float *ag = xmalloc(sizeof(float) * (size_t)in * k), *gb = xmalloc(sizeof(float) * (size_t)k * out);
@@ -938,6 +971,7 @@ static void lorand_bwd(void *p) {
 }
 
 tensor *op_lorand_weight(graph *g, int nb, tensor **A, tensor **G, tensor **B) {
+    graph_op(g); /* reads parameters only */
     DB_ASSERT(nb >= 1 && nb <= LORAND_MAX);
     int in = A[0]->shape[0], k = A[0]->shape[1], out = B[0]->shape[1];
     int shape[2] = {out, in};
@@ -980,6 +1014,7 @@ typedef struct {
 static void ce_bwd(void *p) {
     ce_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->prob);
     int B = c->z->shape[0], K = c->z->shape[1];
     float dl = c->y->grad[0] / B;
     float *dz = tensor_grad(c->g, c->z);
@@ -991,11 +1026,12 @@ static void ce_bwd(void *p) {
 }
 
 tensor *op_cross_entropy(graph *g, tensor *logits, const int *labels, float smoothing) {
+    GRAPH_OP(g, logits);
     DB_ASSERT(logits->ndim == 2);
     int B = logits->shape[0], K = logits->shape[1];
     int one = 1;
     tensor *y = tensor_new(g, 1, &one, NEEDS(logits));
-    float *prob = arena_alloc(&g->mem, sizeof(float) * (size_t)B * K);
+    float *prob = graph_alloc(g, sizeof(float) * (size_t)B * K);
     double total = 0;
     for (int b = 0; b < B; b++) {
         const float *z = logits->data + (int64_t)b * K;
@@ -1021,6 +1057,7 @@ tensor *op_cross_entropy(graph *g, tensor *logits, const int *labels, float smoo
 }
 
 double loss_dot_seed(graph *g, tensor *x, const float *w) {
+    GRAPH_OP(g, x);
     double s = 0;
     for (int64_t i = 0; i < x->n; i++) s += (double)x->data[i] * w[i];
     if (x->requires_grad) {

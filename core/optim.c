@@ -49,6 +49,7 @@ int optim_init(optim *o, params *ps, const optim_cfg *cfg) {
     }
     o->cfg = *cfg;
     o->ps = ps;
+    o->param_step = xcalloc(ps->n ? ps->n : 1, sizeof(int64_t));
     o->n = ps->n_train;
     size_t bytes = sizeof(float) * (size_t)(o->n ? o->n : 1);
     if (cfg->kind == OPTIM_ADAMW) {
@@ -124,6 +125,7 @@ int optim_adamw_init(optim *o, params *ps, double lr, double beta1, double beta2
 void optim_free(optim *o) {
     free(o->exp_avg);
     free(o->exp_avg_sq);
+    free(o->param_step);
     memset(o, 0, sizeof *o);
 }
 
@@ -182,15 +184,17 @@ void optim_step_fn(optim *o, optim_lr_fn lr_of, void *user) {
     for (int k = 0; k < ps->n; k++) {
         param *pa = ps->p[k];
         if (!pa->trainable || pa->t.n == 0) continue;
+        if (!pa->t.grad_set) continue; /* torch: p.grad is None -> skipped */
+        int64_t step = ++o->param_step[k];
         double lr = lr_of(pa, user);
         double wd = o->cfg.weight_decay * pa->decay_mult;
         int64_t off = pa->offset, n = pa->t.n;
         float *p = ps->train + off;
         const float *g = ps->grad + off;
         if (o->cfg.kind == OPTIM_ADAMW)
-            adamw_param(o, p, g, o->exp_avg + off, o->exp_avg_sq + off, n, lr, wd, o->step);
+            adamw_param(o, p, g, o->exp_avg + off, o->exp_avg_sq + off, n, lr, wd, step);
         else
-            sgd_param(o, p, g, o->exp_avg ? o->exp_avg + off : NULL, n, lr, wd, o->step == 1);
+            sgd_param(o, p, g, o->exp_avg ? o->exp_avg + off : NULL, n, lr, wd, step == 1);
     }
 }
 

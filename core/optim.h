@@ -39,7 +39,9 @@ typedef struct optim {
     int64_t n;       /* = ps->n_train */
     float *exp_avg;  /* AdamW m, or SGD momentum buffer; n floats (NULL when not needed) */
     float *exp_avg_sq; /* AdamW v; n floats (NULL for SGD) */
-    int64_t step;    /* number of optim_step calls done (torch's per-parameter 'step'; 0 = fresh) */
+    int64_t step;    /* number of optim_step calls done (0 = fresh) */
+    int64_t *param_step; /* per parameter (ps->n entries, by store index): torch's state['step'], the
+                          * number of updates that parameter received */
 } optim;
 
 /* Validate cfg (lr >= 0, betas in [0,1), eps >= 0, nesterov needs momentum > 0 and dampening 0, as
@@ -59,8 +61,11 @@ int optim_cfg_from_json(optim_cfg *c, pg_rules *rules, const struct cJSON *json,
 int optim_adamw_init(optim *o, params *ps, double lr, double beta1, double beta2, double eps,
                      double weight_decay);
 
-/* One update of every trainable parameter from ps->grad. lr is the learning rate of a group with
- * lr_mult 1 (each parameter uses lr * lr_mult and weight_decay * decay_mult). */
+/* One update of every trainable parameter that has a gradient, from ps->grad. As torch skips a parameter
+ * whose .grad is None, a parameter no op wrote a gradient for since params_zero_grad (tensor.grad_set
+ * is 0: it took no part in the loss) gets no weight decay, no moment update and no step count. lr is the
+ * learning rate of a group with lr_mult 1 (each parameter uses lr * lr_mult and weight_decay *
+ * decay_mult). */
 void optim_step(optim *o, double lr);
 
 /* Per-parameter learning rates computed by the caller: lr_of(param, user) returns that parameter's lr

@@ -111,6 +111,7 @@ void params_alloc(params *ps) {
             p->t.data = ps->train + p->offset;
             p->t.grad = ps->grad + p->offset;
             p->t.requires_grad = 1;
+            p->t.grad_set = 1;
         } else {
             p->t.data = ps->frozen + p->offset;
             p->t.grad = NULL;
@@ -122,6 +123,7 @@ void params_alloc(params *ps) {
 
 void params_zero_grad(params *ps) {
     if (ps->n_train) memset(ps->grad, 0, sizeof(float) * (size_t)ps->n_train);
+    for (int i = 0; i < ps->n; i++) ps->p[i]->t.grad_set = 0;
 }
 
 int64_t params_count(const params *ps, int trainable_only) {

@@ -42,6 +42,9 @@ int params_index(const params *ps, const char *name);
 void params_set_trainable(params *ps, const char *name, int trainable);
 /* Lay out the blocks (parameters keep declaration order inside each block) and zero them. */
 void params_alloc(params *ps);
+/* Zero the gradient block and mark every gradient absent (torch's zero_grad(set_to_none=True)): until an
+ * op writes a parameter's gradient (tensor_grad sets grad_set) the optimiser skips it. After
+ * params_alloc every trainable gradient counts as present. */
 void params_zero_grad(params *ps);
 int64_t params_count(const params *ps, int trainable_only);
 /* Count of the parameters whose name starts with prefix (e.g. "backbone."), optionally trainable only. */

@@ -283,6 +283,7 @@ typedef struct {
 static void pad_bwd(void *p) {
     pad_ctx *c = p;
     if (!c->y->grad) return;
+    graph_use(c->g, c->y->grad);
     int BC = c->x->shape[0] * c->x->shape[1], H = c->x->shape[2], W = c->x->shape[3], Hp = c->y->shape[2], Wp = c->y->shape[3];
     float *dx = tensor_grad(c->g, c->x);
     for (int i = 0; i < BC; i++)
@@ -293,6 +294,7 @@ static void pad_bwd(void *p) {
 static tensor *pad_br(graph *g, tensor *x, int Hp, int Wp) {
     int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     if (Hp == H && Wp == W) return x;
+    GRAPH_OP(g, x);
     tensor *y = tensor_new4(g, B, C, Hp, Wp, x->requires_grad);
     memset(y->data, 0, sizeof(float) * y->n);
     for (int i = 0; i < B * C; i++)

@@ -1,6 +1,8 @@
-/* tensor.c - arena allocator, activation tensors and the autograd tape (see tensor.h). */
+/* tensor.c - arena allocator, planned activation memory, activation tensors and the autograd tape (see
+ * tensor.h). */
 #include "tensor.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,18 +94,379 @@ void graph_init(graph *g, size_t arena_bytes) {
     g->cap_nodes = 1024;
     g->nodes = xmalloc(sizeof(tape_node) * g->cap_nodes);
     g->grad_mode = 1;
+    g->left_at = -1;
     rng_seed(&g->rng, 0);
+}
+
+static void plan_clear(graph_plan *p) {
+    free(p->size);
+    free(p->offset);
+    free(p->first);
+    free(p->last);
+    memset(p, 0, sizeof *p);
 }
 
 void graph_free(graph *g) {
     arena_free(&g->mem);
+    if (g->rec.chunks) arena_free(&g->rec);
+    plan_clear(&g->plan);
+    free(g->block);
+    free(g->buf_size);
+    free(g->buf_first);
+    free(g->buf_last);
+    free(g->buf_ptr);
+    free(g->hash);
+    free(g->release);
+    for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
+    free(g->scratch);
     free(g->nodes);
     memset(g, 0, sizeof *g);
 }
 
+void graph_plan_enable(graph *g) {
+    if (g->planning) return;
+    g->planning = 1;
+    arena_init(&g->rec, 1u << 20);
+}
+
+/* ---- the record: buffers of this step and a pointer -> buffer hash ---- */
+
+static size_t ptr_hash(const void *p) {
+    uint64_t x = (uint64_t)(uintptr_t)p >> 6;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    return (size_t)(x ^ (x >> 32));
+}
+
+static void hash_put(graph *g, int id) {
+    if (2 * g->n_buf >= g->hash_cap) { /* grow and reinsert the live mapping (latest buffer per address) */
+        int cap = g->hash_cap ? 2 * g->hash_cap : 4096;
+        free(g->hash);
+        g->hash = xmalloc(sizeof(int) * cap);
+        for (int i = 0; i < cap; i++) g->hash[i] = -1;
+        g->hash_cap = cap;
+        for (int i = 0; i < id; i++) hash_put(g, i);
+    }
+    size_t m = (size_t)g->hash_cap - 1, h = ptr_hash(g->buf_ptr[id]) & m;
+    while (g->hash[h] >= 0 && g->buf_ptr[g->hash[h]] != g->buf_ptr[id]) h = (h + 1) & m;
+    g->hash[h] = id; /* an address reused by a later buffer now names that buffer */
+}
+
+static int hash_get(const graph *g, const void *p) {
+    if (!g->hash_cap) return -1;
+    size_t m = (size_t)g->hash_cap - 1, h = ptr_hash(p) & m;
+    while (g->hash[h] >= 0) {
+        if (g->buf_ptr[g->hash[h]] == p) return g->hash[h];
+        h = (h + 1) & m;
+    }
+    return -1;
+}
+
+static void record_buf(graph *g, char *ptr, size_t need) {
+    if (g->n_buf == g->cap_buf) {
+        g->cap_buf = g->cap_buf ? 2 * g->cap_buf : 1024;
+        g->buf_size = xrealloc(g->buf_size, sizeof(size_t) * g->cap_buf);
+        g->buf_first = xrealloc(g->buf_first, sizeof(int) * g->cap_buf);
+        g->buf_last = xrealloc(g->buf_last, sizeof(int) * g->cap_buf);
+        g->buf_ptr = xrealloc(g->buf_ptr, sizeof(char *) * g->cap_buf);
+    }
+    int id = g->n_buf++;
+    g->buf_size[id] = need;
+    g->buf_first[id] = g->buf_last[id] = g->clock;
+    g->buf_ptr[id] = ptr;
+    hash_put(g, id);
+}
+
+/* Leave the plan from here on: buffers placed so far stay valid while their planned lifetime lasts,
+ * later ones come from the bump arena, and the step is re-planned at the next reset. */
+static void leave_plan(graph *g) {
+    g->in_plan = 0;
+    g->left_at = g->clock;
+    g->stats.diverged = 1;
+}
+
+/* A step in another mode (inference, evaluation) follows another op sequence: leave at once. */
+static void check_mode(graph *g) {
+    if (g->in_plan && (g->training != g->plan.training || g->grad_mode != g->plan.grad_mode || g->key != g->plan.key))
+        leave_plan(g);
+}
+
+#define DRY_SLOTS (1 << 18) /* distinct buffer addresses inside one dry-run scratch block */
+
+/* Dry run: buffer id gets scratch + 64 (id mod DRY_SLOTS); a block is replaced (the old one kept until the
+ * step ends) when a buffer does not fit. */
+static char *dry_alloc(graph *g, size_t need) {
+    DB_ASSERT(g->n_buf < DRY_SLOTS, "graph dry run: more than %d buffers in one step", DRY_SLOTS);
+    size_t off = (size_t)64 * (size_t)(g->n_buf % DRY_SLOTS);
+    if (!g->n_scratch || off + need > g->scratch_cap) {
+        size_t cap = (size_t)64 * DRY_SLOTS + 2 * need;
+        g->scratch = xrealloc(g->scratch, sizeof(char *) * (size_t)(g->n_scratch + 1));
+        g->scratch[g->n_scratch] = xmalloc_aligned(cap);
+        memset(g->scratch[g->n_scratch], 0, cap); /* finite values: garbage arithmetic stays fast */
+        g->n_scratch++;
+        g->scratch_cap = cap;
+    }
+    return g->scratch[g->n_scratch - 1] + off;
+}
+
+int graph_plan_needed(const graph *g) {
+    return g->planning && (g->plan.n == 0 || g->plan.training != g->training || g->plan.grad_mode != g->grad_mode ||
+                           g->plan.key != g->key);
+}
+
+void graph_set_key(graph *g, uint64_t key) { g->key = key; }
+
+void graph_dry_begin(graph *g) {
+    DB_ASSERT(g->planning && g->n_buf == 0 && g->n_nodes == 0, "graph_dry_begin: planning off or step already started");
+    g->dry = 1;
+    g->in_plan = 0;
+    g->dry_rng = g->rng;
+}
+
+float *graph_alloc(graph *g, size_t bytes) {
+    if (!g->planning) return arena_alloc(&g->mem, bytes);
+    check_mode(g);
+    if (g->n_buf == 0) g->rec_training = g->training, g->rec_grad_mode = g->grad_mode, g->rec_key = g->key;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need == 0) need = 64;
+    int id = g->n_buf;
+    char *p;
+    if (g->dry) {
+        p = dry_alloc(g, need);
+    } else if (g->in_plan && id < g->plan.n && g->plan.size[id] == need && g->plan.first[id] == g->clock) {
+        p = g->block + g->plan.offset[id];
+    } else {
+        if (g->in_plan) leave_plan(g);
+        p = arena_alloc(&g->rec, need);
+    }
+    record_buf(g, p, need);
+    return (float *)p;
+}
+
+float *graph_calloc(graph *g, size_t bytes) {
+    char *p = (char *)graph_alloc(g, bytes);
+    if (bytes < (1u << 20)) memset(p, 0, bytes);
+    else { /* large gradient buffers: zero in parallel */
+        size_t chunk = (bytes + 63) / 64;
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < 64; k++) {
+            size_t lo = (size_t)k * chunk, hi = lo + chunk < bytes ? lo + chunk : bytes;
+            if (lo < hi) memset(p + lo, 0, hi - lo);
+        }
+    }
+    return (float *)p;
+}
+
+/* Debug poisoning: under the plan, every buffer whose planned lifetime has ended gets NaN bytes, so a use
+ * that was not declared reads garbage instead of stale but correct data. */
+static void poison_dead(graph *g) {
+    if (!g->poison || !g->in_plan || !g->release) return;
+    while (g->n_released < g->plan.n && g->plan.last[g->release[g->n_released]] < g->clock) {
+        int id = g->release[g->n_released++];
+        if (id < g->n_buf) memset(g->block + g->plan.offset[id], 0xff, g->plan.size[id]);
+    }
+}
+
+void graph_op(graph *g) {
+    if (!g->planning) return;
+    g->clock++;
+    check_mode(g);
+    poison_dead(g);
+}
+
+void graph_use(graph *g, const void *p) {
+    if (!g->planning || !p) return;
+    int id = hash_get(g, p);
+    if (id < 0) return;
+    if (g->buf_last[id] < g->clock) g->buf_last[id] = g->clock;
+    if (id < g->plan.n && g->block && (const char *)p >= g->block && (const char *)p < g->block + g->plan.bytes) {
+        /* a buffer placed by the plan is intact only within its planned lifetime, and after the step left
+         * the plan only if that lifetime reaches the point where it left */
+        DB_ASSERT(g->in_plan ? g->clock <= g->plan.last[id] : g->plan.last[id] >= g->left_at,
+                  "graph plan: buffer %d used at tick %d beyond its planned lifetime (last %d): this step's "
+                  "operations differ from the planned step after memory was reused; disable planning for graphs "
+                  "whose operations depend on data",
+                  id, g->clock, g->plan.last[id]);
+    }
+}
+
+void graph_use_list(graph *g, const void *const *p, int n) {
+    for (int i = 0; i < n; i++) graph_use(g, p[i]);
+}
+
+void graph_op_tensors(graph *g, const tensor *const *t, int n) {
+    if (!g->planning) return;
+    g->clock++;
+    check_mode(g);
+    poison_dead(g);
+    for (int i = 0; i < n; i++)
+        if (t[i]) graph_use(g, t[i]->data);
+}
+
+void graph_keep(graph *g, const void *p) {
+    if (!g->planning || !p) return;
+    int id = hash_get(g, p);
+    if (id >= 0) g->buf_last[id] = INT_MAX;
+}
+
+/* Greedy by size: place buffers from the largest down, each at the best-fitting gap (smallest that
+ * holds it, lowest offset on ties) among the already placed buffers whose lifetimes overlap its own. */
+void graph_plan_pack(graph_plan *pl) {
+    int n = pl->n;
+    pl->offset = xrealloc(pl->offset, sizeof(size_t) * (n ? n : 1));
+    int *order = xmalloc(sizeof(int) * (n ? n : 1));
+    for (int i = 0; i < n; i++) order[i] = i;
+    /* insertion-free sort: by size descending, then allocation order */
+    for (int w = 1; w < n; w *= 2) { /* bottom-up merge sort keeps it O(n log n) and deterministic */
+        int *tmp = xmalloc(sizeof(int) * n);
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) {
+                int x = order[a], y = order[b];
+                int take_a = pl->size[x] > pl->size[y] || (pl->size[x] == pl->size[y] && x < y);
+                tmp[k++] = take_a ? order[a++] : order[b++];
+            }
+            while (a < mid) tmp[k++] = order[a++];
+            while (b < hi) tmp[k++] = order[b++];
+        }
+        memcpy(order, tmp, sizeof(int) * n);
+        free(tmp);
+    }
+    int *placed = xmalloc(sizeof(int) * (n ? n : 1)); /* placed buffers sorted by offset */
+    int np = 0;
+    size_t bytes = 0;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        size_t sz = pl->size[i], prev_end = 0, best = (size_t)-1, best_gap = (size_t)-1;
+        for (int q = 0; q < np; q++) {
+            int j = placed[q];
+            if (pl->first[j] > pl->last[i] || pl->first[i] > pl->last[j]) continue; /* lifetimes disjoint */
+            if (pl->offset[j] > prev_end) {
+                size_t gap = pl->offset[j] - prev_end;
+                if (gap >= sz && gap < best_gap) best_gap = gap, best = prev_end;
+            }
+            if (pl->offset[j] + pl->size[j] > prev_end) prev_end = pl->offset[j] + pl->size[j];
+        }
+        pl->offset[i] = best != (size_t)-1 ? best : prev_end;
+        if (pl->offset[i] + sz > bytes) bytes = pl->offset[i] + sz;
+        int q = np; /* insert keeping offset order */
+        while (q > 0 && pl->offset[placed[q - 1]] > pl->offset[i]) {
+            placed[q] = placed[q - 1];
+            q--;
+        }
+        placed[q] = i;
+        np++;
+    }
+    pl->bytes = bytes;
+    /* live peak: sweep over allocation and release ticks */
+    size_t live = 0, peak = 0;
+    for (int k = 0; k < n; k++) order[k] = k; /* buffers by first tick (allocation order is tick order) */
+    int *by_last = placed;
+    for (int k = 0; k < n; k++) by_last[k] = k;
+    for (int w = 1; w < n; w *= 2) { /* sort by last tick */
+        int *tmp = xmalloc(sizeof(int) * n);
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, a = lo, b = mid, kk = lo;
+            while (a < mid && b < hi) tmp[kk++] = pl->last[by_last[a]] <= pl->last[by_last[b]] ? by_last[a++] : by_last[b++];
+            while (a < mid) tmp[kk++] = by_last[a++];
+            while (b < hi) tmp[kk++] = by_last[b++];
+        }
+        memcpy(by_last, tmp, sizeof(int) * n);
+        free(tmp);
+    }
+    int r = 0;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        while (r < n && pl->last[by_last[r]] < pl->first[i]) live -= pl->size[by_last[r++]];
+        live += pl->size[i];
+        if (live > peak) peak = live;
+    }
+    pl->live_peak = peak;
+    free(order);
+    free(placed);
+}
+
+/* Build the next plan from this step's record (when it differs from the current plan). */
+static void replan(graph *g) {
+    graph_plan *pl = &g->plan;
+    int same = pl->n == g->n_buf;
+    for (int i = 0; same && i < g->n_buf; i++)
+        same = pl->size[i] == g->buf_size[i] && pl->first[i] == g->buf_first[i] && pl->last[i] == g->buf_last[i];
+    same = same && pl->training == g->rec_training && pl->grad_mode == g->rec_grad_mode && pl->key == g->rec_key;
+    if (same && g->block) return;
+    plan_clear(pl);
+    int n = g->n_buf;
+    pl->n = n;
+    pl->size = xmalloc(sizeof(size_t) * (n ? n : 1));
+    pl->first = xmalloc(sizeof(int) * (n ? n : 1));
+    pl->last = xmalloc(sizeof(int) * (n ? n : 1));
+    memcpy(pl->size, g->buf_size, sizeof(size_t) * n);
+    memcpy(pl->first, g->buf_first, sizeof(int) * n);
+    memcpy(pl->last, g->buf_last, sizeof(int) * n);
+    graph_plan_pack(pl);
+    pl->training = g->rec_training;
+    pl->grad_mode = g->rec_grad_mode;
+    pl->key = g->rec_key;
+    free(g->release);
+    g->release = xmalloc(sizeof(int) * (n ? n : 1));
+    for (int i = 0; i < n; i++) g->release[i] = i;
+    for (int i = 1; i < n; i++) { /* insertion sort by last tick (nearly sorted already) */
+        int v = g->release[i], k = i;
+        while (k > 0 && pl->last[g->release[k - 1]] > pl->last[v]) {
+            g->release[k] = g->release[k - 1];
+            k--;
+        }
+        g->release[k] = v;
+    }
+    free(g->block);
+    g->block = xmalloc_aligned(pl->bytes ? pl->bytes : 64);
+    g->stats.n_plans++;
+    g->stats.plan_bytes = pl->bytes;
+    g->stats.live_peak = pl->live_peak;
+}
+
 void graph_reset(graph *g) {
     g->n_nodes = 0;
+    g->stats.meta_bytes = g->mem.high_water;
     arena_reset(&g->mem);
+    if (!g->planning) return;
+    if (g->n_buf) {
+        if (!g->stats.planned || g->stats.diverged) {
+            size_t sum = 0;
+            for (int i = 0; i < g->n_buf; i++) sum += g->buf_size[i];
+            g->stats.record_bytes = sum;
+        }
+        replan(g);
+        /* the bump arena of an unplanned step is given back: the plan's block replaces it */
+        if (g->rec.capacity > (1u << 20)) {
+            arena_free(&g->rec);
+            arena_init(&g->rec, 1u << 20);
+        } else
+            arena_reset(&g->rec);
+        g->rec.high_water = 0;
+    }
+    if (g->dry) { /* back to the state before the dry run */
+        for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
+        g->n_scratch = 0;
+        g->scratch_cap = 0;
+        g->rng = g->dry_rng;
+        g->dry = 0;
+        g->stats.dry_runs++;
+    }
+    g->n_buf = 0;
+    g->n_released = 0;
+    g->clock = 0;
+    if (g->hash) memset(g->hash, 0xff, sizeof(int) * g->hash_cap);
+    g->in_plan = g->plan.n > 0;
+    g->left_at = -1;
+    g->stats.planned = g->in_plan;
+    g->stats.diverged = 0;
+}
+
+size_t graph_mem_bytes(const graph *g) {
+    if (!g->planning) return g->mem.high_water;
+    size_t f = g->stats.planned ? g->plan.bytes + (g->stats.diverged ? g->rec.high_water : 0) : g->rec.high_water;
+    return g->mem.high_water + f;
 }
 
 void *graph_push(graph *g, backward_fn fn, size_t ctx_size) {
@@ -119,7 +482,10 @@ void *graph_push(graph *g, backward_fn fn, size_t ctx_size) {
 }
 
 void graph_backward(graph *g) {
-    for (int i = g->n_nodes - 1; i >= 0; i--) g->nodes[i].fn(g->nodes[i].ctx);
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        graph_op(g); /* each node is one tick */
+        g->nodes[i].fn(g->nodes[i].ctx);
+    }
 }
 
 int64_t shape_numel(int ndim, const int *shape) {
@@ -139,7 +505,7 @@ tensor *tensor_new(graph *g, int ndim, const int *shape, int requires_grad) {
     tensor *t = arena_alloc(&g->mem, sizeof(tensor));
     memset(t, 0, sizeof *t);
     tensor_set_shape(t, ndim, shape);
-    t->data = arena_alloc(&g->mem, sizeof(float) * (size_t)t->n);
+    t->data = graph_alloc(g, sizeof(float) * (size_t)t->n);
     t->requires_grad = requires_grad && g->grad_mode;
     return t;
 }
@@ -152,10 +518,13 @@ tensor *tensor_new4(graph *g, int d0, int d1, int d2, int d3, int requires_grad)
 tensor *tensor_like(graph *g, const tensor *t, int requires_grad) { return tensor_new(g, t->ndim, t->shape, requires_grad); }
 
 float *tensor_grad(graph *g, tensor *t) {
-    if (!t->grad) {
-        DB_ASSERT(!t->is_param, "gradient requested for a frozen parameter");
-        t->grad = arena_calloc(&g->mem, sizeof(float) * (size_t)t->n);
+    if (t->is_param) {
+        DB_ASSERT(t->grad, "gradient requested for a frozen parameter");
+        t->grad_set = 1;
+        return t->grad;
     }
+    if (!t->grad) t->grad = graph_calloc(g, sizeof(float) * (size_t)t->n);
+    else graph_use(g, t->grad);
     return t->grad;
 }
 

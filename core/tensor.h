@@ -1,12 +1,23 @@
-/* tensor.h - float32 tensors, the activation arena and the autograd tape.
+/* tensor.h - float32 tensors, the activation arena, the planned activation memory and the autograd tape.
  *
  * Design: ops are functions that compute their forward result immediately and, when a gradient must
  * flow through them, push a node (backward function + context) on the graph's tape. graph_backward()
- * replays the tape in reverse. Activations, saved contexts and activation gradients live in the graph's
- * arena, which is reset after every step: after the first step has set its high-water mark no memory
- * is allocated per tensor per step. Parameters live outside the arena, in the parameter store
- * (params.h): frozen ones have grad == NULL, so no op ever computes their weight gradient, and an op
- * whose inputs need no gradient pushes nothing at all. */
+ * replays the tape in reverse. Parameters live outside the graph, in the parameter store (params.h):
+ * frozen ones have grad == NULL, so no op ever computes their weight gradient, and an op whose inputs
+ * need no gradient pushes nothing at all.
+ *
+ * Memory: small things (tensor structs, backward contexts, index maps) live in the bump arena g->mem,
+ * reset every step. Float buffers (activations, saved statistics, masks, activation gradients) come
+ * from graph_alloc. Without planning (the default) graph_alloc is the same bump arena. With planning on
+ * (graph_plan_enable) every buffer's lifetime is recorded on a logical clock: each op starts a tick
+ * (graph_op / GRAPH_OP), each backward node runs in its own tick, and ops declare the buffers they read
+ * (forward inputs, and in backward only what the backward actually uses: GRAPH_USE). A buffer lives from
+ * the tick that allocated it to the last tick that used it. At the end of a step the recorded buffers
+ * are packed into one block (greedy by size, best fit among buffers with overlapping lifetimes); the
+ * next step with the same allocation sequence gets every buffer at its planned offset, with no
+ * per-tensor allocation and with memory reused as soon as a buffer's last reader has run. A step whose
+ * allocations differ (another input size) continues in a bump arena from the first difference and is
+ * re-planned. */
 #ifndef DB_TENSOR_H
 #define DB_TENSOR_H
 
@@ -24,6 +35,7 @@ typedef struct tensor {
     int64_t n;         /* number of elements */
     int requires_grad; /* a gradient must flow back to this tensor */
     int is_param;      /* lives in the parameter store; its grad buffer is preallocated */
+    int grad_set;      /* parameters: backward wrote the gradient since the last params_zero_grad */
 } tensor;
 
 /* ---- arena: bump allocator reset every step ---- */
@@ -49,13 +61,62 @@ typedef struct tape_node {
     void *ctx;
 } tape_node;
 
+/* A memory plan: n buffers in allocation order, each with its size, lifetime [first, last] in ticks and
+ * offset inside one block of `bytes`. live_peak is the largest sum of sizes alive in one tick (a lower
+ * bound for any packing). */
+typedef struct graph_plan {
+    int n;
+    size_t *size, *offset;
+    int *first, *last;
+    size_t bytes, live_peak;
+    int training, grad_mode; /* the graph's mode in the recorded step */
+    uint64_t key;            /* the caller's step key in the recorded step (graph_set_key) */
+} graph_plan;
+
+typedef struct graph_mem_stats {
+    int planned;        /* the last step ran (at least at its start) under a plan */
+    int diverged;       /* ... and its allocations left the plan (it was re-planned) */
+    int n_plans;        /* plans computed so far */
+    int dry_runs;       /* dry runs done so far */
+    size_t record_bytes; /* float-buffer bytes of the last recorded step without reuse (sum of its buffers) */
+    size_t plan_bytes;   /* block size of the current plan */
+    size_t live_peak;    /* lower bound of the current plan */
+    size_t meta_bytes;   /* high-water of the small-object arena */
+} graph_mem_stats;
+
 typedef struct graph {
-    arena mem;
+    arena mem;     /* tensor structs, contexts, index maps; float buffers too when not planning */
     tape_node *nodes;
     int n_nodes, cap_nodes;
     int training;  /* dropout / drop path active */
     int grad_mode; /* 0: pure inference, never record */
     rng_t rng;     /* dropout / drop path randomness */
+    /* planned float memory (graph_plan_enable) */
+    int planning;  /* 0: graph_alloc is the bump arena, nothing recorded */
+    int clock;     /* current tick */
+    arena rec;     /* float buffers of an unplanned step, or after leaving the plan */
+    graph_plan plan; /* current plan (plan.n == 0: none) */
+    char *block;   /* plan.bytes */
+    int in_plan;   /* this step's allocations so far match the plan */
+    int left_at;   /* tick at which this step left the plan (-1: did not) */
+    int rec_training, rec_grad_mode; /* the mode at this step's first allocation */
+    uint64_t key, rec_key; /* the caller's key for the coming steps (e.g. input shape), and this step's */
+    /* this step's record: buffer i allocated at tick first[i], last used at last[i] */
+    int n_buf, cap_buf;
+    size_t *buf_size;
+    int *buf_first, *buf_last;
+    char **buf_ptr;
+    int poison;    /* debug (tests): under a plan, fill every buffer with NaN once its lifetime ended */
+    int dry;       /* this step is a dry run (graph_dry_begin) */
+    char **scratch; /* dry run: the scratch blocks every buffer aliases */
+    int n_scratch;
+    size_t scratch_cap;
+    rng_t dry_rng;  /* the graph's rng before the dry run, restored after it */
+    int *release;  /* plan buffers ordered by last tick, and the next one to release */
+    int n_released;
+    int *hash; /* pointer -> buffer index, open addressing */
+    int hash_cap;
+    graph_mem_stats stats;
 } graph;
 
 void graph_init(graph *g, size_t arena_bytes);
@@ -66,6 +127,46 @@ void graph_reset(graph *g);
 void *graph_push(graph *g, backward_fn fn, size_t ctx_size);
 /* Run the tape in reverse. Seed the output gradients (tensor_grad) before calling. */
 void graph_backward(graph *g);
+
+/* ---- planned float memory ---- */
+/* Turn planning on (takes effect at the next graph_reset; the first step records, later steps run
+ * under the plan). Callers must then mark with graph_keep every buffer they read after the op that
+ * produced it has been consumed (e.g. the loss value read after backward). */
+void graph_plan_enable(graph *g);
+/* A float buffer for this step (64-byte aligned; uninitialised / zeroed). */
+float *graph_alloc(graph *g, size_t bytes);
+float *graph_calloc(graph *g, size_t bytes);
+/* Start a new tick: called at the top of every op, before its reads and allocations. */
+void graph_op(graph *g);
+/* Declare that the current tick reads (or writes) buffer p; pointers that graph_alloc did not return
+ * (parameters, caller memory, NULL) are ignored. */
+void graph_use(graph *g, const void *p);
+void graph_use_list(graph *g, const void *const *p, int n);
+#define GRAPH_USE(g, ...) \
+    graph_use_list((g), (const void *const[]){__VA_ARGS__}, (int)(sizeof((const void *const[]){__VA_ARGS__}) / sizeof(void *)))
+/* New tick + read the data of the given tensors (NULL allowed): the first line of an op. */
+void graph_op_tensors(graph *g, const tensor *const *t, int n);
+#define GRAPH_OP(g, ...) \
+    graph_op_tensors((g), (const tensor *const[]){__VA_ARGS__}, (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
+/* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode) and
+ * key: a switch between training and evaluation, or to another input size, needs one. The caller then runs the step once with
+ * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
+ * addresses, shared memory), so the results are garbage and must be discarded (parameter gradients
+ * included: params_zero_grad before the real step), but the step's allocation and use record is exact;
+ * the next graph_reset plans from it and restores the graph's rng, so the real step runs under the plan
+ * and never holds every activation at once. Ops must not branch on float values. */
+int graph_plan_needed(const graph *g);
+/* Say what the coming steps look like (e.g. batch and image size): a plan recorded under another key is
+ * not used (graph_plan_needed says so before the step starts, instead of the step leaving the plan). */
+void graph_set_key(graph *g, uint64_t key);
+void graph_dry_begin(graph *g);
+/* Keep buffer p alive until the step ends. */
+void graph_keep(graph *g, const void *p);
+/* Bytes of activation memory the last step used (small-object arena + float buffers: the plan's
+ * block when it ran under a plan, else the bump high-water). */
+size_t graph_mem_bytes(const graph *g);
+/* Pack a record into offsets (exposed for tests). Fills plan->offset, bytes and live_peak. */
+void graph_plan_pack(graph_plan *plan);
 
 /* New activation tensor in the arena (data uninitialised). requires_grad as given (only honoured if
  * g->grad_mode). */

@@ -47,6 +47,20 @@ static void curve_free(curve *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* Forward, loss and backward of one training batch; the loss value stays readable after backward. */
+static tensor *train_forward_backward(classifier *c, graph *g, const cls_batch *b) {
+    tensor *x = tensor_new4(g, b->n, 3, b->size, b->size, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    tensor *logits = classifier_forward(c, g, x);
+    tensor *loss = op_cross_entropy(g, logits, b->labels, 0.0f);
+    graph_keep(g, loss->data);
+    if (loss->requires_grad) {
+        tensor_grad(g, loss)[0] = 1.0f;
+        graph_backward(g);
+    }
+    return loss;
+}
+
 /* The curve (epoch, loss, lr, img/s) and eval history (top1, top5 in the lr/ips slots) for the training
  * state: one string per column of space-separated "%.17g" values, so every double comes back bit for bit
  * (cJSON prints numbers with 15 digits when they compare equal within an epsilon, which loses the last
@@ -153,9 +167,18 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     while ((rc = cls_loader_next(L, &b)) == 1) {
         if (r->max_eval_batches > 0 && nb++ >= r->max_eval_batches) break;
         graph_reset(g);
+        graph_set_key(g, (uint64_t)b.n << 32 | (uint32_t)b.size); /* the last batch may be smaller */
+        if (graph_plan_needed(g)) { /* a dry run first records the memory plan of the evaluation forward */
+            graph_dry_begin(g);
+            tensor *xd = tensor_new4(g, b.n, 3, b.size, b.size, 0);
+            memcpy(xd->data, b.images, sizeof(float) * xd->n);
+            graph_keep(g, classifier_forward(c, g, xd)->data);
+            graph_reset(g);
+        }
         tensor *x = tensor_new4(g, b.n, 3, b.size, b.size, 0);
         memcpy(x->data, b.images, sizeof(float) * x->n);
         tensor *logits = classifier_forward(c, g, x);
+        graph_keep(g, logits->data);
         c1 += topk_count(logits->data, b.labels, b.n, c->num_classes, 1);
         c5 += topk_count(logits->data, b.labels, b.n, c->num_classes, k5);
         n += b.n;
@@ -229,6 +252,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     pg_rules_init(&rules);
     graph g;
     graph_init(&g, 64 << 20);
+    graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
     curve cv = {0}, ev = {0};
     cls_loader *L = NULL;
     char *meta = NULL, state_path[1100], delta_path[1100];
@@ -336,18 +360,17 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         if (lr_ < 0) goto done;
         if (lr_ == 0) break;
         graph_reset(&g);
+        graph_set_key(&g, (uint64_t)b.n << 32 | (uint32_t)b.size);
+        if (graph_plan_needed(&g)) { /* a dry run records the activation memory plan (tensor.h) */
+            graph_dry_begin(&g);
+            train_forward_backward(&c, &g, &b);
+            graph_reset(&g);
+        }
         params_zero_grad(&c.ps);
-        tensor *x = tensor_new4(&g, b.n, 3, b.size, b.size, 0);
-        memcpy(x->data, b.images, sizeof(float) * x->n);
-        tensor *logits = classifier_forward(&c, &g, x);
-        tensor *loss = op_cross_entropy(&g, logits, b.labels, 0.0f);
+        tensor *loss = train_forward_backward(&c, &g, &b);
         if (!isfinite(loss->data[0])) {
             err_set("[%s] the loss became %f at iteration %lld: lower the learning rate", tag, loss->data[0], (long long)it);
             goto done;
-        }
-        if (loss->requires_grad) {
-            tensor_grad(&g, loss)[0] = 1.0f;
-            graph_backward(&g);
         }
         if (r->grad_clip > 0) optim_clip_grad_norm(&c.ps, r->grad_clip);
         double cur_lr = sched_lr_at(&sch, lr, it);

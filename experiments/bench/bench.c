@@ -15,6 +15,20 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Forward and backward of one batch; returns the loss tensor. */
+static tensor *forward_backward(classifier *c, graph *g, const bench_cfg *cfg, const float *img, const int *labels) {
+    tensor *x = tensor_new4(g, cfg->batch, 3, cfg->size, cfg->size, 0);
+    memcpy(x->data, img, sizeof(float) * x->n);
+    tensor *logits = classifier_forward(c, g, x);
+    tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
+    graph_keep(g, loss->data); /* read after the step */
+    if (loss->requires_grad) {
+        tensor_grad(g, loss)[0] = 1.0f;
+        graph_backward(g);
+    }
+    return loss;
+}
+
 int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     memset(r, 0, sizeof *r);
     snprintf(r->method, sizeof r->method, "%s", mname);
@@ -38,6 +52,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->param_bytes = sizeof(float) * (size_t)(c.ps.n_frozen + 4 * c.ps.n_train); /* values, grads, m, v */
     graph g;
     graph_init(&g, 64 << 20);
+    if (cfg->plan) graph_plan_enable(&g);
     g.training = 1;
     rng_seed(&g.rng, cfg->seed + 1);
     rng_t data;
@@ -53,15 +68,15 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         if (it == cfg->warmup) f0 = backend_flops;
         double t0 = time_now();
         graph_reset(&g);
-        params_zero_grad(&c.ps);
-        tensor *x = tensor_new4(&g, cfg->batch, 3, cfg->size, cfg->size, 0);
-        memcpy(x->data, img, sizeof(float) * x->n);
-        tensor *logits = classifier_forward(&c, &g, x);
-        tensor *loss = op_cross_entropy(&g, logits, labels, 0.0f);
-        if (loss->requires_grad) {
-            tensor_grad(&g, loss)[0] = 1.0f;
-            graph_backward(&g);
+        if (graph_plan_needed(&g)) { /* once, untimed: a dry run records the memory plan */
+            double td = time_now();
+            graph_dry_begin(&g);
+            forward_backward(&c, &g, cfg, img, labels);
+            graph_reset(&g);
+            t0 += time_now() - td;
         }
+        params_zero_grad(&c.ps);
+        tensor *loss = forward_backward(&c, &g, cfg, img, labels);
         optim_step(&o, 1e-4);
         double dt = time_now() - t0;
         r->final_loss = loss->data[0];
@@ -74,7 +89,10 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     r->min_s = times[0];
     r->images_per_s = cfg->batch / r->median_s;
     r->gflops = r->gflop_per_step / r->median_s;
-    r->arena_bytes = g.mem.high_water;
+    r->arena_bytes = graph_mem_bytes(&g);
+    r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
+    r->plan_bytes = g.plan.bytes;
+    r->plan_live_peak = g.plan.live_peak;
     r->peak_rss = mem_peak_rss();
     free(img);
     free(labels);

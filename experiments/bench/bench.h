@@ -12,6 +12,7 @@ typedef struct bench_cfg {
     int size, batch, threads, steps, warmup, classes;
     float drop_path;
     uint64_t seed;
+    int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -20,6 +21,8 @@ typedef struct bench_result {
     double step_s[64];
     int n_steps;
     size_t peak_rss, arena_bytes, param_bytes;
+    size_t arena_first_bytes; /* activation bytes the first step would keep without a plan */
+    size_t plan_bytes, plan_live_peak; /* the plan's float block and its lower bound (0 without a plan) */
     int64_t trainable, total;
     float final_loss;
 } bench_result;
