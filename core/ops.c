@@ -87,6 +87,7 @@ typedef struct {
 static void linear_residual_bwd(void *p) {
     linres_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, NEEDS(c->w) ? c->x->data : NULL); /* x only for the weight gradient */
     int in = last_dim(c->x), out = last_dim(c->y);
     int64_t R = c->x->n / in, n = c->y->n;
     const float *dy = c->y->grad;
@@ -104,6 +105,7 @@ static void linear_residual_bwd(void *p) {
 }
 
 tensor *op_linear_residual(graph *g, tensor *res, tensor *x, tensor *w, tensor *b) {
+    GRAPH_OP(g, res, x, w, b);
     int in = last_dim(x), out = w->shape[0];
     int64_t R = x->n / in;
     DB_ASSERT(w->ndim == 2 && w->shape[1] == in && res->n == R * out && last_dim(res) == out && (!b || b->n == out),
@@ -317,6 +319,7 @@ typedef struct {
 static void layernorm_mix_bwd(void *p) {
     lnmix_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->x->data, c->mean, c->rstd); /* the input and its statistics, not y */
     int C = last_dim(c->x);
     int64_t R = c->x->n / C;
     const float *x = c->x->data, *dy = c->y->grad, *w = c->w ? c->w->data : NULL, *b = c->b ? c->b->data : NULL;
@@ -368,11 +371,12 @@ static void layernorm_mix_bwd(void *p) {
 }
 
 tensor *op_layernorm_mix(graph *g, tensor *x, tensor *w, tensor *b, float eps, tensor *ga, tensor *gx) {
+    GRAPH_OP(g, x, w, b, ga, gx);
     int C = last_dim(x);
     DB_ASSERT(ga->n == C && gx->n == C && (!w || w->n == C) && (!b || b->n == C), "layernorm_mix: parameters must have %d values", C);
     int64_t R = x->n / C;
     tensor *y = tensor_like(g, x, NEEDS(x) || NEEDS(w) || NEEDS(b) || NEEDS(ga) || NEEDS(gx));
-    float *mean = arena_alloc(&g->mem, sizeof(float) * R), *rstd = arena_alloc(&g->mem, sizeof(float) * R);
+    float *mean = graph_alloc(g, sizeof(float) * R), *rstd = graph_alloc(g, sizeof(float) * R);
     const float *wd = w ? w->data : NULL, *bd = b ? b->data : NULL, *gad = ga->data, *gxd = gx->data;
     /* the LayerNorm kernel's arithmetic (backend.h: double moments), then the mix in the same pass */
 #pragma omp parallel for schedule(static)
@@ -646,6 +650,7 @@ static void dwconv_mix_bwd(void *p) {
     int C = last_dim(c->x), H = c->H, W = c->W, B = (int)(c->x->n / ((int64_t)C * H * W)), k = c->k;
     int need_w = 0, need_b = 0;
     for (int i = 0; i < c->n; i++) need_w |= NEEDS(c->w[i]), need_b |= NEEDS(c->b[i]);
+    GRAPH_USE(c->g, c->y->grad, need_w ? c->x->data : NULL); /* x only for the kernel gradient */
     /* dK (C, k, k) and dbias (C) of the combined conv, then split: dw_i = s * centre of dK, db_i = s * dbias */
     float *dk = need_w ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C * k * k) : NULL;
     float *dbias = need_b ? arena_calloc(&c->g->mem, sizeof(float) * (size_t)C) : NULL;
@@ -667,6 +672,7 @@ static void dwconv_mix_bwd(void *p) {
 }
 
 tensor *op_dwconv_mix_nhwc(graph *g, tensor *x, int H, int W, int n, tensor **w, tensor **b, float s, float id) {
+    GRAPH_OP(g, x); /* the kernels are parameters, outside the plan */
     int C = last_dim(x), B = H > 0 && W > 0 ? (int)(x->n / ((int64_t)C * H * W)) : 0, k = 1, rg = NEEDS(x), has_b = 0;
     DB_ASSERT(n >= 1 && n <= DWMIX_MAX && B > 0 && (int64_t)B * H * W * C == x->n,
               "dwconv_mix: x must hold B (H=%d, W=%d, C) maps and 1 <= n <= %d", H, W, DWMIX_MAX);
@@ -844,6 +850,7 @@ typedef struct {
 static void gelu_dropout_bwd(void *p) {
     gelu_drop_ctx *c = p;
     if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->x->data);
     const float *x = c->x->data, *dy = c->y->grad;
     const unsigned char *keep = c->keep;
     float *dx = tensor_grad(c->g, c->x), scale = c->scale;
@@ -861,6 +868,7 @@ static void gelu_dropout_bwd(void *p) {
 
 tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return op_gelu(g, x);
+    GRAPH_OP(g, x);
     int64_t n = x->n;
     unsigned char *keep = arena_alloc(&g->mem, (size_t)n);
     float u[4096];
