@@ -87,6 +87,7 @@ typedef struct report_data {
     results_run *runs; /* [d * n_methods + m] */
     int *have;         /* 1 if that run is in the file */
     char **extra;      /* "dataset/method" of runs the task descriptor does not know */
+    results_run *extra_runs; /* [n_extra], read like the others */
     int n_extra;
 } report_data;
 
@@ -96,8 +97,9 @@ static void data_free(report_data *d) {
             if (d->have[i]) results_run_free(&d->runs[i]);
     free(d->runs);
     free(d->have);
-    for (int i = 0; i < d->n_extra; i++) free(d->extra[i]);
+    for (int i = 0; i < d->n_extra; i++) free(d->extra[i]), results_run_free(&d->extra_runs[i]);
     free(d->extra);
+    free(d->extra_runs);
     results_paper_free(&d->paper);
 }
 
@@ -125,9 +127,15 @@ static int data_load_desc(const char *path, const results_task_desc *t, report_d
             if (!strcmp(me[i], d->t->methods[k].key)) mi = k;
         if (di < 0 || mi < 0) {
             d->extra = xrealloc(d->extra, sizeof(char *) * (size_t)(d->n_extra + 1));
+            d->extra_runs = xrealloc(d->extra_runs, sizeof(results_run) * (size_t)(d->n_extra + 1));
             size_t len = strlen(ds[i]) + strlen(me[i]) + 2;
             d->extra[d->n_extra] = xmalloc(len);
-            snprintf(d->extra[d->n_extra++], len, "%s/%s", ds[i], me[i]);
+            snprintf(d->extra[d->n_extra], len, "%s/%s", ds[i], me[i]);
+            if (results_read_run(path, ds[i], me[i], &d->extra_runs[d->n_extra])) {
+                free(d->extra[d->n_extra]);
+                rc = -1;
+            } else
+                d->n_extra++;
             continue;
         }
         if (results_read_run(path, ds[i], me[i], &d->runs[di * nm + mi])) rc = -1;
@@ -424,9 +432,48 @@ static void md_runs(const report_data *d, sbuf *b) {
         sb_printf(b, " (%lld images), %lld classes\n", (long long)r->n_test_samples, (long long)r->n_classes);
     }
     if (d->n_extra) {
-        sb_printf(b, "\nRuns in the file that this task's table does not list:");
-        for (int i = 0; i < d->n_extra; i++) sb_printf(b, " `%s`", d->extra[i]);
-        sb_printf(b, "\n");
+        /* other runs, e.g. the control (fixed on a randomly initialised backbone): beside the table's method
+         * whose key starts their key ("fixed" for "fixed_random_init"), on the same dataset */
+        const results_task_desc *t = d->t;
+        sb_printf(b, "\nOther runs in the file (not in the paper's table), each beside the table's method its name starts with:\n\n"
+                     "| Dataset | Run | Weights |");
+        for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, " %s |", t->metrics[mk].label);
+        sb_printf(b, " Compared with | its %s | difference |\n|:--|:--|:--|", t->metrics[0].label);
+        for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, "--:|");
+        sb_printf(b, ":--|--:|--:|\n");
+        for (int i = 0; i < d->n_extra; i++) {
+            const results_run *r = &d->extra_runs[i];
+            int di = -1, mi = -1;
+            for (int k = 0; k < t->n_datasets; k++)
+                if (!strcmp(r->dataset, t->datasets[k].key)) di = k;
+            for (int k = 0; k < t->n_methods; k++) {
+                size_t l = strlen(t->methods[k].key);
+                if (!strncmp(r->method, t->methods[k].key, l) && r->method[l] == '_' && (mi < 0 || l > strlen(t->methods[mi].key))) mi = k;
+            }
+            sb_printf(b, "| %s | `%s`%s | ", di >= 0 ? t->datasets[di].label : r->dataset, r->method, r->complete ? "" : " *");
+            sb_md(b, get_pretrained(r));
+            sb_printf(b, " |");
+            for (int mk = 0; mk < t->n_metrics; mk++) {
+                int k = metric_index(r, t->metrics[mk].key);
+                if (k >= 0 && isfinite(r->final[k])) sb_printf(b, " %.2f |", r->final[k]);
+                else sb_printf(b, " – |");
+            }
+            double own = NAN, ref = NAN;
+            int k0 = metric_index(r, t->metrics[0].key);
+            if (k0 >= 0) own = r->final[k0];
+            if (di >= 0 && mi >= 0) ref = measured(d, di, mi, t->metrics[0].key, NULL);
+            if (mi >= 0 && isfinite(ref)) {
+                sb_printf(b, " %s | %.2f |", t->methods[mi].label, ref);
+                if (isfinite(own)) sb_printf(b, " %+.2f |\n", ref - own);
+                else sb_printf(b, " – |\n");
+            } else
+                sb_printf(b, " – | – | – |\n");
+        }
+        int control = 0;
+        for (int i = 0; i < d->n_extra; i++) control |= !strcmp(d->extra_runs[i].method, "fixed_random_init");
+        if (control)
+            sb_printf(b, "\n`fixed_random_init` is the control run: `fixed` (head only) on a randomly initialised backbone; the "
+                         "difference is what the pretrained backbone adds (the proof that the pretraining transfers).\n");
     }
     sb_printf(b, "\n");
 }

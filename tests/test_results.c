@@ -397,6 +397,10 @@ static const char *report_fixture(void) {
     assert_int_equal(results_write_run(h5, &fx.run), 0);
     fixture_make(&fx, "cifar", "mona", 50, 1, 2000, 40000); /* not a task dataset: listed, not tabled */
     assert_int_equal(results_write_run(h5, &fx.run), 0);
+    fixture_make(&fx, "flowers102", "fixed", 42.5, 1, 0, 40000);
+    assert_int_equal(results_write_run(h5, &fx.run), 0);
+    fixture_make(&fx, "flowers102", "fixed_random_init", 30, 1, 0, 40000); /* the control: beside Fixed */
+    assert_int_equal(results_write_run(h5, &fx.run), 0);
     return h5;
 }
 
@@ -425,7 +429,10 @@ static void test_tables(void **state) {
     assert_non_null(strstr(md, "Profile: `default` — embedded default"));
     assert_non_null(strstr(md, "Backbone: swin-test"));
     assert_non_null(strstr(md, build_commit()));
-    assert_non_null(strstr(md, "`cifar/mona`"));
+    assert_non_null(strstr(md, "| cifar | `mona` | random init | 50.00 | 99.00 | – | – | – |\n"));
+    /* the control beside Fixed on the same dataset: 42.50 - 30.00 */
+    assert_non_null(strstr(md, "| Flowers102 | `fixed_random_init` | random init | 30.00 | 99.00 | Fixed | 42.50 | +12.50 |\n"));
+    assert_non_null(strstr(md, "`fixed_random_init` is the control run"));
     /* the unreliable S6 number is listed with the sources but not shown in the tables */
     assert_non_null(strstr(md, "| Flowers102(Swin-L) | top1 | Full | 97.4 | 100 | S6 unreliable (?) | no |\n"));
     assert_non_null(strstr(md, "| Flowers102(Swin-L) | top1 | Full | 99.5772 | 100 | S5 | yes |\n"));
