@@ -68,6 +68,21 @@ static const char *weights_sha(const char *path, char hex[65]) {
     return hex;
 }
 
+/* the same, remembering the last file hashed (a released Swin-L is 800 MB; every run of a table starts
+ * from the same one) */
+typedef struct sha_memo {
+    char path[1100], hex[65];
+    int ok;
+} sha_memo;
+static const char *weights_sha_memo(const char *path, sha_memo *m) {
+    if (!path) path = "";
+    if (!m->ok || strcmp(m->path, path)) {
+        snprintf(m->path, sizeof m->path, "%s", path);
+        m->ok = weights_sha(path, m->hex) != NULL;
+    }
+    return m->ok ? m->hex : NULL;
+}
+
 int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet) {
     if (!d->synth[0]) return 0;
     synth_kind k;
@@ -193,7 +208,8 @@ int reproduce_cls(const repro_opts *o) {
     recipe r;
     if (load_profile(o->profile, &o->vars, &r, "cls")) return -1;
     int rc = 0;
-    char *todo = NULL; /* [dataset][method]: 1 = to train */
+    char *pending = NULL; /* [dataset][method]: 1 = to train */
+    sha_memo memo = {.ok = 0};
     if (o->datasets_from) {
         recipe other;
         if (load_profile(o->datasets_from, &o->vars, &other, "cls")) {
@@ -234,14 +250,14 @@ int reproduce_cls(const repro_opts *o) {
         wsha = NULL;
         if (!pretrained_cached(r.pretrain_recipe, &o->vars, cached, sizeof cached)) wsha = weights_sha(cached, wsha_buf);
     }
-    todo = xcalloc((size_t)r.n_datasets * r.n_methods + 1, 1);
+    pending = xcalloc((size_t)r.n_datasets * r.n_methods + 1, 1);
     for (int d = 0; d < r.n_datasets; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
         for (int m = 0; m < r.n_methods; m++) {
             if (!in_list(o->only_methods, r.methods[m])) continue;
             int stale = 0;
             int done = !o->restart && run_is_current(o->results, r.datasets[d].key, r.methods[m], rj_now, wsha, &stale);
-            todo[d * r.n_methods + m] = !done;
+            pending[d * r.n_methods + m] = !done;
             n_runs++;
             n_done += done;
             if (o->dry_run)
@@ -261,7 +277,7 @@ int reproduce_cls(const repro_opts *o) {
             int64_t per = n_train ? (int64_t)(n_train / r.batch) * r.epochs : 0;
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
             for (int m = 0; m < r.n_methods; m++)
-                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) && todo[d * r.n_methods + m])
+                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) && pending[d * r.n_methods + m])
                     iters += per;
         }
         printf("\n%d runs, %d already complete. One full-tuning training step takes about %.2f s here (measured now, batch %d);\n",
@@ -323,8 +339,8 @@ int reproduce_cls(const repro_opts *o) {
                 weights = cJSON_IsString(cp) ? cp->valuestring : "";
             }
             k++;
-            char *rj = recipe_json(&r), hex[65];
-            int stale = 0, cur = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj, weights_sha(weights, hex), &stale);
+            char *rj = recipe_json(&r);
+            int stale = 0, cur = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj, weights_sha_memo(weights, &memo), &stale);
             free(rj);
             if (cur) {
                 if (!o->quiet) fprintf(stderr, "[%s %s] complete in %s, skipped\n", r.datasets[d].key, key, o->results);
@@ -362,7 +378,7 @@ int reproduce_cls(const repro_opts *o) {
         if (!rc) printf("tables: results/cls.md, results/cls.tex; figures: %d in plots/\n", made);
     }
 out:
-    free(todo);
+    free(pending);
     recipe_free(&r);
     return rc;
 }
