@@ -25,6 +25,17 @@ static int json_u64(const cJSON *j, int64_t *out) {
     return 0;
 }
 
+/* the header's __metadata__ object: string -> string */
+static int meta_read(const cJSON *md, const char *path, ckpt_tensors *out) {
+    if (!cJSON_IsObject(md)) return err_set("%s: header entry __metadata__ is not an object", path);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, md) {
+        if (!cJSON_IsString(m)) return err_set("%s: __metadata__.%s is not a string", path, m->string);
+        ckpt_tensors_add_meta(out, m->string, m->valuestring);
+    }
+    return 0;
+}
+
 int ckpt_read_safetensors(const char *path, ckpt_tensors *out) {
     ckpt_tensors_init(out);
     int fd = open(path, O_RDONLY);
@@ -63,18 +74,7 @@ int ckpt_read_safetensors(const char *path, ckpt_tensors *out) {
     cJSON_ArrayForEach(it, h) {
         const char *name = it->string;
         if (strcmp(name, "__metadata__") == 0) {
-            if (!cJSON_IsObject(it)) {
-                err_set("%s: header entry __metadata__ is not an object", path);
-                goto done;
-            }
-            const cJSON *m;
-            cJSON_ArrayForEach(m, it) {
-                if (!cJSON_IsString(m)) {
-                    err_set("%s: __metadata__.%s is not a string", path, m->string);
-                    goto done;
-                }
-                ckpt_tensors_add_meta(out, m->string, m->valuestring);
-            }
+            if (meta_read(it, path, out)) goto done;
             continue;
         }
         const cJSON *jd = cJSON_GetObjectItemCaseSensitive(it, "dtype");
@@ -220,18 +220,8 @@ int ckpt_read_safetensors_meta(const char *path, ckpt_tensors *out) {
         err_set("%s: the header (bytes 8..%llu) is not a JSON object", path, (unsigned long long)(8 + hlen));
         goto done;
     }
-    const cJSON *m, *md = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
-    if (md && !cJSON_IsObject(md)) {
-        err_set("%s: header entry __metadata__ is not an object", path);
-        goto done;
-    }
-    cJSON_ArrayForEach(m, md) {
-        if (!cJSON_IsString(m)) {
-            err_set("%s: __metadata__.%s is not a string", path, m->string);
-            goto done;
-        }
-        ckpt_tensors_add_meta(out, m->string, m->valuestring);
-    }
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
+    if (md && meta_read(md, path, out)) goto done;
     rc = 0;
 done:
     cJSON_Delete(h);
