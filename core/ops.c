@@ -38,6 +38,16 @@ typedef struct {
     tensor *x, *w, *b, *y;
 } linear_ctx;
 
+/* the gradients of y = x w^T + b from dy (R, out), for whichever of x, w, b need one */
+static void linear_grads(graph *g, tensor *x, tensor *w, tensor *b, const float *dy, int64_t R, int in, int out) {
+    if (NEEDS(x)) /* dx (R, in) += dy (R, out) . w (out, in) */
+        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, w->data, in, 1.0f, tensor_grad(g, x), in);
+    if (NEEDS(w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
+        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, x->data, in, 1.0f, tensor_grad(g, w), in);
+    if (NEEDS(b)) /* db (out) += column sums of dy */
+        col_sums(g, dy, R, out, tensor_grad(g, b));
+}
+
 static void linear_bwd(void *p) {
     linear_ctx *c = p;
     if (!c->y->grad) return;
@@ -45,12 +55,7 @@ static void linear_bwd(void *p) {
     int in = last_dim(c->x), out = last_dim(c->y);
     int64_t R = c->x->n / in;
     const float *dy = c->y->grad;
-    if (NEEDS(c->x)) /* dx (R, in) += dy (R, out) . w (out, in) */
-        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
-    if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
-        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
-    if (NEEDS(c->b)) /* db (out) += column sums of dy */
-        col_sums(c->g, dy, R, out, tensor_grad(c->g, c->b));
+    linear_grads(c->g, c->x, c->w, c->b, dy, R, in, out);
 }
 
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
@@ -96,12 +101,7 @@ static void linear_residual_bwd(void *p) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++) dr[i] += dy[i];
     }
-    if (NEEDS(c->x)) /* dx (R, in) += dy (R, out) . w (out, in) */
-        BE->gemm(0, 0, (int)R, in, out, 1.0f, dy, out, c->w->data, in, 1.0f, tensor_grad(c->g, c->x), in);
-    if (NEEDS(c->w)) /* dw (out, in) += dy^T (out, R) . x (R, in) */
-        BE->gemm(1, 0, out, in, (int)R, 1.0f, dy, out, c->x->data, in, 1.0f, tensor_grad(c->g, c->w), in);
-    if (NEEDS(c->b)) /* db (out) += column sums of dy */
-        col_sums(c->g, dy, R, out, tensor_grad(c->g, c->b));
+    linear_grads(c->g, c->x, c->w, c->b, dy, R, in, out);
 }
 
 tensor *op_linear_residual(graph *g, tensor *res, tensor *x, tensor *w, tensor *b) {
