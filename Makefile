@@ -10,13 +10,23 @@ BUILD := build
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
 PKGS := hdf5 cmocka libcjson expat libzip matio libpng libjpeg
-HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 # OpenBLAS built on OpenMP, so that BLAS and our OpenMP loops share one thread pool (the pthread build's
 # pool and OpenMP's spinning workers starve each other: measured 10x slower steps on 2 cores).
 BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
-ifeq ($(wildcard $(BLAS_DIR)/libopenblas.so),)
-  HAVE_PKGS :=
+have_pkgs = $(if $(wildcard $(BLAS_DIR)/libopenblas.so),$(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes))
+HAVE_PKGS := $(have_pkgs)
+# On a bare machine the libraries are installed before anything is compiled: the compiler flags below come
+# from pkg-config, so this happens while the Makefile is read, not in a recipe (make deps does it alone).
+ifneq ($(HAVE_PKGS),yes)
+  ifeq ($(filter deps help clean,$(MAKECMDGOALS)),)
+    $(info deltabench: libraries missing, running scripts/install_deps.sh first (as make deps))
+    DEPS_RC := $(shell ./scripts/install_deps.sh >&2; echo $$?)
+    HAVE_PKGS := $(have_pkgs)
+    ifneq ($(HAVE_PKGS),yes)
+      $(error scripts/install_deps.sh (exit $(DEPS_RC)) left libraries missing: pkg-config $(PKGS) and $(BLAS_DIR)/libopenblas.so are needed; install the Debian packages it names (root or sudo), then run make again)
+    endif
+  endif
 endif
 PKG_CFLAGS := -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -56,9 +66,6 @@ help:
 	@echo "                     FUZZ_SECONDS=$(FUZZ_SECONDS) s, one after another (FUZZ=name runs only fuzz_<name>)"
 
 config:
-ifneq ($(HAVE_PKGS),yes)
-	@$(MAKE) --no-print-directory deps
-endif
 	@echo "deltabench build: commit $(COMMIT), CC=$(CC) $(ARCH), BLAS=$(BLAS_DIR)"
 	@echo "  optional: nvcc=$(if $(NVCC),$(NVCC),none)  cudnn=$(if $(HAVE_CUDNN),$(HAVE_CUDNN),none)  python3-torch peer=$(if $(HAVE_TORCH),yes,no)"
 	@echo "  GPU backend: not built (CPU backend only)"
