@@ -33,6 +33,9 @@ static void bench_usage(FILE *f) {
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
             "  --no-peer         skip the PyTorch peer\n"
             "  --no-plan         keep every activation until the step ends (bump arena, no memory plan)\n"
+            "  --profile N       also print, per method, the N ops that took longest in the timed steps\n"
+            "                    (forward and backward ms per step; time between op starts, so\n"
+            "                    the step's own glue is charged to the op before it)\n"
             "  --peer-python P   interpreter for the peer (default /usr/bin/python3)\n"
             "  --json            machine-readable output on stdout\n");
 }
@@ -154,7 +157,7 @@ int cmd_bench(int argc, char **argv) {
         continue;                                                                                                      \
     }
         INTOPT("--size", size) INTOPT("--batch", batch) INTOPT("--threads", threads) INTOPT("--steps", steps)
-        INTOPT("--warmup", warmup) INTOPT("--classes", classes)
+        INTOPT("--warmup", warmup) INTOPT("--classes", classes) INTOPT("--profile", profile)
 #undef INTOPT
         if (!strcmp(a, "--backbone") && v) snprintf(cfg.backbone, sizeof cfg.backbone, "%s", argv[++i]);
         else if (!strcmp(a, "--methods") && v) methods = argv[++i];

@@ -120,6 +120,7 @@ void graph_free(graph *g) {
     for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
     free(g->scratch);
     free(g->nodes);
+    free(g->prof);
     memset(g, 0, sizeof *g);
 }
 
@@ -294,7 +295,32 @@ void graph_use_list(graph *g, const void *const *p, int n) {
     for (int i = 0; i < n; i++) graph_use(g, p[i]);
 }
 
-void graph_op_tensors(graph *g, const tensor *const *t, int n) {
+/* profiler: charge the time since the current forward op started to it, and start timing `name` */
+static graph_prof_entry *prof_entry(graph_prof *p, const char *name) {
+    for (int i = 0; i < p->n; i++)
+        if (p->e[i].name == name) return &p->e[i];
+    if (p->n == GRAPH_PROF_MAX) return NULL;
+    p->e[p->n] = (graph_prof_entry){.name = name};
+    return &p->e[p->n++];
+}
+
+static void prof_switch(graph_prof *p, const char *name) {
+    double now = time_now();
+    if (p->cur) {
+        graph_prof_entry *e = prof_entry(p, p->cur);
+        if (e) {
+            e->fwd_s += now - p->t_cur;
+            e->fwd_calls++;
+        }
+    }
+    p->cur = name;
+    p->t_cur = now;
+    if (name) p->active = 1;
+}
+
+void graph_op_tensors(graph *g, const char *name, const tensor *const *t, int n) {
+    g->op_name = name;
+    if (g->prof) prof_switch(g->prof, name);
     if (!g->planning) return;
     g->clock++;
     check_mode(g);
@@ -426,6 +452,11 @@ static void replan(graph *g) {
 }
 
 void graph_reset(graph *g) {
+    if (g->prof) { /* a step ends: nothing after it is charged to an op */
+        prof_switch(g->prof, NULL);
+        g->prof->steps += g->prof->active;
+        g->prof->active = 0;
+    }
     g->n_nodes = 0;
     g->stats.meta_bytes = g->mem.high_water;
     arena_reset(&g->mem);
@@ -477,15 +508,61 @@ void *graph_push(graph *g, backward_fn fn, size_t ctx_size) {
     void *ctx = arena_alloc(&g->mem, ctx_size);
     g->nodes[g->n_nodes].fn = fn;
     g->nodes[g->n_nodes].ctx = ctx;
+    g->nodes[g->n_nodes].name = g->op_name;
     g->n_nodes++;
     return ctx;
 }
 
 void graph_backward(graph *g) {
+    graph_prof *p = g->prof;
+    if (p) prof_switch(p, NULL); /* the forward ends here */
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         graph_op(g); /* each node is one tick */
+        double t0 = p ? time_now() : 0;
         g->nodes[i].fn(g->nodes[i].ctx);
+        if (p) {
+            graph_prof_entry *e = prof_entry(p, g->nodes[i].name ? g->nodes[i].name : "(unnamed)");
+            if (e) {
+                e->bwd_s += time_now() - t0;
+                e->bwd_calls++;
+            }
+        }
     }
+}
+
+void graph_profile_enable(graph *g) {
+    if (!g->prof) g->prof = xmalloc(sizeof *g->prof);
+    memset(g->prof, 0, sizeof *g->prof);
+}
+
+static int prof_cmp(const void *a, const void *b) {
+    const graph_prof_entry *x = a, *y = b;
+    double tx = x->fwd_s + x->bwd_s, ty = y->fwd_s + y->bwd_s;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+void graph_profile_print(const graph *g, FILE *f, int top) {
+    const graph_prof *p = g->prof;
+    if (!p || p->steps == 0) {
+        fprintf(f, "profile: no step timed\n");
+        return;
+    }
+    graph_prof_entry e[GRAPH_PROF_MAX];
+    memcpy(e, p->e, sizeof(graph_prof_entry) * p->n);
+    qsort(e, p->n, sizeof *e, prof_cmp);
+    double tot = 0, tf = 0, tb = 0;
+    for (int i = 0; i < p->n; i++) {
+        tf += e[i].fwd_s;
+        tb += e[i].bwd_s;
+    }
+    tot = tf + tb;
+    double k = 1e3 / p->steps;
+    fprintf(f, "%-26s %9s %9s %9s %7s %7s\n", "op (per step, ms)", "forward", "backward", "total", "share", "calls");
+    for (int i = 0; i < p->n && (top <= 0 || i < top); i++)
+        fprintf(f, "%-26s %9.1f %9.1f %9.1f %6.1f%% %7ld\n", e[i].name, e[i].fwd_s * k, e[i].bwd_s * k,
+                (e[i].fwd_s + e[i].bwd_s) * k, tot > 0 ? 100 * (e[i].fwd_s + e[i].bwd_s) / tot : 0,
+                (e[i].fwd_calls + e[i].bwd_calls) / p->steps);
+    fprintf(f, "%-26s %9.1f %9.1f %9.1f\n", "all ops", tf * k, tb * k, tot * k);
 }
 
 int64_t shape_numel(int ndim, const int *shape) {

@@ -59,7 +59,24 @@ typedef void (*backward_fn)(void *ctx);
 typedef struct tape_node {
     backward_fn fn;
     void *ctx;
+    const char *name; /* the forward op that pushed it (its C function name), for the profiler */
 } tape_node;
+
+/* Per-op time profile (graph_profile_enable): forward time is what elapses from one op's start (GRAPH_OP)
+ * to the next op's start, charged to the first; each backward node is timed alone and charged to the
+ * forward op that pushed it. Names are the ops' C function names (__func__), compared by pointer. */
+#define GRAPH_PROF_MAX 128
+typedef struct graph_prof_entry {
+    const char *name;
+    double fwd_s, bwd_s;
+    long fwd_calls, bwd_calls;
+} graph_prof_entry;
+typedef struct graph_prof {
+    int n, steps, active; /* steps: resets that ended a step in which an op ran (active) */
+    graph_prof_entry e[GRAPH_PROF_MAX];
+    const char *cur; /* forward op being timed (NULL: none) */
+    double t_cur;    /* when it started */
+} graph_prof;
 
 /* A memory plan: n buffers in allocation order, each with its size, lifetime [first, last] in ticks and
  * offset inside one block of `bytes`. live_peak is the largest sum of sizes alive in one tick (a lower
@@ -117,6 +134,8 @@ typedef struct graph {
     int *hash; /* pointer -> buffer index, open addressing */
     int hash_cap;
     graph_mem_stats stats;
+    const char *op_name; /* the forward op now running (set by GRAPH_OP) */
+    graph_prof *prof;    /* NULL unless graph_profile_enable */
 } graph;
 
 void graph_init(graph *g, size_t arena_bytes);
@@ -144,10 +163,12 @@ void graph_use(graph *g, const void *p);
 void graph_use_list(graph *g, const void *const *p, int n);
 #define GRAPH_USE(g, ...) \
     graph_use_list((g), (const void *const[]){__VA_ARGS__}, (int)(sizeof((const void *const[]){__VA_ARGS__}) / sizeof(void *)))
-/* New tick + read the data of the given tensors (NULL allowed): the first line of an op. */
-void graph_op_tensors(graph *g, const tensor *const *t, int n);
-#define GRAPH_OP(g, ...) \
-    graph_op_tensors((g), (const tensor *const[]){__VA_ARGS__}, (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
+/* New tick + read the data of the given tensors (NULL allowed): the first line of an op. name is the op's
+ * name (GRAPH_OP passes __func__), for the tape and the profiler. */
+void graph_op_tensors(graph *g, const char *name, const tensor *const *t, int n);
+#define GRAPH_OP(g, ...)                                                                                           \
+    graph_op_tensors((g), __func__, (const tensor *const[]){__VA_ARGS__},                                          \
+                     (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
 /* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode) and
  * key: a switch between training and evaluation, or to another input size, needs one. The caller then runs the step once with
  * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
@@ -165,6 +186,13 @@ void graph_keep(graph *g, const void *p);
 /* Bytes of activation memory the last step used (small-object arena + float buffers: the plan's
  * block when it ran under a plan, else the bump high-water). */
 size_t graph_mem_bytes(const graph *g);
+/* ---- per-op profile ---- */
+/* Start (or restart from zero) timing every op of the following steps; graph_reset ends a step. */
+void graph_profile_enable(graph *g);
+/* Print the profile, one line per op with its forward and backward milliseconds per step, calls per step
+ * and share of the timed op total, largest first; top limits the lines (0: all). */
+void graph_profile_print(const graph *g, FILE *f, int top);
+
 /* Pack a record into offsets (exposed for tests). Fills plan->offset, bytes and live_peak. */
 void graph_plan_pack(graph_plan *plan);
 

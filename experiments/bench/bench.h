@@ -13,6 +13,7 @@ typedef struct bench_cfg {
     float drop_path;
     uint64_t seed;
     int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
+    int profile; /* print a per-op time profile of the timed steps to stderr (top `profile` ops) */
 } bench_cfg;
 
 typedef struct bench_result {
