@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "fastmath.h"
 
 #define BE backend_get()
 #define NEEDS(t) ((t) != NULL && (t)->requires_grad)
@@ -855,13 +856,11 @@ static void gelu_dropout_bwd(void *p) {
     const unsigned char *keep = c->keep;
     float *dx = tensor_grad(c->g, c->x), scale = c->scale;
     int64_t n = c->x->n;
-    /* (dy * m) * gelu'(x), as mask_bwd then the backend's gelu_bwd */
-#pragma omp parallel for schedule(static)
+    /* (dy * m) * gelu'(x), as mask_bwd then the backend's gelu_bwd (branch-free, so it vectorises) */
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        if (!keep[i]) continue; /* dropped: no gradient, no erf */
-        float v = x[i], d = dy[i] * scale;
-        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+        float v = x[i], d = dy[i] * (keep[i] ? scale : 0.0f), pdf;
+        float cdf = fm_normcdf_pdf(v, &pdf);
         dx[i] += d * (cdf + v * pdf);
     }
 }
@@ -881,15 +880,11 @@ tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
     tensor *y = tensor_like(g, x, NEEDS(x));
     const float *xd = x->data;
     float *yd = y->data;
-    /* the backend's gelu_fwd formula, then the mask */
-#pragma omp parallel for schedule(static)
+    /* the backend's gelu_fwd formula, then the mask (branch-free, so it vectorises) */
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        if (!keep[i]) { /* dropped: no erf */
-            yd[i] = 0.0f;
-            continue;
-        }
-        float h = 0.5f * xd[i] * (1.0f + erff(xd[i] * 0.70710678118654752f));
-        yd[i] = h * scale;
+        float pdf, h = xd[i] * fm_normcdf_pdf(xd[i], &pdf);
+        yd[i] = h * (keep[i] ? scale : 0.0f);
     }
     if (y->requires_grad) {
         gelu_drop_ctx *c = graph_push(g, gelu_dropout_bwd, sizeof *c);
@@ -979,7 +974,7 @@ static void lorand_bwd(void *p) {
 }
 
 tensor *op_lorand_weight(graph *g, int nb, tensor **A, tensor **G, tensor **B) {
-    graph_op(g); /* reads parameters only */
+    graph_op_tensors(g, __func__, NULL, 0); /* reads parameters only */
     DB_ASSERT(nb >= 1 && nb <= LORAND_MAX);
     int in = A[0]->shape[0], k = A[0]->shape[1], out = B[0]->shape[1];
     int shape[2] = {out, in};

@@ -18,6 +18,7 @@
 #include "test_util.h"
 
 #include "../core/backend.h"
+#include "../core/fastmath.h"
 #include "../core/ops.h"
 #include "../core/params.h"
 #include "../core/swin.h"
@@ -1261,9 +1262,68 @@ static void test_fd_swin_full_shifted(void **state) {
     swin_fd("swin tiny:8:2,2,1,1:1,2,2,2 window 3 full", "tiny:8:2,2,1,1:1,2,2,2", 3, "full", 2, 19, 22, check, 8, rnd, 1);
 }
 
+
+/* ---- fastmath.h and the GELU kernels against libm in double ------------------------------------ */
+static void test_fastmath(void **state) {
+    double e_exp = 0, e_cdf = 0, e_tail = 0, e_pdf = 0;
+    for (double xd = -87.0; xd < 88.0; xd += 3.7e-4) {
+        float x = (float)xd; /* the float input; the reference is exact for it */
+        double r = exp((double)x);
+        e_exp = fmax(e_exp, fabs(fm_exp(x) - r) / r);
+    }
+    for (double xd = -12.0; xd < 12.0; xd += 1.3e-5) {
+        float x = (float)xd, pdf;
+        float c = fm_normcdf_pdf(x, &pdf);
+        double rc = 0.5 * erfc(-(double)x / sqrt(2.0)), rp = exp(-0.5 * (double)x * x) / sqrt(2.0 * M_PI);
+        e_cdf = fmax(e_cdf, fabs(c - rc));
+        if (x < 0.0f && rc > 1e-37) e_tail = fmax(e_tail, fabs(c - rc) / rc);
+        if (rp > 1e-30) e_pdf = fmax(e_pdf, fabs(pdf - rp) / rp);
+    }
+    print_message("fastmath: exp rel %.2e, Phi abs %.2e, lower tail rel %.2e, pdf rel %.2e\n", e_exp, e_cdf, e_tail, e_pdf);
+    assert_true(e_exp < 2e-7);
+    assert_true(e_cdf < 3e-7);
+    assert_true(e_tail < 1e-6);
+    assert_true(e_pdf < 5e-7);
+    /* the special values: the clamps keep exp finite and positive, Phi in [0, 1] */
+    assert_true(fm_exp(-1000.0f) > 0.0f && fm_exp(-1000.0f) < 1e-37f);
+    assert_true(isfinite(fm_exp(1000.0f)));
+    float pdf;
+    assert_true(fm_normcdf_pdf(-40.0f, &pdf) == 0.0f || fm_normcdf_pdf(-40.0f, &pdf) < 1e-37f);
+    assert_true(fm_normcdf_pdf(40.0f, &pdf) == 1.0f);
+    assert_true(fabsf(fm_normcdf_pdf(0.0f, &pdf) - 0.5f) < 1e-7f);
+
+    /* the backend's GELU forward and backward (odd length: the vector loops' tails) */
+    const backend_ops *be = backend_get();
+    int64_t n = 200003;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *dy = malloc(sizeof(float) * n),
+          *dx = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = -10.0f + 20.0f * (float)i / (float)(n - 1);
+        dy[i] = 1.0f + 0.25f * (float)(i % 7);
+        dx[i] = 0.5f; /* the backward accumulates */
+    }
+    be->gelu_fwd(x, y, n);
+    be->gelu_bwd(x, dy, dx, n);
+    double e_f = 0, e_b = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i], cdf = 0.5 * erfc(-v / sqrt(2.0)), d = cdf + v * exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+        double s = fmax(1.0, fabs(v));
+        e_f = fmax(e_f, fabs(y[i] - v * cdf) / s);
+        e_b = fmax(e_b, fabs(dx[i] - (0.5 + dy[i] * d)) / (s * dy[i]));
+    }
+    print_message("GELU kernels: forward %.2e, backward %.2e (absolute, per max(1, |x|))\n", e_f, e_b);
+    assert_true(e_f < 4e-7);
+    assert_true(e_b < 4e-7);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_hand),
+        cmocka_unit_test(test_fastmath),
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
         cmocka_unit_test(test_fd_linear_residual),
