@@ -805,23 +805,48 @@ typedef struct {
     int64_t per; /* elements per mask entry */
 } mask_ctx;
 
+/* y[i] (+)= x[i] * mask[i / per] for i < n: each thread takes a contiguous range and walks it mask entry by
+ * mask entry, so the inner loop is a plain scaled copy (no division per element) */
+static void mask_rows(const float *x, const float *mask, float *y, int64_t n, int64_t per, int accumulate) {
+    if (per == 1) { /* dropout: a mask entry per element */
+        if (accumulate) {
+#pragma omp parallel for simd schedule(static)
+            for (int64_t i = 0; i < n; i++) y[i] += x[i] * mask[i];
+        } else {
+#pragma omp parallel for simd schedule(static)
+            for (int64_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+        }
+        return;
+    }
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        for (int64_t i = lo; i < hi;) {
+            int64_t k = i / per, end = (k + 1) * per < hi ? (k + 1) * per : hi;
+            float m = mask[k];
+            if (accumulate)
+                for (int64_t j = i; j < end; j++) y[j] += x[j] * m;
+            else
+                for (int64_t j = i; j < end; j++) y[j] = x[j] * m;
+            i = end;
+        }
+    }
+}
+
 static void mask_bwd(void *p) {
     mask_ctx *c = p;
     if (!c->y->grad) return;
     GRAPH_USE(c->g, c->y->grad, c->mask);
     float *dx = tensor_grad(c->g, c->x);
-    const float *dy = c->y->grad, *mask = c->mask;
-    int64_t per = c->per;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < c->x->n; i++) dx[i] += dy[i] * mask[i / per];
+    mask_rows(c->y->grad, c->mask, dx, c->x->n, c->per, 1);
 }
 
 static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
     GRAPH_OP(g, x);
     graph_use(g, mask);
     tensor *y = tensor_like(g, x, NEEDS(x));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * mask[i / per];
+    mask_rows(x->data, mask, y->data, x->n, per, 0);
     if (y->requires_grad) {
         mask_ctx *c = graph_push(g, mask_bwd, sizeof *c);
         *c = (mask_ctx){g, x, y, mask, per};
