@@ -239,13 +239,20 @@ static void scale_bwd(void *p) {
     if (!c->y->grad) return;
     graph_use(c->g, c->y->grad);
     float *dx = tensor_grad(c->g, c->x);
-    for (int64_t i = 0; i < c->x->n; i++) dx[i] += c->s * c->y->grad[i];
+    const float *dy = c->y->grad, s = c->s;
+    int64_t n = c->x->n;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] += s * dy[i];
 }
 
 tensor *op_scale(graph *g, tensor *x, float s) {
     GRAPH_OP(g, x);
     tensor *y = tensor_like(g, x, NEEDS(x));
-    for (int64_t i = 0; i < x->n; i++) y->data[i] = x->data[i] * s;
+    const float *xd = x->data;
+    float *yd = y->data;
+    int64_t n = x->n;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) yd[i] = xd[i] * s;
     if (y->requires_grad) {
         scale_ctx *c = graph_push(g, scale_bwd, sizeof *c);
         *c = (scale_ctx){g, x, y, s};
@@ -765,7 +772,9 @@ static void lora_bwd(void *p) {
     const float *dy = c->y->grad;
     if (NEEDS(c->qkv)) {
         float *d = tensor_grad(c->g, c->qkv);
-        for (int64_t i = 0; i < c->qkv->n; i++) d[i] += dy[i];
+        int64_t n = c->qkv->n;
+#pragma omp parallel for simd schedule(static)
+        for (int64_t i = 0; i < n; i++) d[i] += dy[i];
     }
     if (NEEDS(c->t)) { /* dt[:, :r] (R, r) += s * dy_q (R, C) . Bq (C, r); same for v */
         float *dt = tensor_grad(c->g, c->t);
@@ -785,7 +794,11 @@ tensor *op_lora_qv(graph *g, tensor *qkv, tensor *t, tensor *lora_b, float s) {
     int64_t R = qkv->n / C3;
     DB_ASSERT(lora_b->shape[0] == 2 * C && lora_b->shape[1] == r && t->n / r2 == R);
     tensor *y = tensor_like(g, qkv, NEEDS(qkv) || NEEDS(t) || NEEDS(lora_b));
-    memcpy(y->data, qkv->data, sizeof(float) * qkv->n);
+    const float *xd = qkv->data;
+    float *yd = y->data;
+    int64_t n = qkv->n;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) yd[i] = xd[i];
     /* y_q (R, C) += s * t_q (R, r) . Bq^T (r, C) */
     BE->gemm(0, 1, (int)R, C, r, s, t->data, r2, lora_b->data, r, 1.0f, y->data, C3);
     BE->gemm(0, 1, (int)R, C, r, s, t->data + r, r2, lora_b->data + (int64_t)C * r, r, 1.0f, y->data + 2 * C, C3);

@@ -17,6 +17,8 @@
  * g->rng before each forward. Leaves that need no gradient must end with none. */
 #include "test_util.h"
 
+#include <omp.h>
+
 #include "../core/backend.h"
 #include "../core/fastmath.h"
 #include "../core/ops.h"
@@ -1320,10 +1322,65 @@ static void test_fastmath(void **state) {
     free(dx);
 }
 
+/* ---- the backend's gemm, whose threads split the product (rows or K), against plain loops -------- */
+static void test_gemm_split(void **state) {
+    const backend_ops *be = backend_get();
+    /* {M, N, K}: split by rows, split by K, too small to split, K large but C too big to keep per thread */
+    static const int shapes[][3] = {{517, 67, 129}, {33, 45, 3001}, {7, 5, 3}, {70, 9, 20011}};
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(2); /* the split paths need more than one thread, whatever the machine */
+    rng_t rng;
+    rng_seed(&rng, 11);
+    int ncase = 0;
+    for (int si = 0; si < 4; si++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2; /* padded rows */
+                int64_t na = (int64_t)(ta ? K : M) * lda, nb = (int64_t)(tb ? N : K) * ldb, nc = (int64_t)M * ldc;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
+                double *ref = malloc(sizeof(double) * nc);
+                for (int64_t i = 0; i < na; i++) A[i] = rng_normal(&rng);
+                for (int64_t i = 0; i < nb; i++) B[i] = rng_normal(&rng);
+                for (int64_t i = 0; i < nc; i++) C[i] = rng_normal(&rng);
+                float alpha = 0.7f, beta = 0.3f;
+                double scale = 0;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < ldc; j++) {
+                        if (j >= N) { /* the padding must stay untouched */
+                            ref[(int64_t)i * ldc + j] = C[(int64_t)i * ldc + j];
+                            continue;
+                        }
+                        double acc = 0;
+                        for (int k = 0; k < K; k++) {
+                            double a = ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k];
+                            double b = tb ? B[(int64_t)j * ldb + k] : B[(int64_t)k * ldb + j];
+                            acc += a * b;
+                        }
+                        ref[(int64_t)i * ldc + j] = alpha * acc + beta * C[(int64_t)i * ldc + j];
+                        scale = fmax(scale, fabs(ref[(int64_t)i * ldc + j]));
+                    }
+                be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                double err = 0;
+                for (int64_t i = 0; i < nc; i++) err = fmax(err, fabs(C[i] - ref[i]));
+                if (err / scale > 2e-6)
+                    print_error("gemm M %d N %d K %d ta %d tb %d: error %.3g of %.3g\n", M, N, K, ta, tb, err, scale);
+                assert_true(err / scale <= 2e-6);
+                ncase++;
+                free(A);
+                free(B);
+                free(C);
+                free(ref);
+            }
+    omp_set_num_threads(threads);
+    print_message("gemm: %d cases against plain loops\n", ncase);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_hand),
         cmocka_unit_test(test_fastmath),
+        cmocka_unit_test(test_gemm_split),
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
         cmocka_unit_test(test_fd_linear_residual),
