@@ -42,6 +42,15 @@ typedef struct backend_ops {
  * achieved-throughput reports. Updated by the calling thread only. */
 extern uint64_t backend_flops;
 
+/* The CPU backend's own single-threaded AVX-512 sgemm (gemm_avx512.c) and whether this processor can run it.
+ * The CPU gemm splits a product across its threads and each runs this kernel where available, else OpenBLAS. */
+int gemm_avx512_available(void);
+void gemm_avx512(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
+/* Select the kernel: 1 the AVX-512 one (where available), 0 OpenBLAS, -1 leave as is; returns the setting before.
+ * The default is AVX-512 where available unless the environment has DB_GEMM=openblas. */
+int backend_cpu_gemm_avx512(int on);
+
 /* The active backend (CPU unless a GPU backend was selected at start-up). */
 const backend_ops *backend_get(void);
 extern const backend_ops backend_cpu;

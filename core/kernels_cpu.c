@@ -19,6 +19,26 @@ static void gemm_blas(int ta, int tb, int M, int N, int K, float alpha, const fl
                 B, ldb, beta, C, ldc);
 }
 
+/* which single-threaded sgemm a thread runs: our AVX-512 kernel where the processor has it (unless DB_GEMM=openblas),
+ * else OpenBLAS (which inside an OpenMP region runs on the calling thread) */
+static int use_avx512 = -1;
+
+int backend_cpu_gemm_avx512(int on) {
+    if (use_avx512 < 0) {
+        const char *e = getenv("DB_GEMM");
+        use_avx512 = gemm_avx512_available() && !(e && !strcmp(e, "openblas"));
+    }
+    int prev = use_avx512;
+    if (on >= 0) use_avx512 = on && gemm_avx512_available();
+    return prev;
+}
+
+static void gemm_one(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                     float beta, float *C, int ldc) {
+    if (use_avx512) gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* Threads split the product themselves and each calls single-threaded sgemm (OpenBLAS inside an OpenMP region
  * runs on one thread): the inner dimension K when it dwarfs M and N (weight gradients dy^T x: a partial C per
  * thread, added at the end), else the rows of C when M is large (activations times a weight: each thread packs
@@ -36,6 +56,7 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
             for (int j = 0; j < N; j++) C[(int64_t)i * ldc + j] *= beta;
         return;
     }
+    if (use_avx512 < 0) backend_cpu_gemm_avx512(-1);
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     double flop = 2.0 * M * (double)N * K;
     if (nt > 1 && flop >= GEMM_SPLIT_MIN_FLOP && K >= 256 * nt && K >= 4 * (M > N ? M : N) &&
@@ -46,8 +67,8 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
             int t = omp_get_thread_num();
             int k0 = (int)((int64_t)K * t / nt), k1 = (int)((int64_t)K * (t + 1) / nt);
             const float *At = ta ? A + (int64_t)k0 * lda : A + k0, *Bt = tb ? B + k0 : B + (int64_t)k0 * ldb;
-            if (t == 0) gemm_blas(ta, tb, M, N, k1 - k0, alpha, At, lda, Bt, ldb, beta, C, ldc);
-            else gemm_blas(ta, tb, M, N, k1 - k0, alpha, At, lda, Bt, ldb, 0.0f, part + (size_t)(t - 1) * M * N, N);
+            if (t == 0) gemm_one(ta, tb, M, N, k1 - k0, alpha, At, lda, Bt, ldb, beta, C, ldc);
+            else gemm_one(ta, tb, M, N, k1 - k0, alpha, At, lda, Bt, ldb, 0.0f, part + (size_t)(t - 1) * M * N, N);
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int i = 0; i < M; i++)
@@ -66,12 +87,13 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
             int t = omp_get_thread_num();
             int m0 = (int)((int64_t)M * t / nt) & ~7, m1 = t == nt - 1 ? M : (int)((int64_t)M * (t + 1) / nt) & ~7;
             if (m1 > m0)
-                gemm_blas(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (int64_t)m0 * lda, lda, B, ldb, beta,
-                          C + (int64_t)m0 * ldc, ldc);
+                gemm_one(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (int64_t)m0 * lda, lda, B, ldb, beta,
+                         C + (int64_t)m0 * ldc, ldc);
         }
         return;
     }
-    gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (nt == 1 && use_avx512 && flop >= GEMM_SPLIT_MIN_FLOP) gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,

@@ -1322,57 +1322,76 @@ static void test_fastmath(void **state) {
     free(dx);
 }
 
-/* ---- the backend's gemm, whose threads split the product (rows or K), against plain loops -------- */
+/* ---- the backend's gemm (threads split the product by rows or K, each runs the AVX-512 kernel or OpenBLAS) and
+ * the AVX-512 kernel alone, against plain loops in double ---------------------------------------------------- */
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+
+/* one product with padded leading dimensions; beta 0 starts C as NaN (BLAS: C is then not read) */
+static int gemm_case(gemm_fn fn, int M, int N, int K, int ta, int tb, float alpha, float beta, rng_t *rng) {
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    int64_t na = (int64_t)(ta ? K : M) * lda, nb = (int64_t)(tb ? N : K) * ldb, nc = (int64_t)M * ldc;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
+    double *ref = malloc(sizeof(double) * nc);
+    for (int64_t i = 0; i < na; i++) A[i] = rng_normal(rng);
+    for (int64_t i = 0; i < nb; i++) B[i] = rng_normal(rng);
+    for (int64_t i = 0; i < nc; i++) C[i] = beta == 0.0f && i % ldc < N ? NAN : rng_normal(rng);
+    double scale = 1e-30;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            int64_t o = (int64_t)i * ldc + j;
+            if (j >= N) { /* the padding must stay untouched */
+                ref[o] = C[o];
+                continue;
+            }
+            double acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (double)(ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k]) *
+                       (tb ? B[(int64_t)j * ldb + k] : B[(int64_t)k * ldb + j]);
+            ref[o] = alpha * acc + (beta == 0.0f ? 0.0 : beta * (double)C[o]);
+            scale = fmax(scale, fabs(ref[o]));
+        }
+    fn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double err = 0;
+    for (int64_t i = 0; i < nc; i++) err = isnan(C[i]) ? INFINITY : fmax(err, fabs(C[i] - ref[i]));
+    int ok = err / scale <= 2e-6;
+    if (!ok) print_error("gemm M %d N %d K %d ta %d tb %d beta %g: error %.3g of %.3g\n", M, N, K, ta, tb, beta, err, scale);
+    free(A);
+    free(B);
+    free(C);
+    free(ref);
+    return ok;
+}
+
 static void test_gemm_split(void **state) {
     const backend_ops *be = backend_get();
-    /* {M, N, K}: split by rows, split by K, too small to split, K large but C too big to keep per thread */
-    static const int shapes[][3] = {{517, 67, 129}, {33, 45, 3001}, {7, 5, 3}, {70, 9, 20011}};
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(2); /* the split paths need more than one thread, whatever the machine */
     rng_t rng;
     rng_seed(&rng, 11);
-    int ncase = 0;
-    for (int si = 0; si < 4; si++)
-        for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++) {
-                int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2; /* padded rows */
-                int64_t na = (int64_t)(ta ? K : M) * lda, nb = (int64_t)(tb ? N : K) * ldb, nc = (int64_t)M * ldc;
-                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
-                double *ref = malloc(sizeof(double) * nc);
-                for (int64_t i = 0; i < na; i++) A[i] = rng_normal(&rng);
-                for (int64_t i = 0; i < nb; i++) B[i] = rng_normal(&rng);
-                for (int64_t i = 0; i < nc; i++) C[i] = rng_normal(&rng);
-                float alpha = 0.7f, beta = 0.3f;
-                double scale = 0;
-                for (int i = 0; i < M; i++)
-                    for (int j = 0; j < ldc; j++) {
-                        if (j >= N) { /* the padding must stay untouched */
-                            ref[(int64_t)i * ldc + j] = C[(int64_t)i * ldc + j];
-                            continue;
-                        }
-                        double acc = 0;
-                        for (int k = 0; k < K; k++) {
-                            double a = ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k];
-                            double b = tb ? B[(int64_t)j * ldb + k] : B[(int64_t)k * ldb + j];
-                            acc += a * b;
-                        }
-                        ref[(int64_t)i * ldc + j] = alpha * acc + beta * C[(int64_t)i * ldc + j];
-                        scale = fmax(scale, fabs(ref[(int64_t)i * ldc + j]));
-                    }
-                be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-                double err = 0;
-                for (int64_t i = 0; i < nc; i++) err = fmax(err, fabs(C[i] - ref[i]));
-                if (err / scale > 2e-6)
-                    print_error("gemm M %d N %d K %d ta %d tb %d: error %.3g of %.3g\n", M, N, K, ta, tb, err, scale);
-                assert_true(err / scale <= 2e-6);
-                ncase++;
-                free(A);
-                free(B);
-                free(C);
-                free(ref);
-            }
+    int threads = omp_get_max_threads(), ncase = 0;
+    omp_set_num_threads(2); /* the split paths need more than one thread, whatever the machine */
+    /* the backend's gemm, {M, N, K}: split by rows, split by K, too small to split, K large but C too big to keep
+     * per thread; with each kernel this processor has */
+    static const int shapes[][3] = {{517, 67, 129}, {33, 45, 3001}, {7, 5, 3}, {70, 9, 20011}};
+    int had = backend_cpu_gemm_avx512(-1);
+    for (int kern = 0; kern <= gemm_avx512_available(); kern++) {
+        backend_cpu_gemm_avx512(kern);
+        for (int si = 0; si < 4; si++)
+            for (int t = 0; t < 4; t++, ncase++)
+                assert_true(gemm_case(be->gemm, shapes[si][0], shapes[si][1], shapes[si][2], t & 1, t >> 1, 0.7f,
+                                      t == 3 ? 0.0f : 0.3f, &rng));
+    }
+    backend_cpu_gemm_avx512(had);
     omp_set_num_threads(threads);
+    /* the AVX-512 kernel alone: edge tiles (M, N not multiples of 12 and 32), K past one block (384) and N past
+     * one panel block (2048), beta 0, 1 and other, a 1 x 1 x 1 product */
+    if (gemm_avx512_available()) {
+        static const int edge[][3] = {{13, 2050, 390}, {1, 1, 1}, {25, 33, 1}, {12, 32, 384}, {37, 95, 769}};
+        static const float betas[] = {0.0f, 1.0f, -0.5f};
+        for (int si = 0; si < 5; si++)
+            for (int t = 0; t < 4; t++, ncase++)
+                assert_true(gemm_case(gemm_avx512, edge[si][0], edge[si][1], edge[si][2], t & 1, t >> 1, si == 1 ? 1.0f : -1.3f,
+                                      betas[(si + t) % 3], &rng));
+    } else
+        print_message("gemm: this processor has no AVX-512; the AVX-512 kernel is not tested here\n");
     print_message("gemm: %d cases against plain loops\n", ncase);
 }
 
