@@ -17,6 +17,9 @@
 #define KC 384
 #define MC 132  /* a multiple of MR: the packed A block (MC x KC, 198 KB) stays in L2 */
 #define NC 2048 /* the packed B block (KC x NC, 3 MB) stays in L3 */
+#ifndef A_INPLACE_MAX_N
+#define A_INPLACE_MAX_N 512 /* B at most this wide: A is read in place (kernel_tile_a) */
+#endif
 
 int gemm_avx512_available(void) {
     static int have = -1;
@@ -35,7 +38,13 @@ static void pack_a(const float *A, int lda, int ta, int i0, int mr, int k0, int 
             const float *src = A + (int64_t)(k0 + k) * lda + i0;
             for (int i = 0; i < mr; i++) ap[k * MR + i] = src[i];
         }
-    else
+    else if (mr == MR) { /* MR rows read side by side, each panel row written whole */
+        const float *src[MR];
+        for (int i = 0; i < MR; i++) src[i] = A + (int64_t)(i0 + i) * lda + k0;
+        for (int k = 0; k < kc; k++)
+#pragma GCC unroll 12
+            for (int i = 0; i < MR; i++) ap[k * MR + i] = src[i][k];
+    } else
         for (int i = 0; i < mr; i++) {
             const float *src = A + (int64_t)(i0 + i) * lda + k0;
             for (int k = 0; k < kc; k++) ap[k * MR + i] = src[k];
@@ -69,6 +78,41 @@ __attribute__((target("avx512f,fma"))) static void kernel_tile(int kc, const flo
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
         ap += MR;
+        bp += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        if (beta == 0.0f) {
+            _mm512_storeu_ps(ci, _mm512_mul_ps(va, acc[i][0]));
+            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, acc[i][1]));
+        } else {
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), _mm512_mul_ps(va, acc[i][0])));
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), _mm512_mul_ps(va, acc[i][1])));
+        }
+    }
+}
+
+/* the same tile with A read in place (op(A) = A, row-major, rows lda apart): for a narrow B the A panels would
+ * be used only a few times each, so packing them would cost more than it saves */
+__attribute__((target("avx512f,fma"))) static void kernel_tile_a(int kc, const float *a, int lda, const float *bp,
+                                                                float *c, int ldc, float alpha, float beta) {
+    __m512 acc[MR][2];
+    const float *ar[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        ar[i] = a + (int64_t)i * lda;
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(ar[i][k]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
         bp += NR;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -120,16 +164,23 @@ void gemm_avx512(int ta, int tb, int M, int N, int K, float alpha, const float *
                 pack_b(B, ldb, tb, pc, kc, jc + jr, nc - jr < NR ? nc - jr : NR, bpack + (size_t)jr * kc);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
-                for (int ir = 0; ir < mc; ir += MR)
-                    pack_a(A, lda, ta, ic + ir, mc - ir < MR ? mc - ir : MR, pc, kc, apack + (size_t)ir * kc);
+                int direct = !ta && nc <= A_INPLACE_MAX_N; /* full tiles read A in place; edge tiles still pack */
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int mr = mc - ir < MR ? mc - ir : MR;
+                    if (!direct || mr < MR || nc % NR)
+                        pack_a(A, lda, ta, ic + ir, mr, pc, kc, apack + (size_t)ir * kc);
+                }
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *c = C + (int64_t)(ic + ir) * ldc + jc + jr;
                         const float *ap = apack + (size_t)ir * kc, *bp = bpack + (size_t)jr * kc;
-                        if (mr == MR && nr == NR) kernel_tile(kc, ap, bp, c, ldc, alpha, bt);
-                        else kernel_edge(kc, ap, bp, c, ldc, mr, nr, alpha, bt);
+                        if (mr == MR && nr == NR) {
+                            if (direct) kernel_tile_a(kc, A + (int64_t)(ic + ir) * lda + pc, lda, bp, c, ldc, alpha, bt);
+                            else kernel_tile(kc, ap, bp, c, ldc, alpha, bt);
+                        } else
+                            kernel_edge(kc, ap, bp, c, ldc, mr, nr, alpha, bt);
                     }
                 }
             }

@@ -1382,11 +1382,12 @@ static void test_gemm_split(void **state) {
     backend_cpu_gemm_avx512(had);
     omp_set_num_threads(threads);
     /* the AVX-512 kernel alone: edge tiles (M, N not multiples of 12 and 32), K past one block (384) and N past
-     * one panel block (2048), beta 0, 1 and other, a 1 x 1 x 1 product */
+     * one panel block (2048), A read in place (N <= 512, untransposed) with and without edge tiles, beta 0, 1 and
+     * other, a 1 x 1 x 1 product */
     if (gemm_avx512_available()) {
-        static const int edge[][3] = {{13, 2050, 390}, {1, 1, 1}, {25, 33, 1}, {12, 32, 384}, {37, 95, 769}};
+        static const int edge[][3] = {{13, 2050, 390}, {1, 1, 1}, {25, 33, 1}, {12, 32, 384}, {37, 95, 769}, {25, 64, 100}};
         static const float betas[] = {0.0f, 1.0f, -0.5f};
-        for (int si = 0; si < 5; si++)
+        for (int si = 0; si < 6; si++)
             for (int t = 0; t < 4; t++, ncase++)
                 assert_true(gemm_case(gemm_avx512, edge[si][0], edge[si][1], edge[si][2], t & 1, t >> 1, si == 1 ? 1.0f : -1.3f,
                                       betas[(si + t) % 3], &rng));
