@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../core/backend.h"
 #include "../core/common.h"
 #include "../experiments/bench/bench.h"
 #include "../methods/method.h"
@@ -27,7 +28,8 @@ static void bench_usage(FILE *f) {
             "  --batch N         batch size (default 8)\n"
             "  --threads N       threads for OpenMP/OpenBLAS and torch (default 2)\n"
             "  --steps N         timed steps per method, median reported (default 5)\n"
-            "  --warmup N        untimed steps first (default 1)\n"
+            "  --warmup N        untimed steps first, for both engines (default 3: PyTorch's first steps\n"
+            "                    run up to 2x slower while its allocator warms up)\n"
             "  --methods LIST    comma-separated methods or 'all' (default all)\n"
             "  --classes N       head classes (default 100)\n"
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
@@ -55,7 +57,10 @@ static int run_child(const bench_cfg *cfg, const char *m, bench_result *r) {
         memset(&res, 0, sizeof res);
         int rc = 0;
         if (m) rc = bench_method(cfg, m, &res);
-        else res.gflops = bench_sgemm_peak(cfg->threads, 2048);
+        else {
+            res.gflops = bench_sgemm_peak(cfg->threads, 2048, 1);
+            res.blas_gflops = bench_sgemm_peak(cfg->threads, 2048, 0);
+        }
         if (rc) fprintf(stderr, "deltabench bench: %s: %s\n", m, err_msg());
         else if (write(fd[1], &res, sizeof res) != (ssize_t)sizeof res) rc = 1;
         _exit(rc ? 1 : 0);
@@ -135,7 +140,7 @@ static double jnum(const cJSON *o, const char *k) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_cfg cfg = {.size = 224, .batch = 8, .threads = 2, .steps = 5, .warmup = 1, .classes = 100, .drop_path = 0.2f, .seed = 0,
+    bench_cfg cfg = {.size = 224, .batch = 8, .threads = 2, .steps = 5, .warmup = 3, .classes = 100, .drop_path = 0.2f, .seed = 0,
                      .plan = 1};
     snprintf(cfg.backbone, sizeof cfg.backbone, "swin-t");
     const char *methods = "all", *py = "/usr/bin/python3";
@@ -189,13 +194,15 @@ int cmd_bench(int argc, char **argv) {
         }
     char host[256] = "unknown";
     gethostname(host, sizeof host);
-    fprintf(stderr, "bench: measuring the sgemm peak (2048^3, %d threads)...\n", cfg.threads);
+    fprintf(stderr, "bench: measuring the sgemm peak (2048^3, %d threads, deltabench's gemm and OpenBLAS)...\n", cfg.threads);
     bench_result pk;
     if (run_child(&cfg, NULL, &pk)) {
         fprintf(stderr, "deltabench bench: %s\n", err_msg());
         return 1;
     }
-    double peak = pk.gflops;
+    double peak = pk.gflops, blas_peak = pk.blas_gflops;
+    const char *kernel = backend_cpu_gemm_avx512(-1) ? "its AVX-512 kernel" : "OpenBLAS";
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
     bench_result *res = xcalloc(n, sizeof *res);
     for (int i = 0; i < n; i++) {
         fprintf(stderr, "bench: [%d/%d] %s: %d+%d steps of batch %d at %d px...\n", i + 1, n, list[i], cfg.warmup, cfg.steps,
@@ -213,8 +220,10 @@ int cmd_bench(int argc, char **argv) {
     cJSON *pj = peer ? run_peer(py, &cfg, mlist) : NULL;
     const cJSON *tv = pj ? cJSON_GetObjectItem(pj, "torch_version") : NULL;
     if (json) {
-        printf("{\"schema\": \"deltabench-bench/1\", \"commit\": \"%s\", \"host\": \"%s\", \"sgemm_peak_gflops\": %.1f,\n", build_commit(),
-               host, peak);
+        printf("{\"schema\": \"deltabench-bench/1\", \"commit\": \"%s\", \"host\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
+               "\"gemm_kernel\": \"%s\", \"openblas_sgemm_peak_gflops\": %.1f, \"openblas_coretype\": \"%s\",\n",
+               build_commit(), host, peak, backend_cpu_gemm_avx512(-1) ? "avx512" : "openblas", blas_peak,
+               coretype ? coretype : "");
         printf(" \"config\": {\"backbone\": \"%s\", \"size\": %d, \"batch\": %d, \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
                "\"classes\": %d, \"drop_path\": %g, \"seed\": %llu},\n",
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, cfg.classes, cfg.drop_path,
@@ -235,7 +244,10 @@ int cmd_bench(int argc, char **argv) {
     } else {
         printf("deltabench bench: %s, %d px, batch %d, %d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
-        printf("machine sgemm peak (OpenBLAS, 2048^3, %d threads): %.1f GFLOP/s\n", cfg.threads, peak);
+        printf("machine sgemm peak (2048^3, %d threads): %.1f GFLOP/s through deltabench's gemm (%s), %.1f through "
+               "OpenBLAS%s%s%s\n",
+               cfg.threads, peak, kernel, blas_peak, coretype ? " (OPENBLAS_CORETYPE=" : "", coretype ? coretype : "",
+               coretype ? ")" : "");
         printf("peer: %s\n\n", pj ? (cJSON_IsString(tv) ? tv->valuestring : "pytorch") : "none");
         printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
                "% peak", "peak MiB", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");

@@ -114,15 +114,17 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     return 0;
 }
 
-double bench_sgemm_peak(int threads, int n) {
+double bench_sgemm_peak(int threads, int n, int engine) {
     openblas_set_num_threads(threads);
+    omp_set_num_threads(threads);
     float *a = xmalloc_aligned(sizeof(float) * (size_t)n * n), *b = xmalloc_aligned(sizeof(float) * (size_t)n * n),
           *c = xmalloc_aligned(sizeof(float) * (size_t)n * n);
     for (int64_t i = 0; i < (int64_t)n * n; i++) a[i] = b[i] = 1.0f / (1 + i % 7);
     double best = 0;
     for (int k = 0; k < 4; k++) {
         double t0 = time_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (engine) backend_get()->gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double dt = time_now() - t0;
         double gf = 2.0 * n * (double)n * n / dt * 1e-9;
         if (k > 0 && gf > best) best = gf; /* the first call warms up */

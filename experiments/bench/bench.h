@@ -19,6 +19,7 @@ typedef struct bench_cfg {
 typedef struct bench_result {
     char method[32];
     double median_s, min_s, images_per_s, gflop_per_step, gflops;
+    double blas_gflops; /* the sgemm-peak child only: OpenBLAS's peak (gflops holds the engine's) */
     double step_s[64];
     int n_steps;
     size_t peak_rss, arena_bytes, param_bytes;
@@ -30,7 +31,8 @@ typedef struct bench_result {
 
 /* Run one method's benchmark in this process. Returns 0 or -1 (err_msg). */
 int bench_method(const bench_cfg *cfg, const char *method, bench_result *r);
-/* Best-of-3 GFLOP/s of an n x n x n sgemm on `threads` threads. */
-double bench_sgemm_peak(int threads, int n);
+/* Best-of-3 GFLOP/s of an n x n x n sgemm on `threads` threads: through the engine's gemm (engine = 1: its own
+ * AVX-512 kernel where the processor has one, split across the threads) or OpenBLAS's threaded cblas_sgemm (0). */
+double bench_sgemm_peak(int threads, int n, int engine);
 
 #endif
