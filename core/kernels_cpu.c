@@ -102,8 +102,10 @@ static void cpu_layernorm_fwd(const float *x, const float *w, const float *b, fl
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * C;
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++) s += xr[c];
         double mu = s / C, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             double d = xr[c] - mu;
             v += d * d;
@@ -145,6 +147,7 @@ static void cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
                 }
             if (!dx) continue;
             double s1 = 0, s2 = 0; /* mean(dxhat), mean(dxhat * xhat) */
+#pragma omp simd reduction(+ : s1, s2)
             for (int c = 0; c < C; c++) {
                 s1 += dh[c];
                 s2 += (double)dh[c] * hh[c];
@@ -214,6 +217,7 @@ static void cpu_attn_fwd(const float *qkv, const float *table, const int *rel_in
                     for (int t2 = 0; t2 < T; t2++) row[t2] += br[t2] + mr[t2];
                 else
                     for (int t2 = 0; t2 < T; t2++) row[t2] += br[t2];
+#pragma omp simd reduction(max : mx)
                 for (int t2 = 0; t2 < T; t2++) mx = row[t2] > mx ? row[t2] : mx;
                 float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -257,6 +261,7 @@ static void cpu_attn_bwd(const float *qkv, const float *p, const int *rel_index,
                     float *r = dS + (int64_t)t1 * T;
                     const float *pr = P + (int64_t)t1 * T;
                     float acc = 0;
+#pragma omp simd reduction(+ : acc)
                     for (int t2 = 0; t2 < T; t2++) acc += r[t2] * pr[t2];
                     for (int t2 = 0; t2 < T; t2++) r[t2] = pr[t2] * (r[t2] - acc);
                 }

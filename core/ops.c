@@ -339,33 +339,46 @@ static void layernorm_mix_bwd(void *p) {
     double *part = arena_calloc(&c->g->mem, sizeof(double) * (size_t)nt * 4 * C);
 #pragma omp parallel
     {
-        double *sw = part + (size_t)omp_get_thread_num() * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
-        float *dh = xmalloc(sizeof(float) * (size_t)C), *hh = xmalloc(sizeof(float) * (size_t)C);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < R; r++) {
-            const float *xr = x + r * C, *dyr = dy + r * C;
-            float m = c->mean[r], rs = c->rstd[r];
-            double s1 = 0, s2 = 0; /* sum(dxhat), sum(dxhat * xhat) */
-            for (int k = 0; k < C; k++) {
-                float h = (xr[k] - m) * rs, wk = w ? w[k] : 1.0f;
-                float dn = dyr[k] * ga[k]; /* dL/d(LN output) */
-                sw[k] += (double)dn * h;
-                sb[k] += dn;
-                sga[k] += (double)dyr[k] * (h * wk + (b ? b[k] : 0.0f));
-                sgx[k] += (double)dyr[k] * xr[k];
-                dh[k] = dn * wk;
-                hh[k] = h;
-                s1 += dh[k];
-                s2 += (double)dh[k] * h;
+        int t = omp_get_thread_num(), nth = omp_get_num_threads();
+        int64_t lo = R * t / nth, hi = R * (t + 1) / nth;
+        double *sw = part + (size_t)t * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
+        /* the column sums go through float partials of up to 32 rows, then into the thread's double sums */
+        float *dh = xmalloc(sizeof(float) * (size_t)C * 6), *hh = dh + C, *fw = hh + C, *fb = fw + C, *fga = fb + C,
+              *fgx = fga + C;
+        for (int64_t r0 = lo; r0 < hi; r0 += 32) {
+            int64_t r1 = r0 + 32 < hi ? r0 + 32 : hi;
+            memset(fw, 0, sizeof(float) * (size_t)C * 4);
+            for (int64_t r = r0; r < r1; r++) {
+                const float *xr = x + r * C, *dyr = dy + r * C;
+                float m = c->mean[r], rs = c->rstd[r];
+                double s1 = 0, s2 = 0; /* sum(dxhat), sum(dxhat * xhat) */
+#pragma omp simd reduction(+ : s1, s2)
+                for (int k = 0; k < C; k++) {
+                    float h = (xr[k] - m) * rs, wk = w ? w[k] : 1.0f;
+                    float dn = dyr[k] * ga[k]; /* dL/d(LN output) */
+                    fw[k] += dn * h;
+                    fb[k] += dn;
+                    fga[k] += dyr[k] * (h * wk + (b ? b[k] : 0.0f));
+                    fgx[k] += dyr[k] * xr[k];
+                    dh[k] = dn * wk;
+                    hh[k] = h;
+                    s1 += dh[k];
+                    s2 += (double)dh[k] * h;
+                }
+                if (dx) {
+                    float a1 = (float)(s1 / C), a2 = (float)(s2 / C);
+                    float *dxr = dx + r * C;
+                    for (int k = 0; k < C; k++) dxr[k] += gx[k] * dyr[k] + rs * (dh[k] - a1 - hh[k] * a2);
+                }
             }
-            if (dx) {
-                float a1 = (float)(s1 / C), a2 = (float)(s2 / C);
-                float *dxr = dx + r * C;
-                for (int k = 0; k < C; k++) dxr[k] += gx[k] * dyr[k] + rs * (dh[k] - a1 - hh[k] * a2);
+            for (int k = 0; k < C; k++) {
+                sw[k] += fw[k];
+                sb[k] += fb[k];
+                sga[k] += fga[k];
+                sgx[k] += fgx[k];
             }
         }
         free(dh);
-        free(hh);
     }
     for (int t = 0; t < nt; t++) {
         const double *sw = part + (size_t)t * 4 * C, *sb = sw + C, *sga = sb + C, *sgx = sga + C;
@@ -391,8 +404,10 @@ tensor *op_layernorm_mix(graph *g, tensor *x, tensor *w, tensor *b, float eps, t
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x->data + r * C;
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (int k = 0; k < C; k++) s += xr[k];
         double mu = s / C, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int k = 0; k < C; k++) {
             double d = xr[k] - mu;
             v += d * d;
