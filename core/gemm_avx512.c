@@ -63,6 +63,23 @@ static void pack_b(const float *B, int ldb, int tb, int k0, int kc, int j0, int 
         for (int k = 0; k < kc; k++) memcpy(bp + k * NR, B + (int64_t)(k0 + k) * ldb + j0, sizeof(float) * nr);
 }
 
+/* c (MR x NR, rows ldc) = alpha acc + beta c; beta 0: c is not read */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void tile_store(__m512 acc[MR][2], float *c, int ldc,
+                                                                                 float alpha, float beta) {
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        if (beta == 0.0f) {
+            _mm512_storeu_ps(ci, _mm512_mul_ps(va, acc[i][0]));
+            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, acc[i][1]));
+        } else {
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), _mm512_mul_ps(va, acc[i][0])));
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), _mm512_mul_ps(va, acc[i][1])));
+        }
+    }
+}
+
 /* the MR x NR tile: acc = ap (kc, MR)^T . bp (kc, NR); c (rows ldc) = alpha acc + beta c (beta 0: c not read) */
 __attribute__((target("avx512f,fma"))) static void kernel_tile(int kc, const float *ap, const float *bp, float *c,
                                                               int ldc, float alpha, float beta) {
@@ -80,18 +97,7 @@ __attribute__((target("avx512f,fma"))) static void kernel_tile(int kc, const flo
         ap += MR;
         bp += NR;
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + (int64_t)i * ldc;
-        if (beta == 0.0f) {
-            _mm512_storeu_ps(ci, _mm512_mul_ps(va, acc[i][0]));
-            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, acc[i][1]));
-        } else {
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), _mm512_mul_ps(va, acc[i][0])));
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), _mm512_mul_ps(va, acc[i][1])));
-        }
-    }
+    tile_store(acc, c, ldc, alpha, beta);
 }
 
 /* the same tile with A read in place (op(A) = A, row-major, rows lda apart): for a narrow B the A panels would
@@ -115,18 +121,7 @@ __attribute__((target("avx512f,fma"))) static void kernel_tile_a(int kc, const f
         }
         bp += NR;
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + (int64_t)i * ldc;
-        if (beta == 0.0f) {
-            _mm512_storeu_ps(ci, _mm512_mul_ps(va, acc[i][0]));
-            _mm512_storeu_ps(ci + 16, _mm512_mul_ps(va, acc[i][1]));
-        } else {
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), _mm512_mul_ps(va, acc[i][0])));
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), _mm512_mul_ps(va, acc[i][1])));
-        }
-    }
+    tile_store(acc, c, ldc, alpha, beta);
 }
 
 /* a tile cut by the matrix edge: computed whole into a scratch tile, the valid mr x nr part merged into c */
