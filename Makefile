@@ -57,7 +57,7 @@ help:
 	@echo "make                 build build/deltabench (runs 'make deps' first if libraries are missing)"
 	@echo "make deps            install the missing Debian packages"
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
-	@echo "make bench           one training step per method, against PyTorch where installed"
+	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper     the paper profile's code path (Swin-L 224) for 3 iterations on synthetic data"
 	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
@@ -127,9 +127,16 @@ smoke-paper: all
 	  --datasets flowers102 --methods mona,full --max-iters 3 --max-eval-batches 2 --batch 2 --restart --no-report \
 	  --results $(BUILD)/smoke/cls_smoke.h5 --runs-dir $(BUILD)/smoke/runs --shared $(SHARED_DIR)
 
-BENCH_ARGS ?= --backbone swin-t --size 224 --batch 8 --threads 2 --steps 5 --methods all
+# The PyTorch peer is Debian's python3-torch, installed here when missing (PEER=0: no peer, nothing installed).
+BENCH_ARGS ?= --backbone swin-t --size 224 --batch 8 --threads 2 --steps 5 --warmup 3 --methods all
+PEER ?= 1
 bench: config $(BUILD)/deltabench
+ifeq ($(PEER),1)
+	@DB_EXTRA_PKGS=python3-torch ./scripts/install_deps.sh
 	./$(BUILD)/deltabench bench $(BENCH_ARGS)
+else
+	./$(BUILD)/deltabench bench $(BENCH_ARGS) --no-peer
+endif
 # Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
 # with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
 # committed seeds (datasets/fuzz/seeds/<name> or core/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.
