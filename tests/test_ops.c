@@ -1396,10 +1396,51 @@ static void test_gemm_split(void **state) {
     print_message("gemm: %d cases against plain loops\n", ncase);
 }
 
+/* ---- the per-op profile: which op each forward and backward call is charged to, and the step count ---- */
+static void test_profile_counts(void **state) {
+    (void)state;
+    rng_seed(&trng, 12);
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *x = LEAF(ACT_GRAD, 1, 6, 8), *w = LEAF(PARAM_TRAIN, 1, 4, 8), *b = LEAF(PARAM_FROZEN, 1, 4);
+    tensor *w2 = LEAF(PARAM_TRAIN, 1, 4, 4);
+    graph_profile_enable(&g);
+    for (int step = 0; step < 3; step++) {
+        graph_reset(&g);
+        tensor *h = op_gelu(&g, op_linear(&g, x, w, b)); /* (6, 4) */
+        tensor *y = op_linear(&g, h, w2, NULL);           /* (6, 4): a second linear, so 2 linear nodes a step */
+        float *gy = tensor_grad(&g, y);
+        for (int64_t i = 0; i < y->n; i++) gy[i] = 1.0f;
+        graph_backward(&g);
+    }
+    graph_reset(&g); /* ends the third step */
+    const graph_prof *p = g.prof;
+    assert_int_equal(p->steps, 3);
+    long lin_f = -1, lin_b = -1, gelu_f = -1, gelu_b = -1;
+    for (int i = 0; i < p->n; i++) {
+        if (!strcmp(p->e[i].name, "op_linear")) lin_f = p->e[i].fwd_calls, lin_b = p->e[i].bwd_calls;
+        if (!strcmp(p->e[i].name, "op_gelu")) gelu_f = p->e[i].fwd_calls, gelu_b = p->e[i].bwd_calls;
+        assert_true(p->e[i].fwd_s >= 0 && p->e[i].bwd_s >= 0);
+    }
+    assert_int_equal(lin_f, 6); /* two linears a step */
+    assert_int_equal(lin_b, 6);
+    assert_int_equal(gelu_f, 3);
+    assert_int_equal(gelu_b, 3);
+    char buf[4096];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    graph_profile_print(&g, f, 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "op_linear"));
+    assert_non_null(strstr(buf, "all ops"));
+    graph_free(&g);
+    pool_free();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_hand),
         cmocka_unit_test(test_fastmath),
+        cmocka_unit_test(test_profile_counts),
         cmocka_unit_test(test_gemm_split),
         cmocka_unit_test(test_no_grad_no_tape),
         cmocka_unit_test(test_fd_linear),
