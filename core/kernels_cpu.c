@@ -61,7 +61,17 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
     double flop = 2.0 * M * (double)N * K;
     if (nt > 1 && flop >= GEMM_SPLIT_MIN_FLOP && K >= 256 * nt && K >= 4 * (M > N ? M : N) &&
         (int64_t)M * N <= (1 << 22)) {
-        float *part = xmalloc(sizeof(float) * (size_t)(nt - 1) * M * N);
+        /* the partial products live in one buffer kept between calls (grown, never shrunk): a fresh allocation
+         * of this size is a fresh mapping, paid again in page faults at every call. Only the thread outside
+         * any parallel region gets here, so one buffer serves. */
+        static float *part;
+        static size_t part_cap;
+        size_t need = (size_t)(nt - 1) * M * N;
+        if (need > part_cap) {
+            free(part);
+            part = xmalloc_aligned(sizeof(float) * need);
+            part_cap = need;
+        }
 #pragma omp parallel num_threads(nt)
         {
             int t = omp_get_thread_num();
@@ -78,7 +88,6 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
                     for (int j = 0; j < N; j++) cr[j] += pr[j];
                 }
         }
-        free(part);
         return;
     }
     if (nt > 1 && flop >= GEMM_SPLIT_MIN_FLOP && M >= 32 * nt) {
