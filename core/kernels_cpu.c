@@ -62,16 +62,17 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
     if (nt > 1 && flop >= GEMM_SPLIT_MIN_FLOP && K >= 256 * nt && K >= 4 * (M > N ? M : N) &&
         (int64_t)M * N <= (1 << 22)) {
         /* the partial products live in one buffer kept between calls (grown, never shrunk): a fresh allocation
-         * of this size is a fresh mapping, paid again in page faults at every call. Only the thread outside
-         * any parallel region gets here, so one buffer serves. */
-        static float *part;
-        static size_t part_cap;
+         * of this size is a fresh mapping, paid again in page faults at every call. One buffer per calling
+         * thread (only a thread outside any parallel region gets here, normally just the main one). */
+        static _Thread_local float *part_buf;
+        static _Thread_local size_t part_cap;
         size_t need = (size_t)(nt - 1) * M * N;
         if (need > part_cap) {
-            free(part);
-            part = xmalloc_aligned(sizeof(float) * need);
+            free(part_buf);
+            part_buf = xmalloc_aligned(sizeof(float) * need);
             part_cap = need;
         }
+        float *part = part_buf; /* the team's threads see the caller's buffer, not their own thread-local one */
 #pragma omp parallel num_threads(nt)
         {
             int t = omp_get_thread_num();
