@@ -201,7 +201,8 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     double peak = pk.gflops, blas_peak = pk.blas_gflops;
-    const char *kernel = backend_cpu_gemm_avx512(-1) ? "its AVX-512 kernel" : "OpenBLAS";
+    int avx512 = backend_cpu_gemm_avx512(-1);
+    const char *kernel = avx512 ? "its AVX-512 kernel" : "OpenBLAS";
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     bench_result *res = xcalloc(n, sizeof *res);
     for (int i = 0; i < n; i++) {
@@ -222,7 +223,7 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"schema\": \"deltabench-bench/1\", \"commit\": \"%s\", \"host\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
                "\"gemm_kernel\": \"%s\", \"openblas_sgemm_peak_gflops\": %.1f, \"openblas_coretype\": \"%s\",\n",
-               build_commit(), host, peak, backend_cpu_gemm_avx512(-1) ? "avx512" : "openblas", blas_peak,
+               build_commit(), host, peak, avx512 ? "avx512" : "openblas", blas_peak,
                coretype ? coretype : "");
         printf(" \"config\": {\"backbone\": \"%s\", \"size\": %d, \"batch\": %d, \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
                "\"classes\": %d, \"drop_path\": %g, \"seed\": %llu},\n",

@@ -102,7 +102,7 @@ static void cpu_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
         }
         return;
     }
-    if (nt == 1 && use_avx512 && flop >= GEMM_SPLIT_MIN_FLOP) gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (nt == 1 && flop >= GEMM_SPLIT_MIN_FLOP) gemm_one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

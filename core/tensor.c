@@ -550,12 +550,12 @@ void graph_profile_print(const graph *g, FILE *f, int top) {
     graph_prof_entry e[GRAPH_PROF_MAX];
     memcpy(e, p->e, sizeof(graph_prof_entry) * p->n);
     qsort(e, p->n, sizeof *e, prof_cmp);
-    double tot = 0, tf = 0, tb = 0;
+    double tf = 0, tb = 0;
     for (int i = 0; i < p->n; i++) {
         tf += e[i].fwd_s;
         tb += e[i].bwd_s;
     }
-    tot = tf + tb;
+    double tot = tf + tb;
     double k = 1e3 / p->steps;
     fprintf(f, "%-26s %9s %9s %9s %7s %7s\n", "op (per step, ms)", "forward", "backward", "total", "share", "calls");
     for (int i = 0; i < p->n && (top <= 0 || i < top); i++)

@@ -73,18 +73,21 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         double t0 = time_now();
         graph_reset(&g);
         if (graph_plan_needed(&g)) { /* once, untimed: a dry run records the memory plan */
+            graph_prof *prof = g.prof; /* nor profiled (it is one with --warmup 0) */
+            g.prof = NULL;
             double td = time_now();
             graph_dry_begin(&g);
             forward_backward(&c, &g, cfg, img, labels);
             graph_reset(&g);
             t0 += time_now() - td;
+            g.prof = prof;
         }
         params_zero_grad(&c.ps);
         tensor *loss = forward_backward(&c, &g, cfg, img, labels);
         double t_opt = time_now();
         optim_step(&o, 1e-4);
-        double dt = time_now() - t0;
-        if (it >= cfg->warmup) optim_s += time_now() - t_opt;
+        double t_end = time_now(), dt = t_end - t0;
+        if (it >= cfg->warmup) optim_s += t_end - t_opt;
         r->final_loss = loss->data[0];
         if (it >= cfg->warmup) times[r->n_steps++] = dt;
     }
