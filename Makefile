@@ -41,7 +41,7 @@ NVCC := $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/n
 HAVE_CUDNN := $(shell ls $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h 2>/dev/null | head -1)
 HAVE_TORCH := $(shell /usr/bin/python3 -c 'import torch' 2>/dev/null && echo yes)
 
-LIB_DIRS := core methods datasets metrics experiments
+LIB_DIRS := core models methods conformance datasets metrics experiments
 LIB_SRCS := $(shell find $(LIB_DIRS) -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
 CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -144,7 +144,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer -DDB_COMMIT=\"$(COMMIT)\" $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(shell find core datasets methods -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
+FUZZ_LIB_SRCS := $(shell find core models datasets methods -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_HARNESSES := $(wildcard datasets/fuzz/fuzz_*.c core/fuzz/fuzz_*.c)
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(basename $(notdir $(FUZZ_HARNESSES))))

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "../core/common.h"
-#include "../core/swin.h"
+#include "../models/swin.h"
+#include "../methods/method.h"
 #include "commands.h"
 
 static void methods_usage(FILE *f) {
@@ -62,7 +63,7 @@ int cmd_methods(int argc, char **argv) {
         params ps;
         params_init(&ps);
         swin s;
-        swin_build(&s, &ps, &cfg, method_find("full"));
+        swin_build(&s, &ps, &cfg, &method_find("full")->plug);
         base = params_count(&ps, 0);
         swin_free(&s);
         params_free(&ps);
@@ -76,7 +77,7 @@ int cmd_methods(int argc, char **argv) {
         params ps;
         params_init(&ps);
         swin s;
-        swin_build(&s, &ps, &cfg, m);
+        swin_build(&s, &ps, &cfg, &m->plug);
         int64_t t = params_count(&ps, 1);
         double pct = 100.0 * (double)t / (double)base;
         if (json)

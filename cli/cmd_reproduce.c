@@ -7,7 +7,8 @@
 
 #include "../core/common.h"
 #include "../experiments/reproduce_cls.h"
-#include "../core/classifier.h"
+#include "../models/classifier.h"
+#include "../methods/method.h"
 #include "../experiments/train_cls.h"
 #include "commands.h"
 
@@ -121,7 +122,7 @@ static int write_random_official(const char *backbone, const char *out) {
     swin_config sc;
     if (swin_preset(backbone, &sc)) return -1;
     classifier c;
-    classifier_build(&c, &sc, method_find("full"), 1000);
+    classifier_build(&c, &sc, &method_find("full")->plug, 1000);
     classifier_init(&c, 0);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", out);

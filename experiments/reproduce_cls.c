@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "../core/checkpoint.h"
-#include "../core/classifier.h"
+#include "../models/classifier.h"
+#include "../methods/method.h"
 #include "../core/sha256.h"
 #include "../datasets/cls_synth.h"
 #include "report.h"
@@ -181,7 +182,7 @@ static double estimate_step_s(const recipe *r) {
     swin_config sc;
     if (swin_preset(r->backbone, &sc)) return -1;
     classifier c;
-    classifier_build(&c, &sc, method_find("full"), 16);
+    classifier_build(&c, &sc, &method_find("full")->plug, 16);
     classifier_init(&c, 0);
     graph g;
     graph_init(&g, 64 << 20);

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "../core/checkpoint.h"
-#include "../core/classifier.h"
+#include "../models/classifier.h"
+#include "../methods/method.h"
 #include "../core/optim.h"
 #include "../core/schedule.h"
 #include "../datasets/cls_dataset.h"
@@ -264,7 +265,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         err_set("%s: %d training images, fewer than one batch of %d", s->ds->root, train.n, r->batch);
         goto done;
     }
-    classifier_build(&c, &sc, m, train.n_classes);
+    classifier_build(&c, &sc, &m->plug, train.n_classes);
     have_model = 1;
     classifier_init(&c, r->seed);
     if (s->pretrained && *s->pretrained) {

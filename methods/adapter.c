@@ -32,8 +32,8 @@ static int adapter_trainable(const char *name) { return name_contains(name, "my_
 
 const method method_adapter = {.name = "adapter",
                                .summary = "sequential adapter (width 64) in both branches, before DropPath",
-                               .hooks = HOOK_BIT(HOOK_ATTN_BRANCH) | HOOK_BIT(HOOK_MLP_BRANCH),
-                               .block_declare = adapter_declare,
-                               .apply = adapter_apply,
-                               .block_init = adapter_init,
-                               .trainable = adapter_trainable};
+                               .plug.hooks = HOOK_BIT(HOOK_ATTN_BRANCH) | HOOK_BIT(HOOK_MLP_BRANCH),
+                               .plug.block_declare = adapter_declare,
+                               .plug.apply = adapter_apply,
+                               .plug.block_init = adapter_init,
+                               .plug.trainable = adapter_trainable};

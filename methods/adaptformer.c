@@ -22,8 +22,8 @@ static int adaptformer_trainable(const char *name) { return name_contains(name, 
 
 const method method_adaptformer = {.name = "adaptformer",
                                    .summary = "parallel adapter (width 64) beside the MLP, scale 0.1",
-                                   .hooks = HOOK_BIT(HOOK_MLP_PARALLEL),
-                                   .block_declare = adaptformer_declare,
-                                   .apply = adaptformer_apply,
-                                   .block_init = adaptformer_init,
-                                   .trainable = adaptformer_trainable};
+                                   .plug.hooks = HOOK_BIT(HOOK_MLP_PARALLEL),
+                                   .plug.block_declare = adaptformer_declare,
+                                   .plug.apply = adaptformer_apply,
+                                   .plug.block_init = adaptformer_init,
+                                   .plug.trainable = adaptformer_trainable};

@@ -6,4 +6,4 @@ static int bitfit_trainable(const char *name) { return name_contains(name, "bias
 
 const method method_bitfit = {.name = "bitfit",
                               .summary = "names containing 'bias' (biases and relative-position tables)",
-                              .trainable = bitfit_trainable};
+                              .plug.trainable = bitfit_trainable};

@@ -3,4 +3,4 @@
 
 static int fixed_trainable(const char *name) { return 0; }
 
-const method method_fixed = {.name = "fixed", .summary = "frozen backbone, head only", .trainable = fixed_trainable};
+const method method_fixed = {.name = "fixed", .summary = "frozen backbone, head only", .plug.trainable = fixed_trainable};

@@ -4,4 +4,4 @@
 static int full_trainable(const char *name) { return 1; }
 
 const method method_full = {
-    .name = "full", .summary = "full fine-tuning: every backbone parameter", .trainable = full_trainable};
+    .name = "full", .summary = "full fine-tuning: every backbone parameter", .plug.trainable = full_trainable};

@@ -38,8 +38,8 @@ static int lora_trainable(const char *name) { return name_contains(name, "lora_"
 
 const method method_lora = {.name = "lora",
                             .summary = "LoRA rank 64, alpha 1, on q and v",
-                            .hooks = HOOK_BIT(HOOK_QKV),
-                            .block_declare = lora_declare,
-                            .apply = lora_apply,
-                            .block_init = lora_init,
-                            .trainable = lora_trainable};
+                            .plug.hooks = HOOK_BIT(HOOK_QKV),
+                            .plug.block_declare = lora_declare,
+                            .plug.apply = lora_apply,
+                            .plug.block_init = lora_init,
+                            .plug.trainable = lora_trainable};

@@ -88,8 +88,8 @@ static int lorand_trainable(const char *name) { return name_contains(name, "lora
 
 const method method_lorand = {.name = "lorand",
                               .summary = "LoRand: 4 branches, kernel dim 8, bottleneck C/2, after DropPath",
-                              .hooks = HOOK_BIT(HOOK_ATTN_POST_DP) | HOOK_BIT(HOOK_MLP_POST_DP),
-                              .block_declare = lorand_declare,
-                              .apply = lorand_apply,
-                              .block_init = lorand_init,
-                              .trainable = lorand_trainable};
+                              .plug.hooks = HOOK_BIT(HOOK_ATTN_POST_DP) | HOOK_BIT(HOOK_MLP_POST_DP),
+                              .plug.block_declare = lorand_declare,
+                              .plug.apply = lorand_apply,
+                              .plug.block_init = lorand_init,
+                              .plug.trainable = lorand_trainable};

@@ -105,8 +105,8 @@ static int mona_trainable(const char *name) { return name_contains(name, "my_mod
 
 const method method_mona = {.name = "mona",
                             .summary = "Mona (width 64) after both residual adds; gamma 1e-6, gammax 1",
-                            .hooks = HOOK_BIT(HOOK_ATTN_RESIDUAL) | HOOK_BIT(HOOK_MLP_RESIDUAL),
-                            .block_declare = mona_declare,
-                            .apply = mona_apply,
-                            .block_init = mona_init,
-                            .trainable = mona_trainable};
+                            .plug.hooks = HOOK_BIT(HOOK_ATTN_RESIDUAL) | HOOK_BIT(HOOK_MLP_RESIDUAL),
+                            .plug.block_declare = mona_declare,
+                            .plug.apply = mona_apply,
+                            .plug.block_init = mona_init,
+                            .plug.trainable = mona_trainable};

@@ -4,4 +4,4 @@
 static int norm_tuning_trainable(const char *name) { return name_contains(name, "norm"); }
 
 const method method_norm_tuning = {
-    .name = "norm_tuning", .summary = "names containing 'norm' (every LayerNorm)", .trainable = norm_tuning_trainable};
+    .name = "norm_tuning", .summary = "names containing 'norm' (every LayerNorm)", .plug.trainable = norm_tuning_trainable};

@@ -5,4 +5,4 @@
 static int partial_1_trainable(const char *name) { return name_contains(name, "layers.3.blocks.1"); }
 
 const method method_partial_1 = {
-    .name = "partial_1", .summary = "last block of the last stage ('layers.3.blocks.1')", .trainable = partial_1_trainable};
+    .name = "partial_1", .summary = "last block of the last stage ('layers.3.blocks.1')", .plug.trainable = partial_1_trainable};

@@ -6,7 +6,7 @@
 #include <dirent.h>
 
 #include "../core/common.h"
-#include "../core/golden.h"
+#include "../conformance/golden.h"
 
 static void check_file(const char *path) {
     golden_result r;

@@ -6,7 +6,7 @@
  * planned memory of a frozen-heavy method is below the unplanned arena. */
 #include "test_util.h"
 
-#include "../core/classifier.h"
+#include "../models/classifier.h"
 #include "../core/tensor.h"
 #include "../methods/method.h"
 
@@ -27,7 +27,7 @@ static void build(classifier *c, const char *mname) {
     sc.drop_path_rate = 0.3f; /* drop-path masks must survive until backward */
     const method *m = method_find(mname);
     assert_non_null(m);
-    classifier_build(c, &sc, m, CLASSES);
+    classifier_build(c, &sc, &m->plug, CLASSES);
     classifier_init(c, 11);
 }
 

@@ -3,7 +3,8 @@
  * and the freezing rules on names. */
 #include "test_util.h"
 
-#include "../core/swin.h"
+#include "../models/swin.h"
+#include "../methods/method.h"
 
 static int64_t count(const char *bb, const char *meth, int out_mask) {
     swin_config cfg;
@@ -14,7 +15,7 @@ static int64_t count(const char *bb, const char *meth, int out_mask) {
     swin s;
     const method *m = method_find(meth);
     assert_non_null(m);
-    swin_build(&s, &ps, &cfg, m);
+    swin_build(&s, &ps, &cfg, &m->plug);
     int64_t n = params_count(&ps, 1);
     swin_free(&s);
     params_free(&ps);
@@ -48,12 +49,12 @@ static void test_counts_spec_table(void **state) {
 static void test_rules(void **state) {
     (void)state;
     const method *bf = method_find("bitfit"), *p1 = method_find("partial_1"), *mo = method_find("mona");
-    assert_true(bf->trainable("layers.0.blocks.0.attn.relative_position_bias_table")); /* substring rule */
-    assert_false(bf->trainable("layers.0.downsample.reduction.weight"));
-    assert_true(p1->trainable("layers.3.blocks.1.mlp.fc2.bias"));
-    assert_false(p1->trainable("norm3.weight"));
-    assert_true(mo->trainable("layers.1.blocks.0.my_module_2.gamma"));
-    assert_false(mo->trainable("layers.1.blocks.0.attn.qkv.weight"));
+    assert_true(bf->plug.trainable("layers.0.blocks.0.attn.relative_position_bias_table")); /* substring rule */
+    assert_false(bf->plug.trainable("layers.0.downsample.reduction.weight"));
+    assert_true(p1->plug.trainable("layers.3.blocks.1.mlp.fc2.bias"));
+    assert_false(p1->plug.trainable("norm3.weight"));
+    assert_true(mo->plug.trainable("layers.1.blocks.0.my_module_2.gamma"));
+    assert_false(mo->plug.trainable("layers.1.blocks.0.attn.qkv.weight"));
     assert_null(method_find("no_such_method"));
 }
 
@@ -66,7 +67,7 @@ static void test_frozen_stages(void **state) {
     params ps;
     params_init(&ps);
     swin s;
-    swin_build(&s, &ps, &cfg, method_find("full"));
+    swin_build(&s, &ps, &cfg, &method_find("full")->plug);
     assert_false(params_find(&ps, "patch_embed.proj.weight")->trainable);
     assert_false(params_find(&ps, "patch_embed.norm.bias")->trainable);
     assert_true(params_find(&ps, "layers.0.blocks.0.norm1.weight")->trainable);
@@ -88,7 +89,7 @@ static void test_tiny_spec(void **state) {
     params ps;
     params_init(&ps);
     swin s;
-    swin_build(&s, &ps, &cfg, method_find("full"));
+    swin_build(&s, &ps, &cfg, &method_find("full")->plug);
     param *p = params_find(&ps, "layers.0.blocks.0.attn.relative_position_bias_table");
     assert_non_null(p);
     const tensor *t = &p->t;

@@ -23,7 +23,7 @@
 #include "../core/fastmath.h"
 #include "../core/ops.h"
 #include "../core/params.h"
-#include "../core/swin.h"
+#include "../models/swin.h"
 #include "../methods/method.h"
 
 #define MAXL 16
@@ -1178,7 +1178,7 @@ static void swin_fd(const char *name, const char *cfgname, int window, const cha
     params ps;
     params_init(&ps);
     swin s;
-    swin_build(&s, &ps, &cfg, m);
+    swin_build(&s, &ps, &cfg, &m->plug);
     params_alloc(&ps);
     rng_t r;
     rng_seed(&r, 42);

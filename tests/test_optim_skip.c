@@ -9,7 +9,7 @@
 #include "../core/checkpoint.h"
 #include "../core/ops.h"
 #include "../core/optim.h"
-#include "../core/swin.h"
+#include "../models/swin.h"
 #include "../methods/method.h"
 
 #define LR 1e-3
@@ -25,7 +25,7 @@ static void model_build(model *m) {
     assert_int_equal(swin_preset("tiny:16:1,1,2,1:1,2,2,4", &sc), 0);
     sc.out_mask = 0xF; /* out_indices (0, 1, 2, 3): norm0..norm3 exist and train under norm_tuning */
     params_init(&m->ps);
-    swin_build(&m->s, &m->ps, &sc, method_find("norm_tuning"));
+    swin_build(&m->s, &m->ps, &sc, &method_find("norm_tuning")->plug);
     m->s.token_outputs = 1;
     params_alloc(&m->ps);
     rng_t r;

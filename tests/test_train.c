@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../core/checkpoint.h"
-#include "../core/classifier.h"
+#include "../models/classifier.h"
 #include "../core/common.h"
 #include "../datasets/cls_synth.h"
 #include "../experiments/recipe.h"
@@ -404,7 +404,7 @@ static void test_param_groups(void **state) {
     const method *m = method_find("full");
     assert_non_null(m);
     classifier c;
-    classifier_build(&c, &sc, m, 16);
+    classifier_build(&c, &sc, &m->plug, 16);
     st_entry *e = xcalloc(c.ps.n, sizeof *e);
     int64_t(*shapes)[TENSOR_MAX_DIMS] = xcalloc(c.ps.n, sizeof *shapes);
     for (int i = 0; i < c.ps.n; i++) {

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "../../core/backend.h"
-#include "../../core/classifier.h"
+#include "../../models/classifier.h"
+#include "../../methods/method.h"
 #include "../../core/optim.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -40,7 +41,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     omp_set_num_threads(cfg->threads);
     openblas_set_num_threads(cfg->threads);
     classifier c;
-    classifier_build(&c, &sc, m, cfg->classes);
+    classifier_build(&c, &sc, &m->plug, cfg->classes);
     classifier_init(&c, cfg->seed);
     optim o;
     if (optim_adamw_init(&o, &c.ps, 1e-4, 0.9, 0.999, 1e-8, 0.05)) {

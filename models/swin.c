@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "init.h"
+#include "../core/init.h"
 
 int swin_preset(const char *name, swin_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -60,10 +60,10 @@ static tensor *decl(params *ps, const char *prefix, const char *suffix, int ndim
     return params_add(ps, name, ndim, shape);
 }
 
-void swin_build(swin *s, params *ps, const swin_config *cfg, const method *m) {
+void swin_build(swin *s, params *ps, const swin_config *cfg, const swin_plugin *m) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->meth = m;
+    s->plug = m;
     s->ps = ps;
     s->param_first = ps->n;
     int C0 = cfg->embed_dim, P = cfg->patch, M = cfg->window, T = M * M;
@@ -103,7 +103,7 @@ void swin_build(swin *s, params *ps, const swin_config *cfg, const method *m) {
             b->fc1_b = decl(ps, p, "mlp.fc1.bias", 1, hd, 0, 0, 0);
             b->fc2_w = decl(ps, p, "mlp.fc2.weight", 2, C, hd, 0, 0);
             b->fc2_b = decl(ps, p, "mlp.fc2.bias", 1, C, 0, 0, 0);
-            b->mod = m->block_declare ? m->block_declare(ps, &b->bi) : NULL;
+            b->mod = m && m->block_declare ? m->block_declare(ps, &b->bi) : NULL;
         }
         if (si < SWIN_STAGES - 1) {
             char pre[32];
@@ -121,10 +121,10 @@ void swin_build(swin *s, params *ps, const swin_config *cfg, const method *m) {
             s->stages[si].out_norm_b = decl(ps, pre, "bias", 1, C0 << si, 0, 0, 0);
         }
     s->param_last = ps->n;
-    /* the method's freezing rule, then frozen_stages (as mmdet's _freeze_stages) */
+    /* the plug-in's freezing rule, then frozen_stages (as mmdet's _freeze_stages) */
     for (int i = s->param_first; i < s->param_last; i++) {
         param *pp = ps->p[i];
-        pp->trainable = m->trainable(pp->name);
+        pp->trainable = m && m->trainable ? m->trainable(pp->name) : 1;
         if (cfg->frozen_stages >= 0 && !strncmp(pp->name, "patch_embed.", 12)) pp->trainable = 0;
         for (int k = 0; k < cfg->frozen_stages - 1; k++) {
             char pre[24];
@@ -164,7 +164,7 @@ void swin_init(swin *s, rng_t *rng) {
             init_trunc_normal(b->proj_w, 0.02f, rng), init_const(b->proj_b, 0);
             init_trunc_normal(b->fc1_w, 0.02f, rng), init_const(b->fc1_b, 0);
             init_trunc_normal(b->fc2_w, 0.02f, rng), init_const(b->fc2_b, 0);
-            if (s->meth->block_init && b->mod) s->meth->block_init(b->mod, rng, &b->bi);
+            if (s->plug && s->plug->block_init && b->mod) s->plug->block_init(b->mod, rng, &b->bi);
         }
         if (st->down_norm_w) {
             init_const(st->down_norm_w, 1), init_const(st->down_norm_b, 0);
@@ -231,8 +231,8 @@ static void build_maps(graph *g, win_maps *wm, int B, int H, int W, int M, int S
 }
 
 static tensor *hook(swin *s, swin_block *b, graph *g, hook_point hp, tensor *x, tensor *aux) {
-    if (!(s->meth->hooks & HOOK_BIT(hp))) return hp == HOOK_MLP_PARALLEL ? NULL : x;
-    return s->meth->apply(b->mod, g, hp, x, aux, &b->bi);
+    if (!s->plug || !(s->plug->hooks & HOOK_BIT(hp))) return hp == HOOK_MLP_PARALLEL ? NULL : x;
+    return s->plug->apply(b->mod, g, hp, x, aux, &b->bi);
 }
 
 /* x (B*H*W, C) tokens -> (B*H*W, C) */

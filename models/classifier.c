@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "init.h"
+#include "../core/init.h"
 
-void classifier_build(classifier *c, const swin_config *cfg, const method *m, int num_classes) {
+void classifier_build(classifier *c, const swin_config *cfg, const swin_plugin *m, int num_classes) {
     memset(c, 0, sizeof *c);
     swin_config bc = *cfg;
     bc.out_mask = 1 << (SWIN_STAGES - 1);

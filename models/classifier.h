@@ -14,9 +14,9 @@ typedef struct classifier {
     int num_classes;
 } classifier;
 
-/* Declare the backbone (cfg->out_mask is forced to the last stage), the method and the head, then
+/* Declare the backbone (cfg->out_mask is forced to the last stage) with the tuning method's plug-in, and the head, then
  * allocate the parameter blocks. */
-void classifier_build(classifier *c, const swin_config *cfg, const method *m, int num_classes);
+void classifier_build(classifier *c, const swin_config *cfg, const swin_plugin *m, int num_classes);
 /* Random initialisation of everything (backbone as swin_init, head N(0, 0.01)). */
 void classifier_init(classifier *c, uint64_t seed);
 void classifier_free(classifier *c);
