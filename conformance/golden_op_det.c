@@ -1,5 +1,5 @@
 /* golden_op_det.c - golden-op/1 handlers for the detection building blocks (anchors, assigner, box coder,
- * losses, NMS) and the RetinaNet head. */
+ * NMS). */
 #include "golden_op.h"
 
 const golden_op_entry golden_ops_det[] = {
