@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const golden_op_entry *const tables[] = {golden_ops_nn, golden_ops_det, golden_ops_loss, golden_ops_head};
+static const golden_op_entry *const tables[] = {golden_ops_nn, golden_ops_norm, golden_ops_det, golden_ops_loss, golden_ops_head};
 
 static const golden_op_entry *find(const char *op) {
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

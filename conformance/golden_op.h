@@ -2,8 +2,8 @@
  * named by the root attribute `op`, with its configuration in root attributes, inputs/, params/, outputs/,
  * loss_weights/ (objective = sum over outputs of sum(out * R)), grads/inputs/, grads/params/, intermediates/.
  *
- * Each group of ops has its own table of handlers (golden_op_nn.c: convolution, normalisation, resize,
- * pooling, FPN; golden_op_det.c: anchors, assigner, coder, NMS; golden_op_loss.c: losses; golden_op_head.c:
+ * Each group of ops has its own table of handlers (golden_op_nn.c: convolution, pooling, FPN; golden_op_norm.c:
+ * normalisation, resize, adaptive pooling; golden_op_det.c: anchors, assigner, coder, NMS; golden_op_loss.c: losses; golden_op_head.c:
  * whole heads such as RetinaHead); golden_op_run looks the
  * file's op up in every table and runs it. An op in no table is reported as not covered yet, never as
  * passing. A handler builds the op for whatever configuration the file's attributes describe, runs forward
@@ -27,6 +27,7 @@ typedef struct golden_op_entry {
 /* The handler tables, each ended by {NULL, NULL}. */
 extern const golden_op_entry golden_ops_nn[];
 extern const golden_op_entry golden_ops_det[];
+extern const golden_op_entry golden_ops_norm[];
 extern const golden_op_entry golden_ops_loss[];
 extern const golden_op_entry golden_ops_head[];
 
