@@ -650,6 +650,16 @@ static int write_run_group(hid_t f, const results_run *r) {
     if (h5_write_f64(f, p, 1, nc, ARR(r->curve_lr, zd))) return -1;
     snprintf(p, sizeof p, "%s/curve/images_per_s", g);
     if (h5_write_f64(f, p, 1, nc, ARR(r->curve_img_s, zd))) return -1;
+    for (int k = 0; k < r->n_curve_parts; k++) {
+        snprintf(p, sizeof p, "%s/curve/%s", g, r->curve_part_name[k]);
+        if (h5_write_f64(f, p, 1, nc, ARR(r->curve_part[k], zd))) return -1;
+    }
+    if (r->n_curve_parts > 0) {
+        char parts[256] = "";
+        for (int k = 0; k < r->n_curve_parts; k++)
+            snprintf(parts + strlen(parts), sizeof parts - strlen(parts), "%s%s", k ? "," : "", r->curve_part_name[k]);
+        if (set_str(f, g, "curve_parts", parts)) return -1;
+    }
     snprintf(p, sizeof p, "%s/eval/iteration", g);
     if (h5_write_i64(f, p, 1, ne, ARR(r->eval_iter, zi))) return -1;
     for (int m = 0; m < r->n_metrics; m++) {
@@ -810,6 +820,7 @@ void results_run_free(results_run *r) {
     free((void *)r->curve_loss);
     free((void *)r->curve_lr);
     free((void *)r->curve_img_s);
+    for (int k = 0; k < r->n_curve_parts; k++) free((void *)r->curve_part_name[k]), free((void *)r->curve_part[k]);
     free((void *)r->eval_iter);
     for (int m = 0; m < r->n_metrics; m++) {
         free((void *)r->metric[m]);
@@ -955,6 +966,16 @@ int results_read_run(const char *path, const char *dataset, const char *method, 
     r->curve_lr = read_f64(f, p, r->n_curve, &rc);
     snprintf(p, sizeof p, "%s/curve/images_per_s", g);
     r->curve_img_s = read_f64(f, p, r->n_curve, &rc);
+    if (!rc && H5Aexists_by_name(f, g, "curve_parts", H5P_DEFAULT) > 0) {
+        char *parts = attr_dup(f, g, "curve_parts", &rc);
+        char *save = NULL;
+        for (char *tok = parts && !rc ? strtok_r(parts, ",", &save) : NULL; tok && r->n_curve_parts < 4; tok = strtok_r(NULL, ",", &save)) {
+            r->curve_part_name[r->n_curve_parts] = xstrdup(tok);
+            snprintf(p, sizeof p, "%s/curve/%s", g, tok);
+            r->curve_part[r->n_curve_parts++] = read_f64(f, p, r->n_curve, &rc);
+        }
+        free(parts);
+    }
     snprintf(p, sizeof p, "%s/eval/iteration", g);
     r->eval_iter = read_i64(f, p, &r->n_eval, &rc);
     for (int m = 0; m < r->n_metrics && !rc; m++) {

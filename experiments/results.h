@@ -50,6 +50,11 @@ typedef struct results_run {
     const double *curve_loss;      /* training loss at that iteration */
     const double *curve_lr;        /* learning rate of the base group */
     const double *curve_img_s;     /* throughput, images per second */
+    /* Loss components beside the total (detection: loss_cls, loss_bbox), curve/<name>, listed in the
+     * attribute curve_parts; 0 for classification. */
+    int n_curve_parts;
+    const char *curve_part_name[4];
+    const double *curve_part[4];
     /* Evaluation: n_metrics named metrics (e.g. "top1","top5", in percent), each evaluated n_eval times. */
     int n_metrics;
     const char *metric[RESULTS_MAX_METRICS];

@@ -1,4 +1,5 @@
-/* train_cls.c - the classification trainer (see train_cls.h). */
+/* train_cls.c - the classification task of the shared trainer (experiments/trainer.h): the classifier, its
+ * loader, cross-entropy and top-1/top-5 evaluation (see train_cls.h). */
 #include "train_cls.h"
 
 #include <cJSON.h>
@@ -20,33 +21,7 @@
 #include "../datasets/cls_loader.h"
 #include "../metrics/topk.h"
 #include "results.h"
-
-volatile int cls_train_interrupted;
-
-/* growable arrays for the training curve and the evaluation history */
-typedef struct curve {
-    int64_t n, cap;
-    int64_t *iter;
-    double *epoch, *loss, *lr, *ips;
-} curve;
-
-static void curve_push(curve *c, int64_t it, double ep, double loss, double lr, double ips) {
-    if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 256;
-        c->iter = xrealloc(c->iter, sizeof(int64_t) * c->cap);
-        c->epoch = xrealloc(c->epoch, sizeof(double) * c->cap);
-        c->loss = xrealloc(c->loss, sizeof(double) * c->cap);
-        c->lr = xrealloc(c->lr, sizeof(double) * c->cap);
-        c->ips = xrealloc(c->ips, sizeof(double) * c->cap);
-    }
-    c->iter[c->n] = it, c->epoch[c->n] = ep, c->loss[c->n] = loss, c->lr[c->n] = lr, c->ips[c->n] = ips;
-    c->n++;
-}
-
-static void curve_free(curve *c) {
-    free(c->iter), free(c->epoch), free(c->loss), free(c->lr), free(c->ips);
-    memset(c, 0, sizeof *c);
-}
+#include "trainer.h"
 
 /* Forward, loss and backward of one training batch; the loss value stays readable after backward. */
 static tensor *train_forward_backward(classifier *c, graph *g, const cls_batch *b) {
@@ -60,92 +35,6 @@ static tensor *train_forward_backward(classifier *c, graph *g, const cls_batch *
         graph_backward(g);
     }
     return loss;
-}
-
-/* The curve (epoch, loss, lr, img/s) and eval history (top1, top5 in the lr/ips slots) for the training
- * state: one string per column of space-separated "%.17g" values, so every double comes back bit for bit
- * (cJSON prints numbers with 15 digits when they compare equal within an epsilon, which loses the last
- * bits, and the checkpoint writer re-prints the metadata). */
-static cJSON *curve_json(const curve *c) {
-    static const char *keys[5] = {"iter", "epoch", "loss", "lr", "ips"};
-    cJSON *o = cJSON_CreateObject();
-    size_t cap = 32 * (size_t)c->n + 1;
-    char *buf = xmalloc(cap);
-    for (int k = 0; k < 5; k++) {
-        size_t len = 0;
-        buf[0] = 0;
-        for (int64_t i = 0; i < c->n; i++) {
-            double v = k == 0 ? (double)c->iter[i] : k == 1 ? c->epoch[i] : k == 2 ? c->loss[i] : k == 3 ? c->lr[i] : c->ips[i];
-            len += snprintf(buf + len, cap - len, "%s%.17g", i ? " " : "", v);
-        }
-        cJSON_AddStringToObject(o, keys[k], buf);
-    }
-    free(buf);
-    return o;
-}
-
-/* column k of a saved curve: a string of numbers (curve_json) or a JSON array (older states) */
-static int curve_column(const cJSON *a, double **out, int *n, const char *where, const char *key) {
-    *out = NULL;
-    *n = 0;
-    if (cJSON_IsArray(a)) {
-        *n = cJSON_GetArraySize(a);
-        *out = xmalloc(sizeof(double) * (*n + 1));
-        for (int i = 0; i < *n; i++) (*out)[i] = cJSON_GetArrayItem(a, i)->valuedouble;
-        return 0;
-    }
-    if (!cJSON_IsString(a)) return err_set("%s: training state has no '%s' history", where, key);
-    int cap = 0;
-    const char *p = a->valuestring;
-    for (;;) {
-        while (*p == ' ') p++;
-        if (!*p) break;
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p) {
-            free(*out);
-            *out = NULL;
-            return err_set("%s: training state has a malformed '%s' history near \"%.20s\"", where, key, p);
-        }
-        if (*n == cap) *out = xrealloc(*out, sizeof(double) * (cap = cap ? 2 * cap : 256));
-        (*out)[(*n)++] = v;
-        p = end;
-    }
-    return 0;
-}
-
-static int curve_from_json(curve *c, const cJSON *o, const char *where) {
-    static const char *keys[5] = {"iter", "epoch", "loss", "lr", "ips"};
-    double *col[5] = {0};
-    int n = -1, rc = 0;
-    for (int k = 0; k < 5 && !rc; k++) {
-        int nk;
-        if (curve_column(o ? cJSON_GetObjectItemCaseSensitive(o, keys[k]) : NULL, &col[k], &nk, where, keys[k])) rc = -1;
-        else if (n >= 0 && nk != n) rc = err_set("%s: training state has a malformed '%s' history (%d entries, not %d)", where, keys[k], nk, n);
-        n = nk;
-    }
-    if (!rc)
-        for (int i = 0; i < n; i++) curve_push(c, (int64_t)col[0][i], col[1][i], col[2][i], col[3][i], col[4][i]);
-    for (int k = 0; k < 5; k++) free(col[k]);
-    return rc;
-}
-
-/* A member of the state's metadata as a JSON value (owned by the caller): ckpt_load_train_state gives
- * every non-string member back as its JSON text (a string), so parse strings that hold JSON. */
-static cJSON *meta_member(const cJSON *mj, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(mj, key);
-    if (!v) return NULL;
-    if (cJSON_IsString(v) && v->valuestring) {
-        cJSON *p = cJSON_Parse(v->valuestring);
-        if (p) return p;
-    }
-    return cJSON_Duplicate(v, 1);
-}
-
-static void fmt_time(double s, char *buf, int n) {
-    if (s < 0 || s > 1e7) snprintf(buf, n, "?");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
-    else snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
 /* top-1 / top-5 over the test split (no gradients, eval mode) */
@@ -222,13 +111,92 @@ int cls_save_released_layout(const char *path, const classifier *c, const char *
     return rc;
 }
 
+
+/* ---- the classification task ---- */
+typedef struct cls_task {
+    const cls_run_spec *s;
+    const recipe *r;
+    classifier c;
+    swin_config sc;
+    cls_dataset train, test;
+    cls_loader *L;
+    cls_batch b;
+    int ipe;
+} cls_task;
+
+static int cls_open(void *self, int start_epoch, int start_iter) {
+    cls_task *k = self;
+    const recipe *r = k->r;
+    cls_loader_cfg lc;
+    cls_loader_cfg_default(&lc, 1, r->batch, r->img_size);
+    lc.aug.resize_short = r->test_resize;
+    lc.aug.scale_min = r->crop_scale[0], lc.aug.scale_max = r->crop_scale[1];
+    lc.seed = r->seed;
+    lc.n_threads = r->workers;
+    lc.start_epoch = start_epoch;
+    lc.start_iter = start_iter;
+    lc.epochs = r->epochs - start_epoch;
+    return cls_loader_open(&k->train, &lc, &k->L);
+}
+
+static int cls_next(void *self, void **batch) {
+    cls_task *k = self;
+    int rc = cls_loader_next(k->L, &k->b);
+    *batch = rc == 1 ? &k->b : NULL;
+    return rc;
+}
+
+static void cls_close(void *self) {
+    cls_task *k = self;
+    if (k->L) cls_loader_close(k->L);
+    k->L = NULL;
+}
+
+static void cls_batch_free(void *self, void *batch) {}
+static int cls_batch_images(const void *batch) { return ((const cls_batch *)batch)->n; }
+static uint64_t cls_batch_key(const void *batch) {
+    const cls_batch *b = batch;
+    return (uint64_t)b->n << 32 | (uint32_t)b->size;
+}
+
+static int cls_step(void *self, graph *g, const void *batch, double *loss, double *parts) {
+    cls_task *k = self;
+    tensor *l = train_forward_backward(&k->c, g, batch);
+    *loss = l->data[0];
+    return 0;
+}
+
+static int cls_evaluate(void *self, graph *g, double *m) {
+    cls_task *k = self;
+    return evaluate(&k->c, g, &k->test, k->r, &m[0], &m[1]);
+}
+
+static void cls_fill_results(void *self, results_run *rr) {
+    cls_task *k = self;
+    static char data[2048];
+    const cls_run_spec *s = k->s;
+    snprintf(data, sizeof data, "%s%s%s", s->data_desc ? s->data_desc : "", s->data_desc ? "; " : "", k->train.description);
+    rr->backbone_params = params_count(&k->c.ps, 0) - k->c.head_w->n - k->c.head_b->n;
+    rr->backbone_trainable_params = params_count(&k->c.ps, 1) - k->c.head_w->n - k->c.head_b->n;
+    rr->data = data;
+    rr->train_split = k->train.description;
+    rr->test_split = k->test.description;
+    rr->n_train_samples = k->train.n;
+    rr->n_test_samples = k->test.n;
+    rr->n_classes = k->train.n_classes;
+}
+
+static int cls_save_extra(void *self, const char *meta_json) {
+    cls_task *k = self;
+    return k->s->save_backbone ? cls_save_released_layout(k->s->save_backbone, &k->c, NULL, meta_json) : 0;
+}
+
 int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     const recipe *r = s->r;
     memset(out, 0, sizeof *out);
     const char *key = s->results_key ? s->results_key : s->method;
     char tag[96];
     snprintf(tag, sizeof tag, "%s %s", s->ds->key, key);
-    double t_start = time_now();
     if (r->threads > 0) {
         omp_set_num_threads(r->threads);
         openblas_set_num_threads(r->threads);
@@ -237,290 +205,59 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     if (!m) return err_set("%s: unknown method '%s' (see deltabench methods)", r->path, s->method);
     cls_format fmt;
     if (cls_format_parse(s->ds->format, &fmt)) return err_prefix("%s: datasets[%s]", r->path, s->ds->key);
-    cls_dataset train, test;
-    memset(&test, 0, sizeof test);
-    if (cls_dataset_open(fmt, s->ds->root, "train", &train)) return -1;
-    if (cls_dataset_open(fmt, s->ds->root, "test", &test)) {
-        cls_dataset_free(&train);
+    cls_task k;
+    memset(&k, 0, sizeof k);
+    k.s = s, k.r = r;
+    if (cls_dataset_open(fmt, s->ds->root, "train", &k.train)) return -1;
+    if (cls_dataset_open(fmt, s->ds->root, "test", &k.test)) {
+        cls_dataset_free(&k.train);
         return -1;
     }
-    int rc = -1;
-    swin_config sc;
-    classifier c;
-    int have_model = 0, have_optim = 0;
-    optim o;
-    pg_rules rules;
-    pg_rules_init(&rules);
-    graph g;
-    graph_init(&g, 64 << 20);
-    graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
-    curve cv = {0}, ev = {0};
-    cls_loader *L = NULL;
-    char *meta = NULL, state_path[1100], delta_path[1100];
-    snprintf(state_path, sizeof state_path, "%s/state.safetensors", s->run_dir);
-    snprintf(delta_path, sizeof delta_path, "%s/delta.safetensors", s->run_dir);
-    if (swin_preset(r->backbone, &sc)) goto done;
-    sc.drop_path_rate = (float)r->drop_path;
-    if (train.n < r->batch) {
-        err_set("%s: %d training images, fewer than one batch of %d", s->ds->root, train.n, r->batch);
+    int rc = -1, have_model = 0;
+    if (swin_preset(r->backbone, &k.sc)) goto done;
+    k.sc.drop_path_rate = (float)r->drop_path;
+    if (k.train.n < r->batch) {
+        err_set("%s: %d training images, fewer than one batch of %d", s->ds->root, k.train.n, r->batch);
         goto done;
     }
-    classifier_build(&c, &sc, &m->plug, train.n_classes);
+    classifier_build(&k.c, &k.sc, &m->plug, k.train.n_classes);
     have_model = 1;
-    classifier_init(&c, r->seed);
+    classifier_init(&k.c, r->seed);
     if (s->pretrained && *s->pretrained) {
         ckpt_apply_opts ao = {.allow_missing = 1};
-        if (ckpt_load_pretrained(&c.ps, s->pretrained, &ao, s->quiet ? NULL : stderr)) goto done;
+        if (ckpt_load_pretrained(&k.c.ps, s->pretrained, &ao, s->quiet ? NULL : stderr)) goto done;
     }
-    if (r->paramwise && pg_rules_from_json(&rules, r->paramwise, r->path)) goto done;
-    pg_apply(&c.ps, &rules, NULL);
     double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
-    if (optim_adamw_init(&o, &c.ps, lr, r->beta1, r->beta2, r->eps, r->weight_decay)) goto done;
-    have_optim = 1;
-    int ipe = cls_iters_per_epoch(train.n, r->batch, 1);
-    int64_t total = (int64_t)ipe * r->epochs, stop_at = total;
-    if (r->max_iters > 0 && r->max_iters < total) stop_at = r->max_iters;
-    sched sch;
-    if (sched_from_json(&sch, r->lr_config, ipe, r->epochs, total, r->path)) goto done;
-    out->trainable = params_count(&c.ps, 1);
-    out->total = params_count(&c.ps, 0);
-    /* resume */
-    train_state st;
-    memset(&st, 0, sizeof st);
-    char *rj = recipe_json(r);
-    if (s->resume && s->restart_if_stale && file_exists(state_path)) {
-        /* a state left by another recipe (the recipe file or an override changed) cannot be continued */
-        ckpt_tensors h;
-        int same = 0;
-        if (!ckpt_read_safetensors_meta(state_path, &h)) {
-            same = recipe_text_same(ckpt_meta_get(&h, "recipe"), rj);
-            ckpt_tensors_free(&h);
-        }
-        if (!same) {
-            if (!s->quiet) fprintf(stderr, "[%s] %s was left by another recipe: starting this run afresh\n", tag, state_path);
-            if (remove(state_path) != 0) {
-                err_set("%s: cannot remove the stale state: %s", state_path, strerror(errno));
-                free(rj);
-                goto done;
-            }
-        }
-    }
-    if (s->resume && file_exists(state_path)) {
-        if (ckpt_load_train_state(state_path, &c.ps, &o, &st, &meta)) {
-            free(rj);
-            goto done;
-        }
-        cJSON *mj = cJSON_Parse(meta ? meta : "{}");
-        cJSON *mr = meta_member(mj, "recipe"), *mc = meta_member(mj, "curve"), *me = meta_member(mj, "evals"),
-              *mw = meta_member(mj, "wall_s");
-        cJSON *cur = cJSON_Parse(rj);
-        int same = recipe_json_same(mr, cur);
-        cJSON_Delete(cur);
-        int bad = !same;
-        if (!same)
-            err_set("%s: saved with a different recipe; remove %s to start this run again", state_path, s->run_dir);
-        else if (curve_from_json(&cv, mc, state_path) || curve_from_json(&ev, me, state_path))
-            bad = 1;
-        else if (cJSON_IsNumber(mw))
-            t_start -= mw->valuedouble;
-        cJSON_Delete(mr), cJSON_Delete(mc), cJSON_Delete(me), cJSON_Delete(mw);
-        cJSON_Delete(mj);
-        if (bad) {
-            free(rj);
-            goto done;
-        }
-        if (st.n_rng >= 1) g.rng = st.rng[0];
-        if (!s->quiet) fprintf(stderr, "[%s] resuming at iteration %lld of %lld\n", tag, (long long)st.iter, (long long)stop_at);
-    } else
-        rng_seed(&g.rng, r->seed * 7919 + 17);
-    free(rj);
-    if (mkdir_p(s->run_dir)) goto done;
+    k.ipe = cls_iters_per_epoch(k.train.n, r->batch, 1);
+    train_task t = {.self = &k, .ps = &k.c.ps, .iters_per_epoch = k.ipe, .n_metrics = 2, .metric_name = {"top1", "top5"},
+                    .train_open = cls_open, .train_next = cls_next, .train_close = cls_close, .batch_free = cls_batch_free,
+                    .batch_images = cls_batch_images, .batch_key = cls_batch_key, .step = cls_step, .evaluate = cls_evaluate,
+                    .fill_results = cls_fill_results};
+    char bbjson[700];
+    const swin_config *sc = &k.sc;
+    snprintf(bbjson, sizeof bbjson,
+             "{\"name\": \"%s\", \"embed_dim\": %d, \"depths\": [%d, %d, %d, %d], \"num_heads\": [%d, %d, %d, %d], \"window\": %d, "
+             "\"drop_path_rate\": %g}",
+             r->backbone, sc->embed_dim, sc->depths[0], sc->depths[1], sc->depths[2], sc->depths[3], sc->num_heads[0], sc->num_heads[1],
+             sc->num_heads[2], sc->num_heads[3], sc->window, sc->drop_path_rate);
+    trainer_spec ts = {.r = r, .method = s->method, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
+                       .results_path = s->results_path, .results_key = key, .pretrained = s->pretrained, .backbone_json = bbjson,
+                       .resume = s->resume, .restart_if_stale = s->restart_if_stale, .quiet = s->quiet,
+                       .stop_after_iters = s->stop_after_iters, .save_extra = cls_save_extra};
     if (!s->quiet)
         fprintf(stderr, "[%s] %s, %d train / %d test images, %d classes; %lld trainable of %lld parameters; lr %.3g; %d iterations\n",
-                tag, r->backbone, train.n, test.n, train.n_classes, (long long)out->trainable, (long long)out->total, lr,
-                (int)stop_at);
-    int64_t it = st.iter, it_start = st.iter;
-    if (it < stop_at) {
-        cls_loader_cfg lc;
-        cls_loader_cfg_default(&lc, 1, r->batch, r->img_size);
-        lc.aug.resize_short = r->test_resize;
-        lc.aug.scale_min = r->crop_scale[0], lc.aug.scale_max = r->crop_scale[1];
-        lc.seed = r->seed;
-        lc.n_threads = r->workers;
-        lc.start_epoch = (int)(it / ipe);
-        lc.start_iter = (int)(it % ipe);
-        lc.epochs = r->epochs - lc.start_epoch;
-        if (cls_loader_open(&train, &lc, &L)) goto done;
-    }
-    g.training = 1;
-    double t_last = time_now(), t_prog = 0, t0_win = time_now();
-    int64_t it0_win = it;
-    cls_batch b;
-    while (it < stop_at) {
-        int lr_ = cls_loader_next(L, &b);
-        if (lr_ < 0) goto done;
-        if (lr_ == 0) break;
-        graph_reset(&g);
-        graph_set_key(&g, (uint64_t)b.n << 32 | (uint32_t)b.size);
-        if (graph_plan_needed(&g)) { /* a dry run records the activation memory plan (tensor.h) */
-            graph_dry_begin(&g);
-            train_forward_backward(&c, &g, &b);
-            graph_reset(&g);
-        }
-        params_zero_grad(&c.ps);
-        tensor *loss = train_forward_backward(&c, &g, &b);
-        if (!isfinite(loss->data[0])) {
-            err_set("[%s] the loss became %f at iteration %lld: lower the learning rate", tag, loss->data[0], (long long)it);
-            goto done;
-        }
-        if (r->grad_clip > 0) optim_clip_grad_norm(&c.ps, r->grad_clip);
-        double cur_lr = sched_lr_at(&sch, lr, it);
-        sched_optim_step(&o, &sch, it);
-        it++;
-        double now = time_now();
-        curve_push(&cv, it, (double)it / ipe, loss->data[0], cur_lr, b.n / (now - t_last));
-        t_last = now;
-        int epoch_end = it % ipe == 0;
-        if (epoch_end) {
-            int ep = (int)(it / ipe);
-            if (ep % (r->eval_interval_epochs > 0 ? r->eval_interval_epochs : 1) == 0 || it >= stop_at) {
-                double t1, t5;
-                if (evaluate(&c, &g, &test, r, &t1, &t5)) goto done;
-                curve_push(&ev, it, (double)ep, 0, t1, t5);
-                if (!s->quiet) fprintf(stderr, "\n[%s] epoch %d: top-1 %.2f  top-5 %.2f\n", tag, ep, t1, t5);
-            }
-        }
-        int stop = cls_train_interrupted || (s->stop_after_iters > 0 && it - it_start >= s->stop_after_iters);
-        if (epoch_end || stop || (r->ckpt_interval_iters > 0 && it % r->ckpt_interval_iters == 0)) {
-            st.iter = it;
-            st.epoch = it / ipe;
-            st.n_rng = 1;
-            st.rng[0] = g.rng;
-            cJSON *mj = cJSON_CreateObject();
-            cJSON_AddItemToObject(mj, "recipe", cJSON_Parse(rj = recipe_json(r)));
-            free(rj);
-            cJSON_AddStringToObject(mj, "method", s->method);
-            cJSON_AddStringToObject(mj, "dataset", s->ds->key);
-            cJSON_AddItemToObject(mj, "curve", curve_json(&cv));
-            cJSON_AddItemToObject(mj, "evals", curve_json(&ev));
-            cJSON_AddNumberToObject(mj, "wall_s", time_now() - t_start);
-            char *ms = cJSON_PrintUnformatted(mj);
-            cJSON_Delete(mj);
-            int wrc = ckpt_save_train_state(state_path, &c.ps, &o, &st, ms);
-            free(ms);
-            if (wrc) goto done;
-        }
-        if (!s->quiet && (now - t_prog > 1.0 || it == stop_at)) {
-            double ips = (it - it0_win) * (double)r->batch / (now - t0_win + 1e-9);
-            char eta[32];
-            fmt_time((stop_at - it) * (double)r->batch / (ips + 1e-9), eta, sizeof eta);
-            fprintf(stderr, "\r[%s] epoch %lld/%d iter %lld/%lld loss %.4f lr %.3g %.1f img/s ETA %s   ", tag,
-                    (long long)(it / ipe + (it % ipe ? 1 : 0)), r->epochs, (long long)it, (long long)stop_at, loss->data[0],
-                    cur_lr, ips, eta);
-            if (!isatty(2)) fputc('\n', stderr);
-            t_prog = now;
-        }
-        if (stop) {
-            out->stopped = 1;
-            out->iters = it;
-            if (!s->quiet) fprintf(stderr, "\n[%s] stopped at iteration %lld; state saved in %s (resume to continue)\n", tag, (long long)it, state_path);
-            rc = 0;
-            goto done;
-        }
-    }
-    if (!s->quiet) fputc('\n', stderr);
-    /* final evaluation (unless the last epoch end just did it) */
-    if (!ev.n || ev.iter[ev.n - 1] != it) {
-        double t1, t5;
-        if (evaluate(&c, &g, &test, r, &t1, &t5)) goto done;
-        curve_push(&ev, it, (double)it / ipe, 0, t1, t5);
-    }
-    out->top1 = ev.lr[ev.n - 1];
-    out->top5 = ev.ips[ev.n - 1];
-    out->iters = it;
-    out->final_loss = cv.n ? cv.loss[cv.n - 1] : NAN;
-    out->wall_s = time_now() - t_start;
-    {
-        cJSON *mj = cJSON_CreateObject();
-        cJSON_AddStringToObject(mj, "method", s->method);
-        cJSON_AddStringToObject(mj, "dataset", s->ds->key);
-        cJSON_AddItemToObject(mj, "recipe", cJSON_Parse(rj = recipe_json(r)));
-        free(rj);
-        char *ms = cJSON_PrintUnformatted(mj);
-        cJSON_Delete(mj);
-        int wrc = ckpt_save_delta(delta_path, &c.ps, ms);
-        if (!wrc && s->save_backbone) wrc = cls_save_released_layout(s->save_backbone, &c, NULL, ms);
-        free(ms);
-        if (wrc) goto done;
-    }
-    if (s->results_path) {
-        char bbj[512];
-        swin_config_str(&sc, bbj, sizeof bbj);
-        char bbjson[700];
-        snprintf(bbjson, sizeof bbjson,
-                 "{\"name\": \"%s\", \"embed_dim\": %d, \"depths\": [%d, %d, %d, %d], \"num_heads\": [%d, %d, %d, %d], \"window\": %d, "
-                 "\"drop_path_rate\": %g}",
-                 r->backbone, sc.embed_dim, sc.depths[0], sc.depths[1], sc.depths[2], sc.depths[3], sc.num_heads[0], sc.num_heads[1],
-                 sc.num_heads[2], sc.num_heads[3], sc.window, sc.drop_path_rate);
-        int64_t bb_total = params_count(&c.ps, 0) - c.head_w->n - c.head_b->n;
-        int64_t bb_train = params_count(&c.ps, 1) - c.head_w->n - c.head_b->n;
-        char *recj = recipe_json(r);
-        char data[2048];
-        snprintf(data, sizeof data, "%s%s%s", s->data_desc ? s->data_desc : "", s->data_desc ? "; " : "", train.description);
-        results_run rr = {0};
-        rr.dataset = s->ds->key;
-        rr.method = key;
-        rr.complete = 1;
-        rr.seed = (int64_t)r->seed;
-        rr.recipe_json = recj;
-        rr.backbone = r->backbone;
-        rr.backbone_json = bbjson;
-        rr.pretrained_path = s->pretrained && *s->pretrained ? s->pretrained : "";
-        rr.trainable_params = out->trainable;
-        rr.total_params = out->total;
-        rr.backbone_trainable_params = bb_train;
-        rr.backbone_params = bb_total;
-        rr.data = data;
-        rr.train_split = train.description;
-        rr.test_split = test.description;
-        rr.n_train_samples = train.n;
-        rr.n_test_samples = test.n;
-        rr.n_classes = train.n_classes;
-        rr.wall_time_s = out->wall_s;
-        rr.peak_mem_bytes = (int64_t)mem_peak_rss();
-        rr.threads = omp_get_max_threads();
-        rr.n_curve = cv.n;
-        rr.curve_iter = cv.iter;
-        rr.curve_epoch = cv.epoch;
-        rr.curve_loss = cv.loss;
-        rr.curve_lr = cv.lr;
-        rr.curve_img_s = cv.ips;
-        rr.n_metrics = 2;
-        rr.metric[0] = "top1";
-        rr.metric[1] = "top5";
-        rr.n_eval = ev.n;
-        rr.eval_iter = ev.iter;
-        rr.eval[0] = ev.lr;
-        rr.eval[1] = ev.ips;
-        rr.final[0] = out->top1;
-        rr.final[1] = out->top5;
-        int wrc = results_write_run(s->results_path, &rr);
-        free(recj);
-        if (wrc) goto done;
-    }
-    if (!s->quiet)
-        fprintf(stderr, "[%s] done: top-1 %.2f  top-5 %.2f  (%lld iterations, %.0f s)\n", tag, out->top1, out->top5, (long long)it, out->wall_s);
+                tag, r->backbone, k.train.n, k.test.n, k.train.n_classes, (long long)params_count(&k.c.ps, 1),
+                (long long)params_count(&k.c.ps, 0), lr, (int)(r->max_iters > 0 && r->max_iters < (int64_t)k.ipe * r->epochs ? r->max_iters : (int64_t)k.ipe * r->epochs));
+    trainer_out to;
+    if (trainer_run(&ts, &t, &to)) goto done;
+    out->top1 = to.final[0], out->top5 = to.final[1];
+    out->wall_s = to.wall_s, out->final_loss = to.final_loss;
+    out->iters = to.iters, out->trainable = to.trainable, out->total = to.total;
+    out->stopped = to.stopped;
     rc = 0;
 done:
-    if (L) cls_loader_close(L);
-    free(meta);
-    curve_free(&cv);
-    curve_free(&ev);
-    graph_free(&g);
-    pg_rules_free(&rules);
-    if (have_optim) optim_free(&o);
-    if (have_model) classifier_free(&c);
-    cls_dataset_free(&train);
-    cls_dataset_free(&test);
+    if (have_model) classifier_free(&k.c);
+    cls_dataset_free(&k.train);
+    cls_dataset_free(&k.test);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* train_cls.h - one classification training run (a dataset under one tuning method) from a recipe:
+/* train_cls.h - one classification training run on the shared trainer (trainer.h) (a dataset under one tuning method) from a recipe:
  * pretrained weights through the real checkpoint loader, mmcv parameter groups, AdamW, the recipe's
  * schedule and clipping, the threaded loader, top-1/top-5 evaluation, a progress line on stderr,
  * atomic training-state checkpoints every N iterations and at each epoch end, resume after a kill with
@@ -41,7 +41,8 @@ struct classifier;
  * re-wrapped files, or NULL). */
 int cls_save_released_layout(const char *path, const struct classifier *c, const char *prefix, const char *meta_json);
 
-/* Set by SIGINT/SIGTERM: the run saves its state at the next step and returns with out->stopped. */
-extern volatile int cls_train_interrupted;
+/* Set by SIGINT/SIGTERM (the shared trainer's flag): the run saves its state at the next step and returns. */
+extern volatile int trainer_interrupted;
+#define cls_train_interrupted trainer_interrupted
 
 #endif
