@@ -1,0 +1,408 @@
+/* test_ops_nn.c - the dense-head ops of core/ops_nn.h: finite differences for every op and configuration
+ * (strides, padding, dilation, groups, odd sizes, resize up and down, ceil mode, training and evaluation
+ * norms), the fast conv path against the direct-loop reference, hand-computed cases, and every golden of
+ * ../shared/golden/heads for these ops through golden_check (the golden_op_run dispatcher). */
+#include "fd_util.h"
+
+#include "../conformance/golden.h"
+#include "../core/ops_nn.h"
+
+/* ------------------------------------------------------------------------------------------------ */
+/* conv2d_ex                                                                                         */
+typedef struct {
+    const char *name;
+    int B, Cin, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw, G, bias;
+} conv_cfg;
+
+static const conv_cfg conv_cfgs[] = {
+    {"3x3 s1 p1 odd map", 2, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"1x1 s1 (gemm on x)", 2, 4, 6, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+    {"1x1 s1 groups 2 no bias", 2, 4, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0},
+    {"1x1 s2", 1, 4, 7, 8, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0},
+    {"3x3 s2 p1 odd map", 2, 3, 9, 7, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {"3x3 dilation 2 pad 2", 1, 2, 9, 10, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1},
+    {"3x3 groups 2", 2, 4, 7, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1},
+    {"3x3 depthwise", 1, 4, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1},
+    {"3x2 stride (2,1) pad (1,0) dil (1,2)", 1, 3, 8, 7, 2, 3, 2, 2, 1, 1, 0, 1, 2, 1, 1},
+    {"5x5 s3 p2 (stride > 1 leaves rows out)", 1, 2, 11, 10, 3, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+};
+
+static int fwd_conv(graph *g, fd_case *c, tensor **out) {
+    const conv_cfg *q = c->user;
+    out[0] = op_conv2d_ex(g, c->leaf[0], c->leaf[1], c->leaf[2], q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->G);
+    return 1;
+}
+static int fwd_conv_ref(graph *g, fd_case *c, tensor **out) {
+    const conv_cfg *q = c->user;
+    out[0] = op_conv2d_ref(g, c->leaf[0], c->leaf[1], c->leaf[2], q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->G);
+    return 1;
+}
+
+static void test_conv2d_ex_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 11);
+    for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) {
+        const conv_cfg *q = &conv_cfgs[i];
+        for (int ref = 0; ref < 2; ref++) {
+            char name[128];
+            snprintf(name, sizeof name, "conv2d_%s %s", ref ? "ref" : "ex", q->name);
+            fd_case c = fd_case_new(name, ref ? fwd_conv_ref : fwd_conv);
+            c.user = (void *)q;
+            fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->Cin, q->H, q->W));
+            fd_add(&c, FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout, q->Cin / q->G, q->kh, q->kw));
+            c.leaf[c.nl++] = q->bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout) : NULL;
+            fd_run(&c);
+        }
+    }
+    fd_free_leaves();
+}
+
+/* a frozen weight gets no gradient, an input that needs none gets none, the bias still does */
+static void test_conv2d_ex_frozen(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 12);
+    for (int k = 0; k < 2; k++) {
+        const conv_cfg *q = &conv_cfgs[k]; /* im2col path and 1x1 path */
+        fd_case c = fd_case_new(k ? "conv2d_ex 1x1 frozen w, x without grad" : "conv2d_ex 3x3 frozen w, x without grad", fwd_conv);
+        c.user = (void *)q;
+        fd_add(&c, FD_LEAF(FD_ACT_NOGRAD, 1.0f, q->B, q->Cin, q->H, q->W));
+        fd_add(&c, FD_LEAF(FD_PARAM_FROZEN, 0.5f, q->Cout, q->Cin / q->G, q->kh, q->kw));
+        fd_add(&c, FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout));
+        fd_run(&c);
+        /* frozen weight, trainable input */
+        fd_case d = fd_case_new("conv2d_ex frozen w and no bias, x with grad", fwd_conv);
+        d.user = (void *)q;
+        fd_add(&d, FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->Cin, q->H, q->W));
+        fd_add(&d, FD_LEAF(FD_PARAM_FROZEN, 0.5f, q->Cout, q->Cin / q->G, q->kh, q->kw));
+        d.leaf[d.nl++] = NULL;
+        fd_run(&d);
+    }
+    fd_free_leaves();
+}
+
+/* run a conv (fast or reference) forward and backward with loss sum(y * R); copies y, dx, dw, db out */
+static void conv_run(int ref, const conv_cfg *q, tensor *x, tensor *w, tensor *b, const float *R, float **y, float **dx,
+                     float **dw, float **db, int64_t *ny) {
+    graph g;
+    graph_init(&g, 1 << 20);
+    x->grad = NULL;
+    memset(w->grad, 0, sizeof(float) * w->n);
+    if (b) memset(b->grad, 0, sizeof(float) * b->n);
+    tensor *t = (ref ? op_conv2d_ref : op_conv2d_ex)(&g, x, w, b, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->G);
+    *ny = t->n;
+    loss_dot_seed(&g, t, R);
+    graph_backward(&g);
+    *y = malloc(sizeof(float) * t->n);
+    memcpy(*y, t->data, sizeof(float) * t->n);
+    *dx = malloc(sizeof(float) * x->n);
+    memcpy(*dx, x->grad, sizeof(float) * x->n);
+    *dw = malloc(sizeof(float) * w->n);
+    memcpy(*dw, w->grad, sizeof(float) * w->n);
+    *db = NULL;
+    if (b) {
+        *db = malloc(sizeof(float) * b->n);
+        memcpy(*db, b->grad, sizeof(float) * b->n);
+    }
+    x->grad = NULL;
+    graph_free(&g);
+}
+
+/* the im2col + gemm path (and its 1x1 shortcut) against the direct loops, on maps and channel counts larger
+ * than the finite-difference cases (several gemm blocks, both threads) */
+static void test_conv2d_ex_vs_ref(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 13);
+    for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) {
+        conv_cfg q = conv_cfgs[i];
+        q.Cin *= 8;
+        q.Cout *= 6;
+        q.H += 14;
+        q.W += 17;
+        tensor *x = FD_LEAF(FD_ACT_GRAD, 1.0f, q.B, q.Cin, q.H, q.W);
+        tensor *w = FD_LEAF(FD_PARAM_TRAIN, 0.2f, q.Cout, q.Cin / q.G, q.kh, q.kw);
+        tensor *b = q.bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q.Cout) : NULL;
+        int Ho = (q.H + 2 * q.ph - q.dh * (q.kh - 1) - 1) / q.sh + 1, Wo = (q.W + 2 * q.pw - q.dw * (q.kw - 1) - 1) / q.sw + 1;
+        int64_t ny = (int64_t)q.B * q.Cout * Ho * Wo, n2;
+        float *R = fd_pool_add(malloc(sizeof(float) * ny));
+        for (int64_t j = 0; j < ny; j++) R[j] = rng_normal(&fd_rng);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        for (int ref = 0; ref < 2; ref++) {
+            conv_run(ref, &q, x, w, b, R, &y[ref], &dx[ref], &dw[ref], &db[ref], &n2);
+            assert_int_equal(n2, ny);
+        }
+        double ey = test_rel_err(y[0], y[1], ny), ex = test_rel_err(dx[0], dx[1], x->n), ew = test_rel_err(dw[0], dw[1], w->n);
+        double eb = b ? test_rel_err(db[0], db[1], b->n) : 0;
+        print_message("conv2d_ex vs ref %-40s y %.2e dx %.2e dw %.2e db %.2e\n", q.name, ey, ex, ew, eb);
+        assert_true(ey < 1e-5 && ex < 1e-5 && ew < 1e-5 && eb < 1e-5);
+        for (int ref = 0; ref < 2; ref++) {
+            free(y[ref]);
+            free(dx[ref]);
+            free(dw[ref]);
+            free(db[ref]);
+        }
+    }
+    fd_free_leaves();
+}
+
+/* where op_conv2d (ops.h) applies (square stride and padding, no dilation) both give the same values */
+static void test_conv2d_ex_vs_op_conv2d(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 14);
+    for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) {
+        const conv_cfg *q = &conv_cfgs[i];
+        if (q->sh != q->sw || q->ph != q->pw || q->dh != 1 || q->dw != 1) continue;
+        tensor *x = FD_LEAF(FD_ACT_NOGRAD, 1.0f, q->B, q->Cin, q->H, q->W);
+        tensor *w = FD_LEAF(FD_PARAM_FROZEN, 0.5f, q->Cout, q->Cin / q->G, q->kh, q->kw);
+        tensor *b = q->bias ? FD_LEAF(FD_PARAM_FROZEN, 0.5f, q->Cout) : NULL;
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *y1 = op_conv2d_ex(&g, x, w, b, q->sh, q->sw, q->ph, q->pw, 1, 1, q->G);
+        tensor *y2 = op_conv2d(&g, x, w, b, q->sh, q->ph, q->G);
+        assert_int_equal(y1->n, y2->n);
+        assert_true(test_rel_err(y1->data, y2->data, y1->n) < 1e-6);
+        graph_free(&g);
+    }
+    fd_free_leaves();
+}
+
+/* a hand case: 1x1 image 3x3, kernel of ones with dilation 2 and pad 2 sums the corners of the window */
+static void test_conv2d_ex_hand(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *x = tensor_new4(&g, 1, 1, 3, 3, 0), *w = tensor_new4(&g, 1, 1, 3, 3, 0);
+    for (int i = 0; i < 9; i++) x->data[i] = (float)(i + 1), w->data[i] = 1.0f;
+    /* dilation 2, pad 2: output (3 + 4 - 4 - 1) + 1 = 3; y[r][c] = sum of x[r-2+2i][c-2+2j] inside */
+    tensor *y = op_conv2d_ex(&g, x, w, NULL, 1, 1, 2, 2, 2, 2, 1);
+    assert_int_equal(y->shape[2], 3);
+    assert_int_equal(y->shape[3], 3);
+    /* taps at rows {r-2, r, r+2} x cols {c-2, c, c+2} inside the map: corners 1+3+7+9, edges 2+8 or 4+6, centre 5 */
+    const float want_c[9] = {20, 10, 20, 10, 5, 10, 20, 10, 20};
+    for (int i = 0; i < 9; i++) assert_float_equal(y->data[i], want_c[i], 1e-6);
+    /* stride (2, 1) and no padding on a 1x1 kernel of 2: every other row, doubled */
+    tensor_set_shape(w, 4, (int[]){1, 1, 1, 1});
+    w->data[0] = 2;
+    tensor *y2 = op_conv2d_ex(&g, x, w, NULL, 2, 1, 0, 0, 1, 1, 1);
+    assert_int_equal(y2->shape[2], 2);
+    assert_int_equal(y2->shape[3], 3);
+    const float want2[6] = {2, 4, 6, 14, 16, 18};
+    for (int i = 0; i < 6; i++) assert_float_equal(y2->data[i], want2[i], 1e-6);
+    graph_free(&g);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* ReLU                                                                                              */
+/* values away from the kink at 0 by more than the finite-difference step */
+static void away_from_zero(tensor *t, float margin) {
+    for (int64_t i = 0; i < t->n; i++) t->data[i] = t->data[i] >= 0 ? t->data[i] + margin : t->data[i] - margin;
+}
+
+static int fwd_relu(graph *g, fd_case *c, tensor **out) {
+    out[0] = op_relu(g, c->leaf[0]);
+    return 1;
+}
+/* conv -> in-place ReLU -> conv: the in-place ReLU overwrites the first conv's output */
+static int fwd_conv_relu_inplace(graph *g, fd_case *c, tensor **out) {
+    tensor *h = op_conv2d_ex(g, c->leaf[0], c->leaf[1], c->leaf[2], 1, 1, 1, 1, 1, 1, 1);
+    tensor *r = op_relu_inplace(g, h);
+    assert_ptr_equal(r->data, h->data);
+    out[0] = op_conv2d_ex(g, r, c->leaf[3], NULL, 1, 1, 0, 0, 1, 1, 1);
+    return 1;
+}
+static int fwd_conv_relu(graph *g, fd_case *c, tensor **out) {
+    tensor *h = op_conv2d_ex(g, c->leaf[0], c->leaf[1], c->leaf[2], 1, 1, 1, 1, 1, 1, 1);
+    out[0] = op_conv2d_ex(g, op_relu(g, h), c->leaf[3], NULL, 1, 1, 0, 0, 1, 1, 1);
+    return 1;
+}
+
+static void test_relu(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 21);
+    fd_case c = fd_case_new("relu (2, 3, 5, 7)", fwd_relu);
+    tensor *x = FD_LEAF(FD_ACT_GRAD, 1.0f, 2, 3, 5, 7);
+    away_from_zero(x, 0.2f);
+    fd_add(&c, x);
+    fd_run(&c);
+    fd_case d = fd_case_new("relu (17) of a parameter", fwd_relu);
+    tensor *p = FD_LEAF(FD_PARAM_TRAIN, 1.0f, 17);
+    away_from_zero(p, 0.2f);
+    fd_add(&d, p);
+    fd_run(&d);
+    /* hand values; gradient 0 at exactly 0 */
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *h = tensor_new4(&g, 1, 1, 1, 4, 1);
+    const float v[4] = {-1.5f, 0.0f, 2.0f, 1e-30f};
+    memcpy(h->data, v, sizeof v);
+    tensor *y = op_relu(&g, h);
+    const float R[4] = {1, 1, 1, 1};
+    loss_dot_seed(&g, y, R);
+    graph_backward(&g);
+    const float wy[4] = {0, 0, 2, 1e-30f}, wg[4] = {0, 0, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        assert_float_equal(y->data[i], wy[i], 0);
+        assert_float_equal(h->grad[i], wg[i], 0);
+    }
+    /* in place on a parameter falls back to a copy */
+    tensor *q = op_relu_inplace(&g, p);
+    assert_true(q->data != p->data);
+    graph_free(&g);
+    fd_free_leaves();
+}
+
+/* the in-place ReLU inside a network: the same values and gradients as the copying one, and finite differences */
+static void test_relu_inplace(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 22);
+    tensor *x = FD_LEAF(FD_ACT_GRAD, 1.0f, 2, 3, 6, 5), *w1 = FD_LEAF(FD_PARAM_TRAIN, 0.3f, 4, 3, 3, 3),
+           *b1 = FD_LEAF(FD_PARAM_TRAIN, 0.3f, 4), *w2 = FD_LEAF(FD_PARAM_TRAIN, 0.5f, 3, 4, 1, 1);
+    fd_case c = fd_case_new("conv -> relu_inplace -> conv 1x1", fwd_conv_relu_inplace);
+    fd_add(&c, x);
+    fd_add(&c, w1);
+    fd_add(&c, b1);
+    fd_add(&c, w2);
+    c.h = 1e-3f; /* the hidden map has values near the kink */
+    fd_run(&c);
+    /* against op_relu */
+    float *out[2], *gx[2], *gw[2];
+    for (int k = 0; k < 2; k++) {
+        graph g;
+        graph_init(&g, 1 << 20);
+        fd_case t = c;
+        t.fwd = k ? fwd_conv_relu : fwd_conv_relu_inplace;
+        x->grad = NULL;
+        memset(w1->grad, 0, sizeof(float) * w1->n);
+        tensor *o[1];
+        t.fwd(&g, &t, o);
+        float *R = malloc(sizeof(float) * o[0]->n);
+        for (int64_t i = 0; i < o[0]->n; i++) R[i] = (float)((i * 7) % 5) - 2.0f;
+        loss_dot_seed(&g, o[0], R);
+        graph_backward(&g);
+        out[k] = malloc(sizeof(float) * o[0]->n);
+        memcpy(out[k], o[0]->data, sizeof(float) * o[0]->n);
+        gx[k] = malloc(sizeof(float) * x->n);
+        memcpy(gx[k], x->grad, sizeof(float) * x->n);
+        gw[k] = malloc(sizeof(float) * w1->n);
+        memcpy(gw[k], w1->grad, sizeof(float) * w1->n);
+        x->grad = NULL;
+        free(R);
+        graph_free(&g);
+    }
+    assert_memory_equal(out[0], out[1], sizeof(float) * 2 * 3 * 6 * 5);
+    assert_memory_equal(gx[0], gx[1], sizeof(float) * x->n);
+    assert_memory_equal(gw[0], gw[1], sizeof(float) * w1->n);
+    for (int k = 0; k < 2; k++) free(out[k]), free(gx[k]), free(gw[k]);
+    fd_free_leaves();
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* interpolate                                                                                       */
+typedef struct {
+    const char *name;
+    int B, C, H, W, Ho, Wo; /* Ho == 0: by scale */
+    float sh, sw;
+    int mode;
+} interp_cfg;
+
+static const interp_cfg interp_cfgs[] = {
+    {"nearest size up 7x9 -> 13x17", 2, 3, 7, 9, 13, 17, 0, 0, INTERP_NEAREST},
+    {"nearest size down 13x17 -> 6x7", 1, 2, 13, 17, 6, 7, 0, 0, INTERP_NEAREST},
+    {"nearest size 2x (5x4 -> 10x8)", 1, 2, 5, 4, 10, 8, 0, 0, INTERP_NEAREST},
+    {"nearest scale 2", 1, 2, 5, 3, 0, 0, 2, 2, INTERP_NEAREST},
+    {"nearest scale 0.5 on odd 7x9", 1, 2, 7, 9, 0, 0, 0.5f, 0.5f, INTERP_NEAREST},
+    {"bilinear size up 5x6 -> 11x13", 2, 2, 5, 6, 11, 13, 0, 0, INTERP_BILINEAR},
+    {"bilinear size down 13x11 -> 5x4", 1, 3, 13, 11, 5, 4, 0, 0, INTERP_BILINEAR},
+    {"bilinear size same 4x5", 1, 2, 4, 5, 4, 5, 0, 0, INTERP_BILINEAR},
+    {"bilinear scale 2", 1, 2, 5, 7, 0, 0, 2, 2, INTERP_BILINEAR},
+    {"bilinear scale (1.5, 0.5)", 1, 2, 5, 7, 0, 0, 1.5f, 0.5f, INTERP_BILINEAR},
+    {"bilinear size to 1x1 and from 1 row", 1, 2, 1, 6, 3, 1, 0, 0, INTERP_BILINEAR},
+};
+
+static int fwd_interp(graph *g, fd_case *c, tensor **out) {
+    const interp_cfg *q = c->user;
+    out[0] = q->Ho ? op_interpolate(g, c->leaf[0], q->Ho, q->Wo, q->mode) : op_interpolate_scale(g, c->leaf[0], q->sh, q->sw, q->mode);
+    return 1;
+}
+
+static void test_interpolate_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 31);
+    for (size_t i = 0; i < sizeof interp_cfgs / sizeof interp_cfgs[0]; i++) {
+        const interp_cfg *q = &interp_cfgs[i];
+        fd_case c = fd_case_new(q->name, fwd_interp);
+        c.user = (void *)q;
+        fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->C, q->H, q->W));
+        fd_run(&c);
+    }
+    fd_free_leaves();
+}
+
+static void test_interpolate_hand(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 20);
+    /* bilinear x2 of [0, 1]: src = (d + 0.5) / 2 - 0.5 = -0.25 (-> 0), 0.25, 0.75, 1.25 (-> last) */
+    tensor *x = tensor_new4(&g, 1, 1, 1, 2, 0);
+    x->data[0] = 0, x->data[1] = 1;
+    tensor *y = op_interpolate_scale(&g, x, 1, 2, INTERP_BILINEAR);
+    assert_int_equal(y->shape[3], 4);
+    const float want[4] = {0, 0.25f, 0.75f, 1};
+    for (int i = 0; i < 4; i++) assert_float_equal(y->data[i], want[i], 1e-7);
+    /* a ramp 0..4 resized to 7 columns: scale 1.5 uses the ratio 1/1.5, size 7 uses 5/7 (column 3: src 1.8333 vs 2) */
+    tensor *r = tensor_new4(&g, 1, 1, 1, 5, 0);
+    for (int i = 0; i < 5; i++) r->data[i] = (float)i;
+    tensor *ys = op_interpolate_scale(&g, r, 1, 1.5f, INTERP_BILINEAR), *yz = op_interpolate(&g, r, 1, 7, INTERP_BILINEAR);
+    assert_int_equal(ys->shape[3], 7);
+    assert_float_equal(ys->data[3], 3.5 / 1.5 - 0.5, 1e-6);
+    assert_float_equal(yz->data[3], 2.0, 1e-6);
+    /* nearest 7 -> 13: src = floor(d * 7 / 13) */
+    tensor *n7 = tensor_new4(&g, 1, 1, 1, 7, 0);
+    for (int i = 0; i < 7; i++) n7->data[i] = (float)i;
+    tensor *yn = op_interpolate(&g, n7, 1, 13, INTERP_NEAREST);
+    for (int d = 0; d < 13; d++) assert_float_equal(yn->data[d], (float)((d * 7) / 13), 0);
+    graph_free(&g);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* goldens                                                                                           */
+static void check_golden(const char *file) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/heads/%s", file);
+    const char *path = test_shared_path(rel);
+    golden_result r;
+    if (golden_check(path, &r)) fail_msg("%s", err_msg());
+    if (r.not_covered || !r.ok) {
+        golden_print(path, &r);
+        fail_msg("%s: %s", file, r.problem);
+    }
+    char line[512];
+    int k = snprintf(line, sizeof line, "golden %-34s op %-20s", file, r.method);
+    for (int i = 0; i < r.n_groups && k < (int)sizeof line; i++)
+        k += snprintf(line + k, sizeof line - k, " %s %.2e", r.groups[i].name, r.groups[i].max_err);
+    print_message("%s\n", line);
+    assert_true(r.n_groups >= 2);
+}
+
+static void test_goldens_interpolate(void **state) {
+    (void)state;
+    check_golden("interpolate_nearest_size.h5");
+    check_golden("interpolate_bilinear_size.h5");
+    check_golden("interpolate_bilinear_down.h5");
+    check_golden("interpolate_bilinear_scale2.h5");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d_ex_fd),
+        cmocka_unit_test(test_conv2d_ex_frozen),
+        cmocka_unit_test(test_conv2d_ex_vs_ref),
+        cmocka_unit_test(test_conv2d_ex_vs_op_conv2d),
+        cmocka_unit_test(test_conv2d_ex_hand),
+        cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_relu_inplace),
+        cmocka_unit_test(test_interpolate_fd),
+        cmocka_unit_test(test_interpolate_hand),
+        cmocka_unit_test(test_goldens_interpolate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
