@@ -364,6 +364,298 @@ static void test_interpolate_hand(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* max pool                                                                                          */
+typedef struct {
+    const char *name;
+    int B, C, H, W, k, s, p, ceil, Ho, Wo; /* Ho, Wo: PyTorch's output size, worked out by hand */
+} pool_cfg;
+
+static const pool_cfg pool_cfgs[] = {
+    {"k2 s2 even map", 1, 2, 6, 8, 2, 2, 0, 0, 3, 4},
+    {"k2 s2 odd map floor", 1, 2, 7, 9, 2, 2, 0, 0, 3, 4},
+    {"k2 s2 odd map ceil", 1, 2, 7, 9, 2, 2, 0, 1, 4, 5},
+    {"k3 s2 p1 (ResNet stem) odd", 2, 2, 7, 8, 3, 2, 1, 0, 4, 4},
+    {"k3 s2 ceil 8x9", 1, 2, 8, 9, 3, 2, 0, 1, 4, 4},
+    /* ceil: (5 + 2 - 2) / 2 -> 3, + 1 = 4 windows, but the 4th would start at 6 >= 5 + 1: dropped */
+    {"k2 s2 p1 ceil drops the last window", 1, 2, 5, 5, 2, 2, 1, 1, 3, 3},
+    {"k1 s2 (subsampling, FPN's extra level)", 1, 3, 5, 6, 1, 2, 0, 0, 3, 3},
+    {"k3 s1 p1 same size", 1, 2, 5, 4, 3, 1, 1, 0, 5, 4},
+};
+
+static int fwd_pool(graph *g, fd_case *c, tensor **out) {
+    const pool_cfg *q = c->user;
+    out[0] = op_max_pool2d(g, c->leaf[0], q->k, q->s, q->p, q->ceil);
+    assert_int_equal(out[0]->shape[2], q->Ho);
+    assert_int_equal(out[0]->shape[3], q->Wo);
+    return 1;
+}
+
+/* distinct values spaced by more than the finite-difference steps, so no window has a near tie */
+static void distinct_values(tensor *t) {
+    int64_t n = t->n;
+    for (int64_t i = 0; i < n; i++) t->data[i] = (float)i;
+    for (int64_t i = n - 1; i > 0; i--) { /* shuffle */
+        int64_t j = (int64_t)rng_below(&fd_rng, (uint32_t)(i + 1));
+        float v = t->data[i];
+        t->data[i] = t->data[j];
+        t->data[j] = v;
+    }
+    for (int64_t i = 0; i < n; i++) t->data[i] = (t->data[i] - n / 2) * (2.0f / n);
+}
+
+static void test_max_pool_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 41);
+    for (size_t i = 0; i < sizeof pool_cfgs / sizeof pool_cfgs[0]; i++) {
+        const pool_cfg *q = &pool_cfgs[i];
+        char name[96];
+        snprintf(name, sizeof name, "max_pool2d %s", q->name);
+        fd_case c = fd_case_new(name, fwd_pool);
+        c.user = (void *)q;
+        tensor *x = FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->C, q->H, q->W);
+        distinct_values(x);
+        fd_add(&c, x);
+        c.h = 2e-4f; /* below half the spacing 2/n even along a random direction */
+        fd_run(&c);
+    }
+    fd_free_leaves();
+}
+
+static void test_max_pool_hand(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *x = tensor_new4(&g, 1, 1, 4, 4, 1);
+    for (int i = 0; i < 16; i++) x->data[i] = (float)i; /* x[r][c] = 4 r + c */
+    /* k3 s2 p1: windows rows {-1..1}, {1..3} and the same columns: maxima at (1,1), (1,3), (3,1), (3,3) */
+    tensor *y = op_max_pool2d(&g, x, 3, 2, 1, 0);
+    const float want[4] = {5, 7, 13, 15};
+    for (int i = 0; i < 4; i++) assert_float_equal(y->data[i], want[i], 0);
+    /* ties: the first maximum in the window gets the gradient */
+    tensor *t = tensor_new4(&g, 1, 1, 2, 2, 1);
+    for (int i = 0; i < 4; i++) t->data[i] = 1.0f;
+    tensor *yt = op_max_pool2d(&g, t, 2, 2, 0, 0);
+    const float R[1] = {3};
+    loss_dot_seed(&g, yt, R);
+    graph_backward(&g);
+    const float wg[4] = {3, 0, 0, 0};
+    for (int i = 0; i < 4; i++) assert_float_equal(t->grad[i], wg[i], 0);
+    graph_free(&g);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* conv_transpose2d                                                                                  */
+typedef struct {
+    const char *name;
+    int B, Cin, H, W, Cout, kh, kw, sh, sw, ph, pw, oph, opw, dh, dw, G, bias;
+} convt_cfg;
+
+static const convt_cfg convt_cfgs[] = {
+    {"k2 s2 (FCNMaskHead upsampling)", 2, 3, 4, 5, 4, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1},
+    {"k3 s2 p1 odd map", 1, 3, 5, 3, 2, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1},
+    {"k3 s2 p1 output padding 1", 1, 2, 4, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"k3 s1 p2 dilation 2 groups 2", 1, 4, 5, 4, 6, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 2, 1},
+    {"k3x2 stride (2,1) pad (1,0)", 2, 2, 4, 5, 3, 3, 2, 2, 1, 1, 0, 0, 0, 1, 1, 1, 1},
+};
+
+static int fwd_convt(graph *g, fd_case *c, tensor **out) {
+    const convt_cfg *q = c->user;
+    out[0] = op_conv_transpose2d_ex(g, c->leaf[0], c->leaf[1], c->leaf[2], q->sh, q->sw, q->ph, q->pw, q->oph, q->opw, q->dh,
+                                    q->dw, q->G);
+    int Ho = (q->H - 1) * q->sh - 2 * q->ph + q->dh * (q->kh - 1) + q->oph + 1;
+    int Wo = (q->W - 1) * q->sw - 2 * q->pw + q->dw * (q->kw - 1) + q->opw + 1;
+    assert_int_equal(out[0]->shape[1], q->Cout);
+    assert_int_equal(out[0]->shape[2], Ho);
+    assert_int_equal(out[0]->shape[3], Wo);
+    return 1;
+}
+
+static void test_conv_transpose2d_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 51);
+    for (size_t i = 0; i < sizeof convt_cfgs / sizeof convt_cfgs[0]; i++) {
+        const convt_cfg *q = &convt_cfgs[i];
+        char name[96];
+        snprintf(name, sizeof name, "conv_transpose2d %s", q->name);
+        fd_case c = fd_case_new(name, fwd_convt);
+        c.user = (void *)q;
+        fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->Cin, q->H, q->W));
+        fd_add(&c, FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cin, q->Cout / q->G, q->kh, q->kw));
+        c.leaf[c.nl++] = q->bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout) : NULL;
+        fd_run(&c);
+    }
+    fd_free_leaves();
+}
+
+/* the transposed conv is the adjoint of the conv with the same weight array and geometry:
+ * <conv_transpose2d(x, w), u> = <x, conv2d(u, w)> (checked against the direct-loop conv) */
+static void test_conv_transpose2d_adjoint(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 52);
+    for (size_t i = 0; i < sizeof convt_cfgs / sizeof convt_cfgs[0]; i++) {
+        const convt_cfg *q = &convt_cfgs[i];
+        if (q->oph || q->opw) continue; /* with output padding the conv of the larger map has one more row */
+        graph g;
+        graph_init(&g, 1 << 20);
+        tensor *x = FD_LEAF(FD_ACT_NOGRAD, 1.0f, q->B, q->Cin, q->H, q->W);
+        tensor *w = FD_LEAF(FD_PARAM_FROZEN, 0.5f, q->Cin, q->Cout / q->G, q->kh, q->kw);
+        tensor *y = op_conv_transpose2d_ex(&g, x, w, NULL, q->sh, q->sw, q->ph, q->pw, 0, 0, q->dh, q->dw, q->G);
+        tensor *u = fd_leaf(FD_ACT_NOGRAD, 1.0f, 4, y->shape);
+        tensor *v = op_conv2d_ref(&g, u, w, NULL, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->G);
+        assert_int_equal(v->n, x->n);
+        double a = 0, b = 0, s = 0;
+        for (int64_t j = 0; j < y->n; j++) a += (double)y->data[j] * u->data[j], s += fabs((double)y->data[j] * u->data[j]);
+        for (int64_t j = 0; j < x->n; j++) b += (double)x->data[j] * v->data[j];
+        assert_true(fabs(a - b) <= 1e-5 * s);
+        graph_free(&g);
+    }
+    fd_free_leaves();
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* BatchNorm, GroupNorm                                                                              */
+typedef struct {
+    int training, affine;
+    float *rm, *rv; /* evaluation: fixed running statistics */
+} bn_cfg;
+
+static int fwd_bn(graph *g, fd_case *c, tensor **out) {
+    const bn_cfg *q = c->user;
+    /* training: no running buffers, so every evaluation sees the same state */
+    out[0] = op_batch_norm(g, c->leaf[0], c->leaf[1], c->leaf[2], q->training ? NULL : q->rm, q->training ? NULL : q->rv,
+                           q->training, 0.1f, 1e-5f);
+    return 1;
+}
+
+static void test_batch_norm_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 61);
+    static const int shapes[][4] = {{3, 4, 5, 3}, {5, 3, 1, 1}, {6, 3, 0, 0}}; /* (B, C, H, W); {6, 3}: (B, C). Two values per statistic would be degenerate (xhat = +-1) */
+    float rm[4] = {0.3f, -0.2f, 0.1f, 0.0f}, rv[4] = {0.8f, 1.5f, 0.6f, 1.1f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int mode = 0; mode < 3; mode++) { /* training affine, training plain, evaluation affine */
+            bn_cfg q = {mode < 2, mode != 1, rm, rv};
+            const int *sh = shapes[s];
+            int nd = sh[2] ? 4 : 2;
+            char name[96];
+            snprintf(name, sizeof name, "batch_norm (%d, %d%s) %s", sh[0], sh[1], nd == 4 ? ", H, W" : "",
+                     mode == 0 ? "training" : mode == 1 ? "training, no affine" : "evaluation");
+            fd_case c = fd_case_new(name, fwd_bn);
+            c.user = &q;
+            fd_add(&c, fd_leaf(FD_ACT_GRAD, 1.5f, nd, sh));
+            c.leaf[c.nl++] = q.affine ? FD_LEAF(FD_PARAM_TRAIN, 1.0f, sh[1]) : NULL;
+            c.leaf[c.nl++] = q.affine ? FD_LEAF(FD_PARAM_TRAIN, 1.0f, sh[1]) : NULL;
+            fd_run(&c);
+        }
+    fd_free_leaves();
+}
+
+/* the statistics and the running update against sums worked out here in double */
+static void test_batch_norm_stats(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 62);
+    int B = 3, C = 4, HW = 10;
+    tensor *x = FD_LEAF(FD_ACT_NOGRAD, 2.0f, B, C, 2, 5);
+    for (int64_t i = 0; i < x->n; i++) x->data[i] += 0.5f * (float)((i / HW) % C); /* channel offsets */
+    float rm[4] = {0.1f, 0.2f, 0.3f, 0.4f}, rv[4] = {1, 2, 3, 4}, rm0[4], rv0[4];
+    memcpy(rm0, rm, sizeof rm);
+    memcpy(rv0, rv, sizeof rv);
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *y = op_batch_norm(&g, x, NULL, NULL, rm, rv, 1, 0.25f, 1e-5f);
+    for (int c = 0; c < C; c++) {
+        double s = 0, s2 = 0, ys = 0, ys2 = 0;
+        int n = B * HW;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < HW; i++) s += x->data[(b * C + c) * HW + i];
+        double m = s / n;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < HW; i++) {
+                double d = x->data[(b * C + c) * HW + i] - m, v = y->data[(b * C + c) * HW + i];
+                s2 += d * d;
+                ys += v;
+                ys2 += v * v;
+            }
+        double var = s2 / n;
+        assert_true(fabs(rm[c] - (0.75 * rm0[c] + 0.25 * m)) < 1e-6);
+        assert_true(fabs(rv[c] - (0.75 * rv0[c] + 0.25 * s2 / (n - 1))) < 1e-5);
+        assert_true(fabs(ys / n) < 1e-6);                           /* normalised: mean 0 */
+        assert_true(fabs(ys2 / n - var / (var + 1e-5)) < 1e-5);      /* and variance var / (var + eps) */
+    }
+    graph_free(&g);
+    fd_free_leaves();
+}
+
+typedef struct {
+    int groups;
+} gn_cfg;
+
+static int fwd_gn(graph *g, fd_case *c, tensor **out) {
+    const gn_cfg *q = c->user;
+    out[0] = op_group_norm(g, c->leaf[0], q->groups, c->leaf[1], c->leaf[2], 1e-5f);
+    return 1;
+}
+
+static void test_group_norm_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 71);
+    static const struct {
+        int B, C, H, W, groups, affine;
+    } cases[] = {{2, 6, 5, 3, 3, 1}, {2, 6, 5, 3, 1, 1}, {1, 4, 3, 5, 4, 1}, {2, 8, 3, 3, 2, 0}, {3, 8, 1, 1, 2, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gn_cfg q = {cases[i].groups};
+        char name[96];
+        snprintf(name, sizeof name, "group_norm (%d, %d, %d, %d) groups %d%s", cases[i].B, cases[i].C, cases[i].H, cases[i].W,
+                 q.groups, cases[i].affine ? "" : " no affine");
+        fd_case c = fd_case_new(name, fwd_gn);
+        c.user = &q;
+        fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.5f, cases[i].B, cases[i].C, cases[i].H, cases[i].W));
+        c.leaf[c.nl++] = cases[i].affine ? FD_LEAF(FD_PARAM_TRAIN, 1.0f, cases[i].C) : NULL;
+        c.leaf[c.nl++] = cases[i].affine ? FD_LEAF(FD_PARAM_TRAIN, 1.0f, cases[i].C) : NULL;
+        fd_run(&c);
+    }
+    fd_free_leaves();
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* adaptive average pool                                                                             */
+static int fwd_aap(graph *g, fd_case *c, tensor **out) {
+    const int *o = c->user;
+    out[0] = op_adaptive_avg_pool2d(g, c->leaf[0], o[0], o[1]);
+    return 1;
+}
+
+static void test_adaptive_avg_pool_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 81);
+    static const int cases[][6] = {{2, 3, 11, 13, 1, 1}, {2, 3, 11, 13, 2, 2}, {2, 3, 11, 13, 3, 3}, {2, 3, 11, 13, 6, 6},
+                                   {1, 2, 5, 7, 3, 4},   {1, 2, 3, 4, 5, 6},   {1, 2, 8, 8, 4, 4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *q = cases[i];
+        char name[96];
+        snprintf(name, sizeof name, "adaptive_avg_pool2d %dx%d -> %dx%d", q[2], q[3], q[4], q[5]);
+        fd_case c = fd_case_new(name, fwd_aap);
+        c.user = (void *)(q + 4);
+        fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, q[0], q[1], q[2], q[3]));
+        fd_run(&c);
+    }
+    fd_free_leaves();
+}
+
+static void test_adaptive_avg_pool_hand(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *x = tensor_new4(&g, 1, 1, 3, 3, 0);
+    for (int i = 0; i < 9; i++) x->data[i] = (float)i;
+    /* 3 -> 2: bins [0, 2) and [1, 3) overlap in the middle row and column */
+    tensor *y = op_adaptive_avg_pool2d(&g, x, 2, 2);
+    const float want[4] = {2, 3, 5, 6};
+    for (int i = 0; i < 4; i++) assert_float_equal(y->data[i], want[i], 1e-6);
+    graph_free(&g);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* goldens                                                                                           */
 static void check_golden(const char *file) {
     char rel[256];
@@ -391,6 +683,14 @@ static void test_goldens_interpolate(void **state) {
     check_golden("interpolate_bilinear_scale2.h5");
 }
 
+static void test_goldens_nn_norm(void **state) {
+    (void)state;
+    check_golden("conv_transpose2d.h5");
+    check_golden("batch_norm_train.h5");
+    check_golden("group_norm.h5");
+    check_golden("adaptive_avg_pool.h5");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_ex_fd),
@@ -402,7 +702,17 @@ int main(void) {
         cmocka_unit_test(test_relu_inplace),
         cmocka_unit_test(test_interpolate_fd),
         cmocka_unit_test(test_interpolate_hand),
+        cmocka_unit_test(test_max_pool_fd),
+        cmocka_unit_test(test_max_pool_hand),
+        cmocka_unit_test(test_conv_transpose2d_fd),
+        cmocka_unit_test(test_conv_transpose2d_adjoint),
+        cmocka_unit_test(test_batch_norm_fd),
+        cmocka_unit_test(test_batch_norm_stats),
+        cmocka_unit_test(test_group_norm_fd),
+        cmocka_unit_test(test_adaptive_avg_pool_fd),
+        cmocka_unit_test(test_adaptive_avg_pool_hand),
         cmocka_unit_test(test_goldens_interpolate),
+        cmocka_unit_test(test_goldens_nn_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
