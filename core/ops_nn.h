@@ -21,9 +21,10 @@ tensor *op_conv2d_ref(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, i
                       int dil_h, int dil_w, int groups);
 /* y = max(x, 0), any shape; gradient 0 at x <= 0. */
 tensor *op_relu(graph *g, tensor *x);
-/* The same values, written over x's buffer (the returned tensor shares x's data): only for an activation whose
- * values no recorded backward reads afterwards (the output of a conv, a norm or an add is such a one: their
- * backwards read their inputs, not their outputs). Falls back to op_relu for a parameter. */
+/* The same values, written over x's buffer (the returned tensor shares x's data): only for an activation that
+ * nothing reads afterwards, neither a later forward op nor a recorded backward (the output of a conv, a norm,
+ * an interpolate or an add qualifies as far as backward goes: their backwards read their inputs, not their
+ * outputs). The gradient still reaches x. Falls back to op_relu for a parameter. */
 tensor *op_relu_inplace(graph *g, tensor *x);
 /* Max pooling, square window k, stride, padding pad (<= k/2, padded cells never win), PyTorch floor or ceil mode
  * (in ceil mode a last window that would start inside the right padding is dropped).
