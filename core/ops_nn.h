@@ -1,0 +1,64 @@
+/* ops_nn.h - the neural-network ops of the dense heads (FPN, RetinaHead, UperNet, mask head), NCHW, PyTorch
+ * semantics: general conv2d (strides, padding, dilation, groups), ReLU, max pooling, resize (nearest and
+ * bilinear), transposed conv, BatchNorm2d, GroupNorm and adaptive average pooling. Like ops.h, each op
+ * computes its forward at once and records its backward on the tape only when an input needs a gradient;
+ * a frozen parameter (grad == NULL) gets no weight-gradient work. Shapes are in the comments. */
+#ifndef DB_OPS_NN_H
+#define DB_OPS_NN_H
+
+#include "tensor.h"
+
+/* General conv2d, NCHW, PyTorch semantics (cross-correlation, zero padding, dilation, groups).
+ * x (B, Cin, H, W), w (Cout, Cin/groups, kh, kw), b (Cout) or NULL -> y (B, Cout, Ho, Wo),
+ * Ho = (H + 2 pad_h - dil_h (kh - 1) - 1) / stride_h + 1 (same for W).
+ * Computed by im2col + gemm per image and group (a 1x1 stride-1 unpadded conv is a gemm on x itself); backward:
+ * dw by gemm on the column buffer, dx by gemm then col2im. */
+tensor *op_conv2d_ex(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, int stride_w, int pad_h, int pad_w,
+                     int dil_h, int dil_w, int groups);
+/* The same op computed with plain direct loops (double accumulation), forward and backward: the reference the
+ * tests check op_conv2d_ex against. Slow; not for models. */
+tensor *op_conv2d_ref(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, int stride_w, int pad_h, int pad_w,
+                      int dil_h, int dil_w, int groups);
+/* y = max(x, 0), any shape; gradient 0 at x <= 0. */
+tensor *op_relu(graph *g, tensor *x);
+/* The same values, written over x's buffer (the returned tensor shares x's data): only for an activation that
+ * nothing reads afterwards, neither a later forward op nor a recorded backward (the output of a conv, a norm,
+ * an interpolate or an add qualifies as far as backward goes: their backwards read their inputs, not their
+ * outputs). The gradient still reaches x. Falls back to op_relu for a parameter. */
+tensor *op_relu_inplace(graph *g, tensor *x);
+/* Max pooling, square window k, stride, padding pad (<= k/2, padded cells never win), PyTorch floor or ceil mode
+ * (in ceil mode a last window that would start inside the right padding is dropped).
+ * x (B, C, H, W) -> (B, C, Ho, Wo); ties: the first maximum in row-major window order gets the gradient. */
+tensor *op_max_pool2d(graph *g, tensor *x, int k, int stride, int pad, int ceil_mode);
+
+enum { INTERP_NEAREST = 0, INTERP_BILINEAR = 1 };
+/* F.interpolate(x, size=(Ho, Wo), mode, align_corners=False), x (B, C, H, W) -> (B, C, Ho, Wo).
+ * nearest: src = min(floor(dst * r), in - 1) with r = in/out computed in float32 as PyTorch does (dst >> 1
+ * when out = 2 in, identity when out = in); bilinear: src = (dst + 0.5) * r - 0.5 clamped below at 0, no
+ * antialiasing. */
+tensor *op_interpolate(graph *g, tensor *x, int Ho, int Wo, int mode);
+/* The same with scale_factor given and recompute_scale_factor None: Ho = floor(H * scale_h) and the ratio r is
+ * 1 / scale_h (not H / Ho). */
+tensor *op_interpolate_scale(graph *g, tensor *x, float scale_h, float scale_w, int mode);
+
+/* F.conv_transpose2d(x, w, b, stride, padding): x (B, Cin, H, W), w (Cin, Cout, kh, kw), b (Cout) or NULL ->
+ * (B, Cout, (H - 1) stride - 2 pad + kh, ...). */
+tensor *op_conv_transpose2d(graph *g, tensor *x, tensor *w, tensor *b, int stride, int pad);
+/* General form: w (Cin, Cout/groups, kh, kw); Ho = (H - 1) sh - 2 ph + dh (kh - 1) + oph + 1 (output padding
+ * oph < sh or < dh). */
+tensor *op_conv_transpose2d_ex(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, int stride_w, int pad_h,
+                               int pad_w, int out_pad_h, int out_pad_w, int dil_h, int dil_w, int groups);
+
+/* BatchNorm2d over (B, ., H, W) per channel: x (B, C, H, W) (or (B, C, ...)), w, b (C) or NULL.
+ * training: normalise with the batch mean and biased variance; if running_mean / running_var (caller floats,
+ * C each) are given, update them: running = (1 - momentum) running + momentum stat, with the unbiased variance.
+ * Not training: normalise with running_mean / running_var (both required). */
+tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, float *running_mean, float *running_var, int training,
+                      float momentum, float eps);
+/* GroupNorm: per sample and group of C/groups consecutive channels, biased variance; then per-channel w, b (C)
+ * or NULL. x (B, C, ...) */
+tensor *op_group_norm(graph *g, tensor *x, int groups, tensor *w, tensor *b, float eps);
+/* F.adaptive_avg_pool2d: x (B, C, H, W) -> (B, C, oh, ow); bin i covers rows [floor(i H / oh), ceil((i+1) H / oh)). */
+tensor *op_adaptive_avg_pool2d(graph *g, tensor *x, int oh, int ow);
+
+#endif
