@@ -183,7 +183,7 @@ static int run_anchor_generator(hid_t f, golden_result *r) {
     return rc;
 }
 
-/* ---- max_iou_assigner: mmdet MaxIoUAssigner.assign (no ignored gts) ---- */
+/* ---- max_iou_assigner: mmdet MaxIoUAssigner.assign (inputs/gt_bboxes_ignore used with ignore_iof_thr > 0) ---- */
 
 static int run_max_iou_assigner(hid_t f, golden_result *r) {
     max_iou_cfg cfg;
@@ -205,10 +205,8 @@ static int run_max_iou_assigner(hid_t f, golden_result *r) {
     v[0] = 1;
     if (attr_num_opt(f, "match_low_quality", v)) return -1;
     cfg.match_low_quality = v[0] != 0;
-    v[0] = -1;
-    if (attr_num_opt(f, "ignore_iof_thr", v)) return -1;
-    if (v[0] > 0 && attr_given(f, "gt_bboxes_ignore"))
-        return err_set("ignore_iof_thr %g with gt_bboxes_ignore: ignored gts are not supported", v[0]);
+    double iof_thr = -1, wrt = 1;
+    if (attr_num_opt(f, "ignore_iof_thr", &iof_thr) || attr_num_opt(f, "ignore_wrt_candidates", &wrt)) return -1;
 
     int nd;
     int64_t sh[8], nb, ng, nl;
@@ -221,9 +219,16 @@ static int run_max_iou_assigner(hid_t f, golden_result *r) {
         if (!gl) rc = -1;
         else if (nl != ng / 4) rc = err_set("inputs/gt_labels: %lld labels for %lld gts", (long long)nl, (long long)(ng / 4));
     }
+    float *ign = NULL; /* gt_bboxes_ignore, when the file has them */
+    int64_t nig = 0;
+    if (!rc && h5_exists(f, "inputs/gt_bboxes_ignore")) {
+        ign = read_f32(f, "inputs/gt_bboxes_ignore", &nd, sh, &nig);
+        if (!ign) rc = -1;
+        else if (nig % 4) rc = err_set("inputs/gt_bboxes_ignore must be (k, 4)");
+    }
     if (!rc && (nb % 4 || ng % 4)) rc = err_set("inputs/bboxes and inputs/gt_bboxes must be (n, 4)");
     if (rc) {
-        free(bboxes), free(gts), free(gl);
+        free(bboxes), free(gts), free(gl), free(ign);
         return -1;
     }
     int n = (int)(nb / 4), m = (int)(ng / 4);
@@ -234,19 +239,24 @@ static int run_max_iou_assigner(hid_t f, golden_result *r) {
     int *gt_inds = xmalloc(sizeof(int) * (size_t)(n ? n : 1)), *labels = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
     float *maxo = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
     bbox_overlaps_f32(bboxes, n, gts, m, iou);
-    max_iou_assign(&cfg, bboxes, n, gts, gl ? labels_in : NULL, m, gt_inds, maxo, labels);
-    /* the assignment from the IoU matrix computed above must be the same */
     int *check = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
-    max_iou_assign_overlaps(&cfg, m && n ? iou : NULL, n, NULL, m, check, NULL, NULL);
-    for (int j = 0; j < n && !rc; j++)
-        if (check[j] != gt_inds[j]) rc = err_set("max_iou_assign and max_iou_assign_overlaps disagree at bbox %d", j);
+    if (ign && iof_thr > 0)
+        max_iou_assign_ignore(&cfg, bboxes, n, gts, gl ? labels_in : NULL, m, ign, (int)(nig / 4), (float)iof_thr, wrt != 0, gt_inds,
+                              maxo, labels);
+    else {
+        max_iou_assign(&cfg, bboxes, n, gts, gl ? labels_in : NULL, m, gt_inds, maxo, labels);
+        /* the assignment from the IoU matrix computed above must be the same */
+        max_iou_assign_overlaps(&cfg, m && n ? iou : NULL, n, NULL, m, check, NULL, NULL);
+        for (int j = 0; j < n && !rc; j++)
+            if (check[j] != gt_inds[j]) rc = err_set("max_iou_assign and max_iou_assign_overlaps disagree at bbox %d", j);
+    }
     if (!rc) rc = golden_compare(f, r, "outputs", GOLDEN_TOL_OUT, "outputs/max_overlaps", maxo, n);
     if (!rc && h5_exists(f, "intermediates/overlaps"))
         rc = golden_compare(f, r, "intermediates", GOLDEN_TOL_OUT, "intermediates/overlaps", iou, (int64_t)m * n);
     if (!rc) rc = compare_ints(f, r, "outputs/gt_inds", gt_inds, n);
     if (!rc && h5_exists(f, "outputs/labels")) rc = compare_ints(f, r, "outputs/labels", labels, n);
     free(check), free(maxo), free(labels), free(gt_inds), free(iou), free(labels_in);
-    free(bboxes), free(gts), free(gl);
+    free(bboxes), free(gts), free(gl), free(ign);
     return rc;
 }
 

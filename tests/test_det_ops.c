@@ -215,6 +215,37 @@ static void test_assigner_no_gt(void **state) {
     max_iou_assign(&c, an, 0, an, NULL, 2, inds, mo, labels); /* no anchors: nothing written, no crash */
 }
 
+static void test_assigner_ignore(void **state) {
+    (void)state;
+    const float gt[4] = {0, 0, 10, 10};
+    /* anchor 0 overlaps the gt (IoU 1) and lies half inside the ignored box; anchor 1 lies wholly inside it,
+     * anchor 2 is far from both */
+    const float an[3 * 4] = {0, 0, 10, 10, 22, 22, 24, 24, 50, 50, 60, 60};
+    const float ign[4] = {5, 0, 25, 25};
+    int inds[3];
+    float mo[3];
+    max_iou_cfg c = {0.5f, 0.4f, 0.0f, 1, 0, 0.0f};
+    /* IoF of anchor 0 w.r.t. itself: 50 / 100 = 0.5, not > 0.5: kept; anchor 1: 1 > 0.5: ignored */
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, 0.5f, 1, inds, mo, NULL);
+    assert_int_equal(inds[0], 1);
+    assert_int_equal(inds[1], -1);
+    assert_true(mo[1] == -1.0f);
+    assert_int_equal(inds[2], 0);
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, 0.4f, 1, inds, NULL, NULL);
+    assert_int_equal(inds[0], -1);
+    /* IoF w.r.t. the ignored box (area 500): anchor 0 50 / 500 = 0.1, anchor 1 4 / 500 */
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, 0.05f, 0, inds, NULL, NULL);
+    assert_int_equal(inds[0], -1);
+    assert_int_equal(inds[1], 0);
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, 0.2f, 0, inds, NULL, NULL);
+    assert_int_equal(inds[0], 1);
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, 0.2f, 1, inds, NULL, NULL); /* w.r.t. the anchor: 0.5 */
+    assert_int_equal(inds[0], -1);
+    /* ignore_iof_thr <= 0: plain assignment */
+    max_iou_assign_ignore(&c, an, 3, gt, NULL, 1, ign, 1, -1.0f, 1, inds, NULL, NULL);
+    assert_int_equal(inds[1], 0);
+}
+
 /* ---- coder ------------------------------------------------------------------------------------ */
 
 static void random_box(float *b, float lo, float hi, float wmin, float wmax) {
@@ -576,15 +607,83 @@ static void test_golden_synthetic(void **state) {
     assert_false(r.ok);
 }
 
+/* an anchor_generator file in another configuration (explicit base sizes, scales not in octave form, not
+ * scale-major, centre offset 0.5, two images): expected values from the formula in double, so the handler
+ * must read every setting from the attributes */
+static void test_golden_anchor_config(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("det_ops_anchor");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/anchors.h5", dir);
+    hid_t f = h5_create(path);
+    assert_true(f >= 0);
+    const double strides[2] = {4, 8}, bases[2] = {6, 10}, ratios[2] = {0.5, 2}, scales[2] = {2, 3}, zero = 0, co = 0.5;
+    const int64_t fs[4] = {3, 4, 2, 2}, ps[4] = {10, 14, 4, 9}, sh_fs[2] = {2, 2};
+    assert_int_equal(h5_set_attr_str(f, "/", "schema", "golden-op/1"), 0);
+    assert_int_equal(h5_set_attr_str(f, "/", "op", "anchor_generator"), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "strides", strides, 2), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "base_sizes", bases, 2), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "ratios", ratios, 2), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "scales", scales, 2), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "scale_major", &zero, 1), 0);
+    assert_int_equal(h5_set_attr_f64(f, "/", "center_offset", &co, 1), 0);
+    assert_int_equal(h5_set_attr_str(f, "/", "octave_base_scale", "None"), 0);
+    assert_int_equal(h5_set_attr_str(f, "/", "centers", "None"), 0);
+    assert_int_equal(h5_write_i64(f, "inputs/featmap_sizes", 2, sh_fs, fs), 0);
+    assert_int_equal(h5_write_i64(f, "inputs/pad_shapes", 2, sh_fs, ps), 0);
+    for (int l = 0; l < 2; l++) {
+        float base[4 * 4];
+        for (int s = 0; s < 2; s++) /* not scale-major: row s * nr + r */
+            for (int r = 0; r < 2; r++) {
+                double w = bases[l] * scales[s] / sqrt(ratios[r]), h = bases[l] * scales[s] * sqrt(ratios[r]), c = 0.5 * bases[l];
+                float *o = base + 4 * (s * 2 + r);
+                o[0] = (float)(c - w / 2), o[1] = (float)(c - h / 2), o[2] = (float)(c + w / 2), o[3] = (float)(c + h / 2);
+            }
+        int H = (int)fs[2 * l], W = (int)fs[2 * l + 1], n = H * W * 4;
+        float *anc = malloc(sizeof(float) * 4 * n);
+        int64_t *valid[2] = {malloc(sizeof(int64_t) * n), malloc(sizeof(int64_t) * n)};
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int a = 0; a < 4; a++) {
+                    int i = (y * W + x) * 4 + a;
+                    for (int q = 0; q < 4; q++) anc[4 * i + q] = base[4 * a + q] + (float)((q & 1 ? y : x) * strides[l]);
+                    for (int b = 0; b < 2; b++) {
+                        int vh = (int)ceil(ps[2 * b] / strides[l]), vw = (int)ceil(ps[2 * b + 1] / strides[l]);
+                        valid[b][i] = x < vw && y < vh; /* vh, vw <= H, W here */
+                    }
+                }
+        char name[64];
+        int64_t sb[2] = {4, 4}, sa[2] = {n, 4}, sv[1] = {n};
+        snprintf(name, sizeof name, "outputs/base_anchors_l%d", l);
+        assert_int_equal(h5_write_f32(f, name, 2, sb, base), 0);
+        snprintf(name, sizeof name, "outputs/anchors_l%d", l);
+        assert_int_equal(h5_write_f32(f, name, 2, sa, anc), 0);
+        for (int b = 0; b < 2; b++) {
+            snprintf(name, sizeof name, "outputs/valid_flags_img%d_l%d", b, l);
+            assert_int_equal(h5_write_i64(f, name, 1, sv, valid[b]), 0);
+            free(valid[b]);
+        }
+        free(anc);
+    }
+    h5_close(f);
+    golden_result r;
+    if (golden_check(path, &r)) fail_msg("%s", err_msg());
+    golden_print(path, &r);
+    assert_true(r.ok);
+    assert_int_equal(r.n_groups, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_anchor_base_order),    cmocka_unit_test(test_anchor_retina_grid_valid),
         cmocka_unit_test(test_bbox_overlaps_hand),   cmocka_unit_test(test_assigner_thresholds),
         cmocka_unit_test(test_assigner_low_quality), cmocka_unit_test(test_assigner_zero_iou_gt),
-        cmocka_unit_test(test_assigner_no_gt),       cmocka_unit_test(test_coder_hand),
+        cmocka_unit_test(test_assigner_no_gt),       cmocka_unit_test(test_assigner_ignore),
+        cmocka_unit_test(test_coder_hand),
         cmocka_unit_test(test_coder_round_trip),     cmocka_unit_test(test_coder_decode_grad_fd),
         cmocka_unit_test(test_nms_hand),             cmocka_unit_test(test_nms_large_vs_naive),
         cmocka_unit_test(test_goldens),              cmocka_unit_test(test_golden_synthetic),
+        cmocka_unit_test(test_golden_anchor_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,41 @@ void max_iou_assign_overlaps(const max_iou_cfg *cfg, const float *iou, int n, co
         for (int j = 0; j < n; j++) labels[j] = gt_inds[j] > 0 && gt_labels ? gt_labels[gt_inds[j] - 1] : -1;
 }
 
+/* max over the ignored boxes of the IoF of bbox j (mmdet bbox_overlaps mode 'iof', float32) */
+static float max_iof(const float *p, const float *ign, int n_ignore, int wrt_candidates) {
+    float best = 0;
+    for (int i = 0; i < n_ignore; i++) {
+        const float *g = ign + 4 * i;
+        const float *a1 = wrt_candidates ? p : g, *a2 = wrt_candidates ? g : p; /* bboxes1, bboxes2 */
+        float area1 = (a1[2] - a1[0]) * (a1[3] - a1[1]);
+        float lx = a1[0] > a2[0] ? a1[0] : a2[0], ly = a1[1] > a2[1] ? a1[1] : a2[1];
+        float rx = a1[2] < a2[2] ? a1[2] : a2[2], ry = a1[3] < a2[3] ? a1[3] : a2[3];
+        float w = rx - lx, h = ry - ly;
+        if (w < 0) w = 0;
+        if (h < 0) h = 0;
+        float den = area1 < 1e-6f ? 1e-6f : area1;
+        float v = w * h / den;
+        if (i == 0 || v > best) best = v;
+    }
+    return best;
+}
+
+void max_iou_assign_ignore(const max_iou_cfg *cfg, const float *bboxes, int n, const float *gts, const int *gt_labels, int m,
+                           const float *ignores, int n_ignore, float ignore_iof_thr, int ignore_wrt_candidates, int *gt_inds,
+                           float *max_overlaps, int *labels) {
+    if (!(ignore_iof_thr > 0) || n_ignore <= 0 || n <= 0 || m <= 0) {
+        max_iou_assign(cfg, bboxes, n, gts, gt_labels, m, gt_inds, max_overlaps, labels);
+        return;
+    }
+    float *iou = xmalloc(sizeof(float) * (size_t)m * n);
+    bbox_overlaps_f32(bboxes, n, gts, m, iou);
+    for (int j = 0; j < n; j++)
+        if (max_iof(bboxes + 4 * j, ignores, n_ignore, ignore_wrt_candidates) > ignore_iof_thr)
+            for (int i = 0; i < m; i++) iou[(size_t)i * n + j] = -1.0f; /* overlaps[:, ignore] = -1 */
+    max_iou_assign_overlaps(cfg, iou, n, gt_labels, m, gt_inds, max_overlaps, labels);
+    free(iou);
+}
+
 void max_iou_assign(const max_iou_cfg *cfg, const float *bboxes, int n, const float *gts, const int *gt_labels, int m, int *gt_inds,
                     float *max_overlaps, int *labels) {
     float *iou = NULL;

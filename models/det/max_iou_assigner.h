@@ -1,6 +1,6 @@
 /* max_iou_assigner.h - mmdet 2.11's MaxIoUAssigner (mmdet/core/bbox/assigners/max_iou_assigner.py) with
  * BboxOverlaps2D IoUs, float32 in mmdet's operation order (as training computes it; ties between anchors
- * that have mathematically equal IoUs then resolve as in mmdet). ignore_iof_thr = -1 (no ignored gts). */
+ * that have mathematically equal IoUs then resolve as in mmdet); ignored gts (ignore_iof_thr) optional. */
 #ifndef DB_MAX_IOU_ASSIGNER_H
 #define DB_MAX_IOU_ASSIGNER_H
 
@@ -24,6 +24,13 @@ void bbox_overlaps_f32(const float *a, int n, const float *b, int m, float *iou)
  * (m x n IoUs). Thresholds compare in float32, as a float32 tensor against a python float in torch. */
 void max_iou_assign(const max_iou_cfg *cfg, const float *bboxes, int n, const float *gts, const int *gt_labels, int m, int *gt_inds,
                     float *max_overlaps, int *labels);
+/* With ignored gts (mmdet's gt_bboxes_ignore, ignore_iof_thr > 0): bboxes whose largest IoF with an ignored
+ * box exceeds ignore_iof_thr get IoU -1 with every gt before the rules (so they end ignored, -1). IoF =
+ * overlap / max(area of the bbox, 1e-6) when ignore_wrt_candidates, else / max(area of the ignored box,
+ * 1e-6). ignore_iof_thr <= 0 or n_ignore 0: max_iou_assign. */
+void max_iou_assign_ignore(const max_iou_cfg *cfg, const float *bboxes, int n, const float *gts, const int *gt_labels, int m,
+                           const float *ignores, int n_ignore, float ignore_iof_thr, int ignore_wrt_candidates, int *gt_inds,
+                           float *max_overlaps, int *labels);
 /* The same on a given (m, n) IoU matrix. */
 void max_iou_assign_overlaps(const max_iou_cfg *cfg, const float *iou, int n, const int *gt_labels, int m, int *gt_inds,
                              float *max_overlaps, int *labels);
