@@ -40,7 +40,11 @@ int dota_eval_mmrotate(const dota_rbox_obj *gt, int n_gt, const dota_rbox_obj *d
 
 /* From files: ground truth = every *.txt in gt_dir (the image list, sorted), detections =
  * det_dir/<prefix><class>.txt with lines "image score x1 y1 x2 y2 x3 y3 x4 y4" (a missing file = no
- * detections). classes: the class list (dota_classes_v10 ...). Errors name the file and line. */
+ * detections). classes: the class list (dota_classes_v10 ...). Errors name the file and line.
+ * Ground-truth objects of a class outside the list (a DOTA-v1.5 container-crane in a v1.0 evaluation):
+ * devkit: not counted, as dota_evaluation_task1 (which keeps each evaluated class's objects by name), with a
+ * note on stderr naming the file and the class; mmrotate: an error, as mmrotate's DOTADataset (KeyError in
+ * cls_map), except for a polygon with a side < 2 px, which mmrotate skips before reading its class. */
 int dota_eval_files(const char *gt_dir, const char *det_dir, const char *prefix, const char *const *classes,
                     int n_classes, int protocol, double iou_thr, int ap_mode, voc_result *out);
 
