@@ -379,11 +379,16 @@ static int eval_dota(int argc, char **argv) {
     voc_result r;
     if (dota_eval_files(gt, dets, prefix, classes, n_classes, protocol, iou, mode, &r) < 0) return fail();
     if (json) {
-        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": %.17g, \"classes\": [",
-               protocol ? "mmrotate" : "devkit", mode ? "area" : "11points", iou, r.map);
-        for (int c = 0; c < n_classes; c++)
-            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": %.17g}", c ? ", " : "",
-                   classes[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": ", protocol ? "mmrotate" : "devkit",
+               mode ? "area" : "11points", iou);
+        print_num(r.map);
+        printf(", \"classes\": [");
+        for (int c = 0; c < n_classes; c++) {
+            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": ", c ? ", " : "",
+                   classes[c], r.num_gts[c], r.num_dets[c], r.recall[c]);
+            print_num(r.ap[c]);
+            printf("}");
+        }
         printf("]}\n");
     } else {
         printf("%-20s %6s %6s %8s %8s\n", "class", "gts", "dets", "recall", "ap");

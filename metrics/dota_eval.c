@@ -194,7 +194,9 @@ static int eval_rotated(const void *gt, int n_gt, const void *dt, int n_dt, int 
         out->num_gts[c] = npos;
         out->num_dets[c] = nd;
         voc_ap_from_marks(score, tie, tp, fp, nd, npos, ap_mode, mm, &out->ap[c], &out->recall[c]);
-        if (npos == 0 && !mm) out->ap[c] = 0; /* the devkit: recall 0/0 is NaN, every comparison false -> 0 */
+        /* the devkit: recall 0/0 is NaN; the 11-point rule finds no recall >= t (0), the area rule's sum carries
+         * the NaN when there is a detection (as voc_eval.c's devkit protocol) */
+        if (npos == 0 && !mm) out->ap[c] = ap_mode == VOC_AP_AREA && nd > 0 ? NAN : 0;
         if (npos > 0 || !mm) {
             sum_ap += out->ap[c];
             n_ap++;

@@ -2,7 +2,8 @@
  *   DOTA devkit Task 1 (dota_evaluation_task1.py): quadrilaterals, horizontal-box prefilter with the +1
  *     pixel term, exact polygon IoU (polyiou's signed triangle decomposition, valid for any simple
  *     quadrilateral), match when IoU > thr, difficult ground truth ignored, mAP over every class of the
- *     list (a class without ground truth scores 0).
+ *     list (a class without ground truth scores 0; under the area rule NaN when it has a detection, recall
+ *     0/0, and then the mAP is NaN, as the devkit's).
  *   mmrotate 0.3.x eval_rbbox_map: rotated rectangles (cx, cy, w, h, angle), rotated-rectangle IoU, match
  *     when IoU >= thr, per-image best-IoU assignment as mmdet, ignore boxes skipped, mAP over classes with
  *     ground truth. mmrotate's DOTA/STAR readers keep difficult objects as ordinary ground truth (difficulty
