@@ -34,6 +34,14 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name) {
     return NULL;
 }
 
+/* JSON has no NaN: undefined values (a class absent everywhere, a devkit AP of 0/0 recall) are null */
+static void print_num(double v) {
+    if (isnan(v))
+        printf("null");
+    else
+        printf("%.17g", v);
+}
+
 /* ---------------- coco ---------------- */
 static void coco_usage(FILE *f) {
     fprintf(f,
@@ -136,7 +144,9 @@ static void voc_usage(FILE *f) {
             "                   devkit (official devkit / py-faster-rcnn voc_eval: IoU > thr with +1)\n"
             "  --iou T          IoU threshold (default 0.5)\n"
             "  --json           JSON output\n"
-            "mAP averages the classes with at least one non-difficult ground truth (both protocols).\n");
+            "mAP: mmdet averages the classes with at least one non-difficult ground truth; devkit averages all 20\n"
+            "(pascal_voc._do_python_eval): a class without non-difficult ground truth scores AP 0 under 11points and,\n"
+            "with a detection, NaN under area (recall 0/0), which makes the mAP NaN as in the devkit.\n");
 }
 
 static int eval_voc(int argc, char **argv) {
@@ -186,12 +196,24 @@ static int eval_voc(int argc, char **argv) {
     }
     voc_result r;
     if (voc_eval_files(root, split, dets, prefix, protocol, mode, iou, &r) < 0) return fail();
-    if (json) {
-        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": %.17g, \"classes\": [", protocol ? "devkit" : "mmdet",
-               mode ? "area" : "11points", iou, r.map);
+    if (r.no_positives) {
+        fprintf(stderr, "deltabench: note: %d class(es) without non-difficult ground truth, averaged into the devkit's mAP "
+                        "with AP %s:", r.no_positives, mode == VOC_AP_AREA ? "0, or NaN where detected" : "0");
         for (int c = 0; c < 20; c++)
-            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": %.17g}", c ? ", " : "",
-                   voc_class_names[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+            if (r.num_gts[c] == 0) fprintf(stderr, " %s", voc_class_names[c]);
+        fprintf(stderr, " (--protocol mmdet leaves them out)\n");
+    }
+    if (json) {
+        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": ", protocol ? "devkit" : "mmdet",
+               mode ? "area" : "11points", iou);
+        print_num(r.map);
+        printf(", \"classes\": [");
+        for (int c = 0; c < 20; c++) {
+            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": ", c ? ", " : "",
+                   voc_class_names[c], r.num_gts[c], r.num_dets[c], r.recall[c]);
+            print_num(r.ap[c]);
+            printf("}");
+        }
         printf("]}\n");
     } else {
         printf("%-12s %6s %6s %8s %8s\n", "class", "gts", "dets", "recall", "ap");
@@ -219,13 +241,6 @@ static void seg_usage(FILE *f) {
             "  --ignore V            ignore index (default 255)\n"
             "  --suffix S            label map file suffix (default .png)\n"
             "  --json                JSON output\n");
-}
-
-static void print_num(double v) { /* JSON has no NaN: undefined values (class absent everywhere) are null */
-    if (isnan(v))
-        printf("null");
-    else
-        printf("%.17g", v);
 }
 
 static int eval_seg(int argc, char **argv) {
@@ -364,11 +379,16 @@ static int eval_dota(int argc, char **argv) {
     voc_result r;
     if (dota_eval_files(gt, dets, prefix, classes, n_classes, protocol, iou, mode, &r) < 0) return fail();
     if (json) {
-        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": %.17g, \"classes\": [",
-               protocol ? "mmrotate" : "devkit", mode ? "area" : "11points", iou, r.map);
-        for (int c = 0; c < n_classes; c++)
-            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": %.17g}", c ? ", " : "",
-                   classes[c], r.num_gts[c], r.num_dets[c], r.recall[c], r.ap[c]);
+        printf("{\"protocol\": \"%s\", \"metric\": \"%s\", \"iou\": %g, \"mAP\": ", protocol ? "mmrotate" : "devkit",
+               mode ? "area" : "11points", iou);
+        print_num(r.map);
+        printf(", \"classes\": [");
+        for (int c = 0; c < n_classes; c++) {
+            printf("%s{\"class\": \"%s\", \"gts\": %d, \"dets\": %d, \"recall\": %.17g, \"ap\": ", c ? ", " : "",
+                   classes[c], r.num_gts[c], r.num_dets[c], r.recall[c]);
+            print_num(r.ap[c]);
+            printf("}");
+        }
         printf("]}\n");
     } else {
         printf("%-20s %6s %6s %8s %8s\n", "class", "gts", "dets", "recall", "ap");

@@ -1,6 +1,7 @@
 /* data_inspect_dense.c - `data inspect` summaries for the dense formats: COCO, VOC, ADE20K, DOTA, STAR. Each
  * loads through the datasets/ reader, then prints counts and ranges as text or one JSON object (cJSON). */
 #include <cJSON.h>
+#include <dirent.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -203,6 +204,46 @@ int data_inspect_coco(const data_inspect_args *a) {
     return rc;
 }
 
+/* A DOTA/STAR folder without any *.txt: say what belongs there, and where the labels may be instead
+ * (mmrotate would take such a folder as the test phase and list its images with no ground truth). */
+static long count_suffix(const char *dir, const char *suffix, long *entries) {
+    long n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    size_t sl = strlen(suffix);
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (entries) (*entries)++;
+        size_t l = strlen(e->d_name);
+        if (l > sl && !strcmp(e->d_name + l - sl, suffix)) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int no_annotation_files(const char *path, const char *fmt) {
+    int star = !strcmp(fmt, "star");
+    const char *want = star ? "annfiles" : "labelTxt";
+    long entries = 0, pngs = count_suffix(path, ".png", &entries);
+    char hint[4400] = "";
+    char p1[4096], sib[4200];
+    snprintf(p1, sizeof p1, "%s", path);
+    const char *parent = dirname(p1);
+    const char *cands[3] = {want, star ? "labelTxt" : "annfiles", NULL};
+    for (int k = 0; cands[k] && !hint[0]; k++) {
+        struct stat st;
+        snprintf(sib, sizeof sib, "%s/%s", parent, cands[k]);
+        if (stat(sib, &st) == 0 && S_ISDIR(st.st_mode) && strcmp(sib, path) && count_suffix(sib, ".txt", NULL) > 0)
+            snprintf(hint, sizeof hint, "; did you mean %s?", sib);
+    }
+    return err_set("%s: no annotation files (*.txt) in this folder (entries: %ld, of them .png: %ld). --format %s reads a %s "
+                   "folder: one text file per image, <image>.txt, lines \"x1 y1 x2 y2 x3 y3 x4 y4 class difficult\" "
+                   "(%s)%s",
+                   path, entries, pngs, fmt, want,
+                   star ? "STAR/{train,test}/annfiles/" : "DOTA/{train,val}/labelTxt/ or a split's annfiles/", hint);
+}
+
 static int inspect_rotated(const data_inspect_args *a, const char *fmt, const char *const *classes, int n_classes) {
     rbox_version v = RBOX_LE90;
     if (a->angle && !strcmp(a->angle, "oc")) v = RBOX_OC;
@@ -211,6 +252,10 @@ static int inspect_rotated(const data_inspect_args *a, const char *fmt, const ch
     dota_dataset ds;
     double t0 = time_now();
     if (dota_load_dir(a->path, classes, n_classes, v, 0, &o, &ds) < 0) return -1;
+    if (ds.n_items == 0) {
+        dota_dataset_free(&ds);
+        return no_annotation_files(a->path, fmt);
+    }
     double load_s = time_now() - t0;
     long bad_images = 0;
     int warned = 0, checked = 0;

@@ -44,6 +44,16 @@ static int line_fail(const dota_options *o, int *n_skipped, int *warned, const c
     return 0;
 }
 
+/* Count an object of a class outside the list and keep its class name (distinct names, as room allows). */
+static void note_unknown(dota_ann *a, const char *cls) {
+    a->n_unknown++;
+    size_t l = strlen(a->unknown_classes), cl = strlen(cls);
+    for (const char *p = a->unknown_classes; (p = strstr(p, cls)); p += cl)
+        if ((p == a->unknown_classes || p[-1] == ' ') && (p[cl] == 0 || p[cl] == ',')) return;
+    if (l + cl + 3 < sizeof a->unknown_classes)
+        snprintf(a->unknown_classes + l, sizeof a->unknown_classes - l, "%s%s", l ? ", " : "", cls);
+}
+
 int dota_parse_txt(const char *buf, size_t n, const char *name, const char *const *classes, int n_classes,
                    const dota_options *opts, dota_ann *out, int *n_skipped) {
     memset(out, 0, sizeof *out);
@@ -117,6 +127,12 @@ int dota_parse_txt(const char *buf, size_t n, const char *name, const char *cons
                 break;
             }
         if (o.label < 0) {
+            int mode = opts ? opts->unknown : DOTA_UNKNOWN_FAIL;
+            rbox unused;
+            if (mode == DOTA_UNKNOWN_SKIP || (mode == DOTA_UNKNOWN_MMROTATE && !poly_to_rbox(o.poly, RBOX_LE90, &unused))) {
+                note_unknown(out, tok[8]);
+                continue;
+            }
             if (line_fail(opts, n_skipped, &warned, name, line, "unknown class", tok[8]) < 0) goto fail;
             continue;
         }
@@ -587,6 +603,7 @@ int dota_load_dir(const char *ann_dir, const char *const *classes, int n_classes
             rc = -1;
             break;
         }
+        ds->n_unknown += it.ann.n_unknown;
         it.stem = xstrdup(names[i]);
         it.stem[strlen(it.stem) - 4] = 0;
         it.boxes = xmalloc(((size_t)it.ann.n_objects + 1) * sizeof *it.boxes);

@@ -39,14 +39,27 @@ typedef struct dota_ann {
     double gsd;        /* -1 when absent or unparsable */
     int n_objects;
     dota_object *objects;
+    int n_unknown;              /* objects of a class outside the list, not counted (DOTA_UNKNOWN_SKIP...) */
+    char unknown_classes[96];   /* their distinct class names, ", "-separated (cut at the size) */
 } dota_ann;
+
+/* An object whose class is not in the class list:
+ *   DOTA_UNKNOWN_FAIL:     an error (with skip_bad: a bad line, warned and skipped);
+ *   DOTA_UNKNOWN_SKIP:     not counted, as the DOTA devkit's dota_evaluation_task1 (it keeps the objects of
+ *                          each evaluated class by name); counted in dota_ann.n_unknown;
+ *   DOTA_UNKNOWN_MMROTATE: as mmrotate's DOTADataset.load_annotations: an error when poly2obb succeeds
+ *                          (cls_map[cls_name] raises KeyError), not counted when the polygon has a side
+ *                          < 2 px (poly2obb fails first and the line is skipped before its class is read). */
+typedef enum dota_unknown { DOTA_UNKNOWN_FAIL = 0, DOTA_UNKNOWN_SKIP = 1, DOTA_UNKNOWN_MMROTATE = 2 } dota_unknown;
 
 typedef struct dota_options {
     int skip_bad; /* 0: a bad line fails. 1: warn (first 10) and skip it, counted in *n_skipped. */
+    int unknown;  /* dota_unknown (default DOTA_UNKNOWN_FAIL) */
 } dota_options;
 
 /* Parse one annotation text (name for messages). Lines with fewer than 9 fields (except the header lines)
- * or non-numeric coordinates or an unknown class are errors ("<name>:<line>: ..."). n_skipped may be NULL. */
+ * or non-numeric coordinates are errors ("<name>:<line>: ..."), and so is an unknown class unless
+ * opts->unknown says otherwise. n_skipped may be NULL. */
 int dota_parse_txt(const char *buf, size_t n, const char *name, const char *const *classes, int n_classes,
                    const dota_options *opts, dota_ann *out, int *n_skipped);
 int dota_load_txt(const char *path, const char *const *classes, int n_classes, const dota_options *opts,
@@ -68,6 +81,7 @@ typedef struct dota_dataset {
     int n_items;
     dota_item *items;
     int n_skipped;     /* bad lines skipped (skip_bad) */
+    int n_unknown;     /* objects of classes outside the list, not counted (opts->unknown) */
     int n_dropped;     /* objects dropped by poly2obb (a side < 2 px) */
 } dota_dataset;
 

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,7 +194,9 @@ static int eval_rotated(const void *gt, int n_gt, const void *dt, int n_dt, int 
         out->num_gts[c] = npos;
         out->num_dets[c] = nd;
         voc_ap_from_marks(score, tie, tp, fp, nd, npos, ap_mode, mm, &out->ap[c], &out->recall[c]);
-        if (npos == 0 && !mm) out->ap[c] = 0; /* the devkit: recall 0/0 is NaN, every comparison false -> 0 */
+        /* the devkit: recall 0/0 is NaN; the 11-point rule finds no recall >= t (0), the area rule's sum carries
+         * the NaN when there is a detection (as voc_eval.c's devkit protocol) */
+        if (npos == 0 && !mm) out->ap[c] = ap_mode == VOC_AP_AREA && nd > 0 ? NAN : 0;
         if (npos > 0 || !mm) {
             sum_ap += out->ap[c];
             n_ap++;
@@ -283,8 +286,34 @@ int dota_eval_files(const char *gt_dir, const char *det_dir, const char *prefix,
     memset(out, 0, sizeof *out);
     if (!prefix) prefix = "Task1_";
     dota_dataset ds;
-    if (dota_load_dir(gt_dir, classes, n_classes, RBOX_LE90, 0, NULL, &ds) < 0) return -1;
     int mm = protocol == DOTA_PROTO_MMROTATE;
+    /* objects of classes outside the list: the devkit does not count them; mmrotate stops (see dota.h) */
+    dota_options opts = {.skip_bad = 0, .unknown = mm ? DOTA_UNKNOWN_MMROTATE : DOTA_UNKNOWN_SKIP};
+    if (dota_load_dir(gt_dir, classes, n_classes, RBOX_LE90, 0, &opts, &ds) < 0) {
+        if (mm && strstr(err_msg(), "unknown class")) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", err_msg());
+            err_set("%s: not among the %d evaluated classes; mmrotate's DOTADataset stops on it too (KeyError in "
+                    "cls_map); the devkit protocol leaves such objects out, or pick the class list with --classes",
+                    msg, n_classes);
+        }
+        return -1;
+    }
+    if (ds.n_unknown) {
+        int shown = 0;
+        for (int i = 0; i < ds.n_items; i++) {
+            const dota_ann *a = &ds.items[i].ann;
+            if (!a->n_unknown) continue;
+            if (shown++ < 10)
+                fprintf(stderr, "deltabench: note: %s/%s.txt: %d object(s) of class %s, not among the %d evaluated classes, "
+                                "not counted (%s)\n",
+                        gt_dir, ds.items[i].stem, a->n_unknown, a->unknown_classes, n_classes,
+                        mm ? "a side under 2 px: mmrotate's reader skips it before reading its class"
+                           : "as the DOTA devkit, which keeps each evaluated class's objects by name");
+        }
+        if (shown > 10) fprintf(stderr, "deltabench: note: ... %d more file(s) with such objects\n", shown - 10);
+        fprintf(stderr, "deltabench: note: %d ground-truth object(s) of classes outside the list not counted\n", ds.n_unknown);
+    }
     int n_gt = 0, cap_gt = 0;
     for (int i = 0; i < ds.n_items; i++) cap_gt += ds.items[i].ann.n_objects;
     dota_poly_obj *pg = xcalloc((size_t)cap_gt + 1, sizeof(dota_poly_obj));

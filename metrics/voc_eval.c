@@ -202,7 +202,13 @@ int voc_eval_map(const voc_gt_box *gt, int n_gt, const voc_det_box *dt, int n_dt
         out->num_dets[c] = nd;
         voc_ap_from_marks(score, tie, tp, fp, nd, npos, ap_mode, protocol == VOC_PROTO_MMDET, &out->ap[c],
                           &out->recall[c]);
-        if (npos > 0) {
+        if (protocol == VOC_PROTO_DEVKIT && npos == 0) {
+            /* voc_eval's recall is tp / 0 = NaN: the 11-point rule finds no recall >= t (AP 0); the area rule's
+             * sum carries the NaN when there is a detection. pascal_voc._do_python_eval averages it in. */
+            out->ap[c] = ap_mode == VOC_AP_AREA && nd > 0 ? NAN : 0;
+            out->no_positives++;
+        }
+        if (npos > 0 || protocol == VOC_PROTO_DEVKIT) {
             sum_ap += out->ap[c];
             n_ap++;
         }

@@ -1,8 +1,12 @@
 /* voc_eval.h - Pascal VOC detection mAP, two conventions (../shared/reference/metrics.md B.2):
  *   VOC_PROTO_MMDET:  mmdet 2.x eval_map: IoU without the +1 pixel term computed in float32 (as mmdet's
- *                     bbox_overlaps), match when IoU >= thr, classes without ground truth left out of mAP.
+ *                     bbox_overlaps), match when IoU >= thr, classes without (non-difficult) ground truth
+ *                     left out of mAP.
  *   VOC_PROTO_DEVKIT: the official devkit / py-faster-rcnn voc_eval: IoU with the +1 term in double,
- *                     match when IoU > thr.
+ *                     match when IoU > thr; mAP is the plain mean over all classes (pascal_voc's
+ *                     _do_python_eval): a class without non-difficult ground truth has recall 0/0 = NaN, so
+ *                     AP 0 under the 11-point rule and NaN under the area rule when it has a detection (0
+ *                     without one), and that AP is averaged in (a NaN AP makes the mAP NaN, as the devkit's).
  * Both: difficult ground truth is ignored (not a positive; a detection whose best match is difficult is
  * neither TP nor FP); each detection goes to its single best-IoU ground truth (the first on ties), an
  * already matched one makes it a FP. AP by the VOC2007 11-point rule or the area under the envelope.
@@ -29,11 +33,13 @@ typedef struct voc_det_box {
 
 typedef struct voc_result {
     int n_classes;
-    double map;      /* mean AP over classes with at least one non-difficult ground truth */
-    double *ap;      /* [n_classes]; 0 for classes without ground truth */
+    double map;      /* mmdet: mean AP over classes with at least one non-difficult ground truth;
+                      * devkit: mean over all classes */
+    double *ap;      /* [n_classes]; classes without ground truth: 0 (devkit area rule: NaN, see above) */
     int *num_gts;    /* non-difficult ground truth per class */
     int *num_dets;
     double *recall;  /* final recall per class (0 without detections) */
+    int no_positives; /* devkit: classes without non-difficult ground truth, averaged in as above */
 } voc_result;
 
 /* Returns 0, or -1 with err_set for labels/images out of range. */

@@ -1,6 +1,7 @@
 /* test_data_inspect.c - `deltabench data inspect` end to end on synthetic sets: the JSON summary's counts
- * against the writer's tally, and bad input (malformed JSON, unknown class, missing folder) giving a
- * non-zero exit with the file named on stderr, or a warning and a count with --skip-bad. */
+ * against the writer's tally, and bad input (malformed JSON, unknown class, missing folder, a DOTA folder
+ * without annotation files) giving a non-zero exit with the file named on stderr, or a warning and a count
+ * with --skip-bad. */
 #include "test_util.h"
 
 #include <cJSON.h>
@@ -135,6 +136,22 @@ static void test_inspect_bad(void **state) {
     snprintf(args, sizeof args, "--format dota %s/labelTxt", dir);
     assert_int_equal(run(args, &out, &err), 1);
     assert_non_null(strstr(err, "P0001.txt:2: unknown class 'spaceship'"));
+    free(out), free(err);
+    /* a folder without annotation files (the images folder by mistake): an error saying what belongs there */
+    snprintf(p, sizeof p, "%s/images", dir);
+    assert_int_equal(mkdir_p(p), 0);
+    snprintf(p, sizeof p, "%s/images/P0001.png", dir);
+    assert_int_equal(file_write_atomic(p, "x", 1), 0);
+    snprintf(args, sizeof args, "--format dota %s/images", dir);
+    assert_int_equal(run(args, &out, &err), 1);
+    assert_non_null(strstr(err, "no annotation files (*.txt)"));
+    assert_non_null(strstr(err, "of them .png: 1"));
+    assert_non_null(strstr(err, "labelTxt"));
+    assert_non_null(strstr(err, "did you mean"));
+    free(out), free(err);
+    snprintf(args, sizeof args, "--format star --json %s/images", dir);
+    assert_int_equal(run(args, &out, &err), 1);
+    assert_non_null(strstr(err, "annfiles"));
     free(out), free(err);
     snprintf(args, sizeof args, "--format star %s/nothing", dir);
     assert_int_equal(run(args, &out, &err), 1);
