@@ -229,7 +229,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     }
     double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
     k.ipe = cls_iters_per_epoch(k.train.n, r->batch, 1);
-    train_task t = {.self = &k, .ps = &k.c.ps, .iters_per_epoch = k.ipe, .n_metrics = 2, .metric_name = {"top1", "top5"},
+    train_task t = {.self = &k, .ps = &k.c.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .n_metrics = 2, .metric_name = {"top1", "top5"},
                     .train_open = cls_open, .train_next = cls_next, .train_close = cls_close, .batch_free = cls_batch_free,
                     .batch_images = cls_batch_images, .batch_key = cls_batch_key, .step = cls_step, .evaluate = cls_evaluate,
                     .fill_results = cls_fill_results};

@@ -177,7 +177,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     pg_rules_init(&rules);
     graph g;
     graph_init(&g, 64 << 20);
-    graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
+    if (t->plan_memory) graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
     series cv = {.ncol = 5, .key = {"iter", "epoch", "loss", "lr", "ips"}}, ev = {.ncol = 2, .key = {"iter", "epoch"}};
     for (int k = 0; k < t->n_parts; k++) cv.key[cv.ncol++] = t->part_name[k];
     for (int k = 0; k < t->n_metrics; k++) {

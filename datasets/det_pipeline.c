@@ -1,0 +1,127 @@
+/* det_pipeline.c - mmdet 2.11's VOC detection pipeline, sampler and collation (see det_pipeline.h). */
+#include "det_pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void det_pipeline_cfg_default(det_pipeline_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->scale_long = 1000, c->scale_short = 600;
+    c->keep_ratio = 1;
+    c->flip_ratio = 0.5f;
+    memcpy(c->mean, dense_imagenet_mean, sizeof c->mean);
+    memcpy(c->std, dense_imagenet_std, sizeof c->std);
+    c->size_divisor = 32;
+}
+
+int det_sample_load_voc(const voc_det_image *im, dense_sample *s) {
+    image img;
+    if (image_read(im->image_path, IMG_RGB, &img)) return -1;
+    dense_sample_init(s, &img);
+    s->n_boxes = im->n_gt;
+    s->boxes = xmalloc(sizeof(float) * 4 * (im->n_gt ? im->n_gt : 1));
+    s->labels = xmalloc(sizeof(int) * (im->n_gt ? im->n_gt : 1));
+    memcpy(s->boxes, im->boxes, sizeof(float) * 4 * im->n_gt); /* gt first, the difficult ones after them */
+    memcpy(s->labels, im->labels, sizeof(int) * im->n_gt);
+    return 0;
+}
+
+int det_pipeline_apply(const det_pipeline_cfg *c, int train, dense_sample *s, rng_t *r, det_img_meta *meta) {
+    if (dense_resize(s, c->scale_long, c->scale_short, c->keep_ratio)) return -1;
+    if (train && c->flip_ratio > 0) {
+        float probs[3] = {c->flip_ratio, 0, 0};
+        dense_random_flip(s, r, probs);
+    } else
+        s->flip = DENSE_FLIP_NONE;
+    if (dense_normalize_pad(s, c->mean, c->std, c->size_divisor)) return -1;
+    memset(meta, 0, sizeof *meta);
+    meta->ori_h = s->ori_h, meta->ori_w = s->ori_w;
+    meta->img_h = s->img_h, meta->img_w = s->img_w;
+    meta->pad_h = s->pad_h, meta->pad_w = s->pad_w;
+    meta->scale_factor[0] = meta->scale_factor[2] = s->scale_w;
+    meta->scale_factor[1] = meta->scale_factor[3] = s->scale_h;
+    meta->flip = s->flip == DENSE_FLIP_H;
+    return 0;
+}
+
+void det_batch_free(det_batch *b) {
+    if (b->gts)
+        for (int i = 0; i < b->n; i++) free(b->gts[i].boxes), free(b->gts[i].labels);
+    free(b->images), free(b->metas), free(b->gts), free(b->index);
+    memset(b, 0, sizeof *b);
+}
+
+static void shuffle(int *a, int n, rng_t *r) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_u64(r) % (uint64_t)(i + 1)), t = a[i];
+        a[i] = a[j], a[j] = t;
+    }
+}
+
+int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int epoch, int **order, int *n_out) {
+    if (ds->n < 1 || batch < 1) return err_set("detection sampler: %d images, batch %d", ds->n, batch);
+    rng_t r;
+    rng_seed(&r, seed * 1000003ULL + (uint64_t)epoch * 7919ULL + 11);
+    int n_chunks = 0, total = 0;
+    int cnt[2] = {0, 0};
+    for (int i = 0; i < ds->n; i++) cnt[ds->images[i].width > ds->images[i].height]++;
+    for (int g = 0; g < 2; g++)
+        if (cnt[g]) total += (cnt[g] + batch - 1) / batch * batch;
+    int *out = xmalloc(sizeof(int) * total), k = 0;
+    for (int g = 0; g < 2; g++) {
+        if (!cnt[g]) continue;
+        int m = (cnt[g] + batch - 1) / batch * batch, base = k;
+        for (int i = 0; i < ds->n; i++)
+            if ((ds->images[i].width > ds->images[i].height) == g) out[k++] = i;
+        shuffle(out + base, cnt[g], &r);
+        for (int e = cnt[g]; e < m; e++) out[k++] = out[base + (int)(rng_u64(&r) % (uint64_t)cnt[g])]; /* random repeats */
+        n_chunks += m / batch;
+    }
+    /* shuffle the batches */
+    int *perm = xmalloc(sizeof(int) * n_chunks), *res = xmalloc(sizeof(int) * total);
+    for (int i = 0; i < n_chunks; i++) perm[i] = i;
+    shuffle(perm, n_chunks, &r);
+    for (int i = 0; i < n_chunks; i++) memcpy(res + (size_t)i * batch, out + (size_t)perm[i] * batch, sizeof(int) * batch);
+    free(perm), free(out);
+    *order = res;
+    *n_out = total;
+    return 0;
+}
+
+int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int train, const int *idx, int n, uint64_t seed, det_batch *b) {
+    memset(b, 0, sizeof *b);
+    dense_sample *s = xcalloc(n, sizeof *s);
+    dense_sample **sp = xmalloc(sizeof *sp * n);
+    b->metas = xcalloc(n, sizeof *b->metas);
+    b->gts = xcalloc(n, sizeof *b->gts);
+    b->index = xmalloc(sizeof(int) * n);
+    b->n = n;
+    int rc = 0, loaded = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const voc_det_image *im = &ds->images[idx[i]];
+        if (det_sample_load_voc(im, &s[i])) {
+            rc = -1;
+            break;
+        }
+        loaded++;
+        rng_t r;
+        rng_seed(&r, seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(idx[i] + 1)));
+        if (det_pipeline_apply(c, train, &s[i], &r, &b->metas[i])) {
+            rc = err_prefix("%s", im->image_path);
+            break;
+        }
+        sp[i] = &s[i];
+        b->index[i] = idx[i];
+        det_gt *g = &b->gts[i];
+        g->n = s[i].n_boxes;
+        g->boxes = xmalloc(sizeof(float) * 4 * (g->n ? g->n : 1));
+        g->labels = xmalloc(sizeof(int) * (g->n ? g->n : 1));
+        memcpy(g->boxes, s[i].boxes, sizeof(float) * 4 * g->n);
+        memcpy(g->labels, s[i].labels, sizeof(int) * g->n);
+    }
+    if (!rc) rc = dense_collate(sp, n, &b->images, &b->H, &b->W, NULL);
+    for (int i = 0; i < loaded; i++) dense_sample_free(&s[i]);
+    free(s), free(sp);
+    if (rc) det_batch_free(b);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* det_pipeline.h - the detection data path of mmdet 2.11's VOC RetinaNet config, from a dataset's images to
+ * padded batches with their metas:
+ *   train: LoadImageFromFile, LoadAnnotations(with_bbox), Resize(img_scale=(1000, 600), keep_ratio),
+ *          RandomFlip(flip_ratio=0.5), Normalize(ImageNet mean/std, to_rgb), Pad(size_divisor=32),
+ *          Collect(img, gt_bboxes, gt_labels) (difficult objects are not used: gt_bboxes_ignore is not collected)
+ *   test:  the same without flip and annotations (MultiScaleFlipAug with one scale, flip False)
+ * and the collation (mmcv collate): the images of a batch zero-padded at the bottom and right to the largest
+ * padded size; each image's meta keeps its own img_shape, pad_shape and scale_factor.
+ * Sampling (mmdet GroupSampler, one process): images grouped by aspect flag (w / h > 1), each group shuffled and
+ * padded with random repeats to a multiple of the batch, cut into batches, batches shuffled; one permutation per
+ * epoch from (seed, epoch), so a run resumed at any iteration sees the same batches. */
+#ifndef DB_DET_PIPELINE_H
+#define DB_DET_PIPELINE_H
+
+#include "../core/common.h"
+#include "../models/det/det_types.h"
+#include "dense_aug.h"
+#include "voc_det.h"
+
+typedef struct det_pipeline_cfg {
+    int scale_long, scale_short; /* Resize img_scale (1000, 600), keep_ratio */
+    int keep_ratio;
+    float flip_ratio;            /* train only (0.5) */
+    float mean[3], std[3];
+    int size_divisor;            /* 32 */
+} det_pipeline_cfg;
+
+void det_pipeline_cfg_default(det_pipeline_cfg *c);
+
+/* One image of a VOC dataset as a sample (RGB image, the non-difficult boxes and labels). */
+int det_sample_load_voc(const voc_det_image *im, dense_sample *s);
+/* Apply the pipeline (train: with flip drawn from r) and fill meta. */
+int det_pipeline_apply(const det_pipeline_cfg *c, int train, dense_sample *s, rng_t *r, det_img_meta *meta);
+
+typedef struct det_batch {
+    int n, H, W;          /* images, padded batch size */
+    float *images;        /* (n, 3, H, W) */
+    det_img_meta *metas;  /* (n) */
+    det_gt *gts;          /* (n) boxes in the transformed image */
+    int *index;           /* dataset index of each image */
+} det_batch;
+void det_batch_free(det_batch *b);
+
+/* mmdet GroupSampler order for one epoch: n_out (multiple of batch) dataset indices into *order (malloc'd). */
+int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int epoch, int **order, int *n_out);
+
+/* Load, transform and collate the images idx[0..n-1] into b (train: flips drawn from a generator seeded by
+ * (seed, epoch, iteration), so the batch does not depend on what ran before). */
+int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int train, const int *idx, int n, uint64_t seed, det_batch *b);
+
+#endif

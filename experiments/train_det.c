@@ -1,0 +1,292 @@
+/* train_det.c - the detection task of the shared trainer: RetinaNet on VOC (see train_det.h). */
+#include "train_det.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/checkpoint.h"
+#include "../datasets/det_pipeline.h"
+#include "../methods/method.h"
+#include "../metrics/voc_eval.h"
+#include "../models/det/retinanet.h"
+#include "results.h"
+#include "trainer.h"
+
+typedef struct det_task {
+    const det_run_spec *s;
+    const recipe *r;
+    retinanet net;
+    voc_det_dataset train, test;
+    det_pipeline_cfg pc;
+    int batch, test_batch, ipe;
+    /* the training stream */
+    int epoch, iter, *order, n_order;
+    det_batch b;
+    char train_desc[512], test_desc[256];
+    double map, ap[VOC_N_CLASSES];
+} det_task;
+
+static int json_splits(const cJSON *a, char out[][64], int max, const char *where) {
+    if (cJSON_IsString(a)) {
+        snprintf(out[0], 64, "%s", a->valuestring);
+        return 1;
+    }
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > max)
+        return err_set("%s: expected a split name or a list of up to %d (e.g. [\"VOC2007/trainval\", \"VOC2012/trainval\"])", where, max);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (!cJSON_IsString(e)) return err_set("%s: split names must be strings", where);
+        snprintf(out[n++], 64, "%s", e->valuestring);
+    }
+    return n;
+}
+
+static const cJSON *dataset_json(const recipe *r, const char *key) {
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r->json, "datasets"), *e;
+    cJSON_ArrayForEach(e, ds) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
+    }
+    return NULL;
+}
+
+static double rnum(const recipe *r, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* ---- training stream: GroupSampler order per epoch, batches loaded on demand ---- */
+static int det_open(void *self, int start_epoch, int start_iter) {
+    det_task *k = self;
+    k->epoch = start_epoch, k->iter = start_iter;
+    free(k->order);
+    k->order = NULL;
+    return 0;
+}
+
+static int det_next(void *self, void **batch) {
+    det_task *k = self;
+    if (k->iter >= k->ipe) k->epoch++, k->iter = 0, free(k->order), k->order = NULL;
+    if (k->epoch >= k->r->epochs) return 0;
+    if (!k->order && det_group_sampler(&k->train, k->batch, k->r->seed, k->epoch, &k->order, &k->n_order)) return -1;
+    uint64_t seed = k->r->seed * 0x100000001B3ULL ^ ((uint64_t)k->epoch << 32 | (uint32_t)k->iter);
+    if (det_batch_load(&k->train, &k->pc, 1, k->order + (size_t)k->iter * k->batch, k->batch, seed, &k->b)) return -1;
+    k->iter++;
+    *batch = &k->b;
+    return 1;
+}
+
+static void det_close(void *self) {
+    det_task *k = self;
+    free(k->order);
+    k->order = NULL;
+}
+
+static void det_batch_release(void *self, void *batch) { det_batch_free(batch); }
+static int det_batch_images(const void *batch) { return ((const det_batch *)batch)->n; }
+static uint64_t det_batch_key(const void *batch) {
+    const det_batch *b = batch;
+    return (uint64_t)b->n << 40 | (uint64_t)b->H << 20 | (uint64_t)b->W;
+}
+
+static tensor *batch_tensor(graph *g, const det_batch *b) {
+    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    return x;
+}
+
+static int det_step(void *self, graph *g, const void *batch, double *loss, double *parts) {
+    det_task *k = self;
+    const det_batch *b = batch;
+    tensor *l;
+    if (retinanet_loss(&k->net, g, batch_tensor(g, b), b->metas, b->gts, &l, &parts[0], &parts[1])) return -1;
+    graph_keep(g, l->data);
+    if (l->requires_grad) {
+        tensor_grad(g, l)[0] = 1.0f;
+        graph_backward(g);
+    }
+    *loss = l->data[0];
+    return 0;
+}
+
+/* VOC mAP@0.5 (mmdet eval_map, 11 points) over the test split, detections in original-image pixels */
+static int det_evaluate(void *self, graph *g, double *m) {
+    det_task *k = self;
+    const voc_det_dataset *ds = &k->test;
+    int n_gt = 0;
+    for (int i = 0; i < ds->n; i++) n_gt += ds->images[i].n_gt + ds->images[i].n_ignore;
+    voc_gt_box *gt = xmalloc(sizeof *gt * (n_gt ? n_gt : 1));
+    int q = 0;
+    for (int i = 0; i < ds->n; i++) {
+        const voc_det_image *im = &ds->images[i];
+        for (int j = 0; j < im->n_gt + im->n_ignore; j++, q++) {
+            gt[q].image = i, gt[q].label = im->labels[j], gt[q].difficult = j >= im->n_gt;
+            for (int c = 0; c < 4; c++) gt[q].box[c] = im->boxes[4 * j + c];
+        }
+    }
+    int cap = 1024, n_dt = 0, rc = 0;
+    voc_det_box *dt = xmalloc(sizeof *dt * cap);
+    int nb = 0;
+    for (int i0 = 0; i0 < ds->n && !rc; i0 += k->test_batch) {
+        if (k->r->max_eval_batches > 0 && nb++ >= k->r->max_eval_batches) break;
+        int n = ds->n - i0 < k->test_batch ? ds->n - i0 : k->test_batch;
+        int idx[64];
+        for (int j = 0; j < n; j++) idx[j] = i0 + j;
+        det_batch b;
+        if (det_batch_load(ds, &k->pc, 0, idx, n, 0, &b)) {
+            rc = -1;
+            break;
+        }
+        graph_reset(g);
+        det_result res[64];
+        memset(res, 0, sizeof res);
+        rc = retinanet_detect(&k->net, g, batch_tensor(g, &b), b.metas, res);
+        for (int j = 0; j < n && !rc; j++) {
+            for (int d = 0; d < res[j].n; d++) {
+                if (n_dt == cap) dt = xrealloc(dt, sizeof *dt * (cap *= 2));
+                voc_det_box *o = &dt[n_dt++];
+                o->image = idx[j], o->label = res[j].labels[d], o->score = res[j].scores[d];
+                for (int c = 0; c < 4; c++) o->box[c] = res[j].boxes[4 * d + c];
+            }
+        }
+        for (int j = 0; j < n; j++) det_result_free(&res[j]);
+        det_batch_free(&b);
+    }
+    voc_result vr;
+    if (!rc) rc = voc_eval_map(gt, n_gt, dt, n_dt, ds->n, VOC_N_CLASSES, 0.5, VOC_PROTO_MMDET, VOC_AP_11POINTS, &vr);
+    if (!rc) {
+        k->map = m[0] = 100.0 * vr.map;
+        for (int c = 0; c < VOC_N_CLASSES; c++) k->ap[c] = 100.0 * vr.ap[c];
+        voc_result_free(&vr);
+    }
+    free(gt), free(dt);
+    return rc;
+}
+
+static void det_fill_results(void *self, results_run *rr) {
+    det_task *k = self;
+    static char data[2048];
+    const det_run_spec *s = k->s;
+    snprintf(data, sizeof data, "%s%s%s (VOC layout)", s->data_desc ? s->data_desc : "", s->data_desc ? "; " : "", s->ds->root);
+    int64_t bb_total = 0, bb_train = 0;
+    for (int i = 0; i < k->net.ps.n; i++) {
+        const param *p = k->net.ps.p[i];
+        if (!strncmp(p->name, "neck.", 5) || !strncmp(p->name, "bbox_head.", 10)) continue;
+        bb_total += p->t.n;
+        if (p->trainable) bb_train += p->t.n;
+    }
+    rr->backbone_params = bb_total, rr->backbone_trainable_params = bb_train;
+    rr->data = data;
+    rr->train_split = k->train_desc;
+    rr->test_split = k->test_desc;
+    rr->n_train_samples = k->train.n;
+    rr->n_test_samples = k->test.n;
+    rr->n_classes = VOC_N_CLASSES;
+}
+
+int det_train_run(const det_run_spec *s, det_run_out *out) {
+    const recipe *r = s->r;
+    memset(out, 0, sizeof *out);
+    const char *key = s->results_key ? s->results_key : s->method;
+    char tag[96];
+    snprintf(tag, sizeof tag, "%s %s", s->ds->key, key);
+    if (r->threads > 0) {
+        omp_set_num_threads(r->threads);
+        openblas_set_num_threads(r->threads);
+    }
+    const method *m = method_find(s->method);
+    if (!m) return err_set("%s: unknown method '%s' (see deltabench methods)", r->path, s->method);
+    const cJSON *dj = dataset_json(r, s->ds->key);
+    char tr[4][64], te[1][64];
+    int ntr = json_splits(dj ? cJSON_GetObjectItemCaseSensitive(dj, "train") : NULL, tr, 4, r->path);
+    if (ntr < 0) return -1;
+    if (json_splits(dj ? cJSON_GetObjectItemCaseSensitive(dj, "test") : NULL, te, 1, r->path) < 0) return -1;
+    det_task k;
+    memset(&k, 0, sizeof k);
+    k.s = s, k.r = r;
+    const char *trp[4] = {tr[0], tr[1], tr[2], tr[3]}, *tep[1] = {te[0]};
+    if (voc_det_load(s->ds->root, trp, ntr, 0, 0, &k.train)) return -1;
+    if (voc_det_load(s->ds->root, tep, 1, 1, 0, &k.test)) {
+        voc_det_free(&k.train);
+        return -1;
+    }
+    size_t len = 0;
+    for (int i = 0; i < ntr; i++) len += snprintf(k.train_desc + len, sizeof k.train_desc - len, "%s%s", i ? "+" : "", tr[i]);
+    snprintf(k.test_desc, sizeof k.test_desc, "%s", te[0]);
+    int rc = -1, have_model = 0;
+    det_pipeline_cfg_default(&k.pc);
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(r->json, "img_scale");
+    if (sc) {
+        if (!cJSON_IsArray(sc) || cJSON_GetArraySize(sc) != 2) {
+            err_set("%s: \"img_scale\" must be [long, short] (mmdet's Resize img_scale)", r->path);
+            goto done;
+        }
+        k.pc.scale_long = cJSON_GetArrayItem(sc, 0)->valueint, k.pc.scale_short = cJSON_GetArrayItem(sc, 1)->valueint;
+    }
+    k.pc.flip_ratio = (float)rnum(r, "flip_ratio", 0.5);
+    k.batch = r->batch;
+    k.test_batch = (int)rnum(r, "test_batch", 1);
+    if (k.test_batch < 1 || k.test_batch > 64) k.test_batch = 1;
+    if (k.train.n < 1 || k.test.n < 1) {
+        err_set("%s: %d training and %d test images: both splits need images", s->ds->root, k.train.n, k.test.n);
+        goto done;
+    }
+    swin_config bc;
+    if (swin_preset(r->backbone, &bc)) goto done;
+    bc.drop_path_rate = (float)r->drop_path;
+    retinanet_config nc;
+    retinanet_config_default(&nc, &bc, VOC_N_CLASSES);
+    nc.fpn_channels = (int)rnum(r, "neck_channels", 256);
+    nc.feat_channels = (int)rnum(r, "head_channels", 256);
+    retinanet_build(&k.net, &nc, &m->plug);
+    have_model = 1;
+    retinanet_init(&k.net, r->seed);
+    if (s->pretrained && *s->pretrained) {
+        ckpt_apply_opts ao = {.allow_missing = 1};
+        if (ckpt_load_pretrained(&k.net.ps, s->pretrained, &ao, s->quiet ? NULL : stderr)) goto done;
+    }
+    int *order, n_order;
+    if (det_group_sampler(&k.train, k.batch, r->seed, 0, &order, &n_order)) goto done;
+    free(order);
+    k.ipe = n_order / k.batch;
+    double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
+    train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 0, .n_parts = 2,
+                    .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
+                    .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
+                    .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results};
+    char bbjson[700];
+    snprintf(bbjson, sizeof bbjson,
+             "{\"name\": \"%s\", \"embed_dim\": %d, \"depths\": [%d, %d, %d, %d], \"num_heads\": [%d, %d, %d, %d], \"window\": %d, "
+             "\"drop_path_rate\": %g, \"out_indices\": [1, 2, 3], \"frozen_stages\": 1, \"neck\": \"FPN %d on_input 5 outs\", "
+             "\"head\": \"RetinaHead %d\"}",
+             r->backbone, bc.embed_dim, bc.depths[0], bc.depths[1], bc.depths[2], bc.depths[3], bc.num_heads[0], bc.num_heads[1],
+             bc.num_heads[2], bc.num_heads[3], bc.window, bc.drop_path_rate, nc.fpn_channels, nc.feat_channels);
+    trainer_spec ts = {.r = r, .method = s->method, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
+                       .results_path = s->results_path, .results_key = key, .pretrained = s->pretrained, .backbone_json = bbjson,
+                       .resume = s->resume, .restart_if_stale = s->restart_if_stale, .quiet = s->quiet, .stop_after_iters = s->stop_after_iters};
+    if (!s->quiet)
+        fprintf(stderr, "[%s] RetinaNet on %s, %d train (%s) / %d test images; %lld trainable of %lld parameters; lr %.3g; %d iterations/epoch\n",
+                tag, r->backbone, k.train.n, k.train_desc, k.test.n, (long long)params_count(&k.net.ps, 1), (long long)params_count(&k.net.ps, 0),
+                lr, k.ipe);
+    trainer_out to;
+    if (trainer_run(&ts, &t, &to)) goto done;
+    out->map = to.final[0];
+    out->n_classes = VOC_N_CLASSES;
+    memcpy(out->ap, k.ap, sizeof k.ap);
+    out->wall_s = to.wall_s, out->final_loss = to.final_loss;
+    out->iters = to.iters, out->trainable = to.trainable, out->total = to.total;
+    out->stopped = to.stopped;
+    rc = 0;
+done:
+    free(k.order);
+    if (have_model) retinanet_free(&k.net);
+    voc_det_free(&k.train);
+    voc_det_free(&k.test);
+    return rc;
+}

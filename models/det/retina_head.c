@@ -1,0 +1,278 @@
+/* retina_head.c - RetinaHead: forward, training targets, losses and inference (see retina_head.h). */
+#include "retina_head.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/init.h"
+#include "../../core/ops.h"
+#include "../../core/ops_loss.h"
+#include "../../core/ops_nn.h"
+#include "nms.h"
+
+void retina_head_config_default(retina_head_config *c, int num_classes, int in_channels, int feat_channels) {
+    memset(c, 0, sizeof *c);
+    c->num_classes = num_classes;
+    c->in_channels = in_channels;
+    c->feat_channels = feat_channels;
+    c->stacked_convs = 4;
+    anchor_gen_init_retina(&c->anchors);
+    delta_coder_default(&c->coder);
+    c->assigner = (max_iou_cfg){.pos_iou_thr = 0.5f, .neg_iou_thr = 0.4f, .min_pos_iou = 0.0f, .gt_max_assign_all = 1, .match_low_quality = 1};
+    c->gamma = 2.0f, c->alpha = 0.25f, c->loss_cls_weight = 1.0f, c->loss_bbox_weight = 1.0f;
+    c->allowed_border = -1;
+    c->pos_weight = -1;
+    c->nms_pre = 1000, c->score_thr = 0.05f, c->nms_iou = 0.5f, c->max_per_img = 100;
+}
+
+static void conv_decl(params *ps, const char *prefix, const char *name, int cout, int cin, tensor **w, tensor **b) {
+    char n[192];
+    snprintf(n, sizeof n, "%s%s.weight", prefix, name);
+    *w = params_add(ps, n, 4, (int[]){cout, cin, 3, 3});
+    snprintf(n, sizeof n, "%s%s.bias", prefix, name);
+    *b = params_add(ps, n, 1, (int[]){cout});
+}
+
+void retina_head_declare(retina_head *h, params *ps, const retina_head_config *cfg, const char *prefix) {
+    memset(h, 0, sizeof *h);
+    h->cfg = *cfg;
+    h->A = cfg->anchors.n_base;
+    DB_ASSERT(cfg->stacked_convs <= RETINA_MAX_CONVS, "retina head: %d stacked convs", cfg->stacked_convs);
+    char name[64];
+    for (int i = 0; i < cfg->stacked_convs; i++) {
+        int cin = i ? cfg->feat_channels : cfg->in_channels;
+        snprintf(name, sizeof name, "cls_convs.%d.conv", i);
+        conv_decl(ps, prefix, name, cfg->feat_channels, cin, &h->cls_w[i], &h->cls_b[i]);
+    }
+    for (int i = 0; i < cfg->stacked_convs; i++) {
+        int cin = i ? cfg->feat_channels : cfg->in_channels;
+        snprintf(name, sizeof name, "reg_convs.%d.conv", i);
+        conv_decl(ps, prefix, name, cfg->feat_channels, cin, &h->reg_w[i], &h->reg_b[i]);
+    }
+    int cin = cfg->stacked_convs ? cfg->feat_channels : cfg->in_channels;
+    conv_decl(ps, prefix, "retina_cls", h->A * cfg->num_classes, cin, &h->cls_out_w, &h->cls_out_b);
+    conv_decl(ps, prefix, "retina_reg", h->A * 4, cin, &h->reg_out_w, &h->reg_out_b);
+}
+
+static void normal_init(tensor *w, tensor *b, float std, float bias, rng_t *r) {
+    for (int64_t i = 0; i < w->n; i++) w->data[i] = std * rng_normal(r);
+    init_const(b, bias);
+}
+
+void retina_head_init(retina_head *h, rng_t *r) {
+    for (int i = 0; i < h->cfg.stacked_convs; i++) normal_init(h->cls_w[i], h->cls_b[i], 0.01f, 0.0f, r);
+    for (int i = 0; i < h->cfg.stacked_convs; i++) normal_init(h->reg_w[i], h->reg_b[i], 0.01f, 0.0f, r);
+    normal_init(h->cls_out_w, h->cls_out_b, 0.01f, -logf((1.0f - 0.01f) / 0.01f), r); /* bias_init_with_prob(0.01) */
+    normal_init(h->reg_out_w, h->reg_out_b, 0.01f, 0.0f, r);
+}
+
+static tensor *conv3(graph *g, tensor *x, tensor *w, tensor *b) { return op_conv2d_ex(g, x, w, b, 1, 1, 1, 1, 1, 1, 1); }
+
+void retina_head_forward(const retina_head *h, graph *g, tensor *const *feats, int L, tensor **cls, tensor **reg) {
+    for (int l = 0; l < L; l++) {
+        tensor *c = feats[l], *r = feats[l];
+        for (int i = 0; i < h->cfg.stacked_convs; i++) c = op_relu(g, conv3(g, c, h->cls_w[i], h->cls_b[i]));
+        for (int i = 0; i < h->cfg.stacked_convs; i++) r = op_relu(g, conv3(g, r, h->reg_w[i], h->reg_b[i]));
+        cls[l] = conv3(g, c, h->cls_out_w, h->cls_out_b); /* (B, A*C, H, W) */
+        reg[l] = conv3(g, r, h->reg_out_w, h->reg_out_b); /* (B, A*4, H, W) */
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* training targets (AnchorHead.get_targets with PseudoSampler)                                     */
+int retina_head_targets(const retina_head *h, graph *g, tensor *const *cls, int L, const det_img_meta *metas, const det_gt *gts,
+                        int B, retina_targets *t) {
+    const retina_head_config *c = &h->cfg;
+    DB_ASSERT(L <= c->anchors.n_levels && L <= ANCHOR_MAX_LEVELS, "retina head: %d levels, %d anchor levels", L, c->anchors.n_levels);
+    memset(t, 0, sizeof *t);
+    t->B = B, t->L = L;
+    int A = h->A, total = 0;
+    for (int l = 0; l < L; l++) {
+        t->level_off[l] = total;
+        total += cls[l]->shape[2] * cls[l]->shape[3] * A;
+    }
+    t->level_off[L] = total;
+    t->total = total;
+    t->labels = arena_alloc(&g->mem, sizeof(int) * (size_t)B * total);
+    t->label_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total);
+    t->bbox_targets = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
+    t->bbox_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
+    float *anchors = xmalloc(sizeof(float) * 4 * (size_t)total), *inside_a = xmalloc(sizeof(float) * 4 * (size_t)total);
+    uint8_t *valid = xmalloc((size_t)total);
+    int *inside_idx = xmalloc(sizeof(int) * (size_t)total), *gt_inds = xmalloc(sizeof(int) * (size_t)total);
+    for (int l = 0; l < L; l++) anchor_gen_grid(&c->anchors, l, cls[l]->shape[2], cls[l]->shape[3], anchors + 4 * (size_t)t->level_off[l]);
+    int rc = 0;
+    for (int b = 0; b < B && !rc; b++) {
+        const det_img_meta *m = &metas[b];
+        for (int l = 0; l < L; l++)
+            anchor_gen_valid(&c->anchors, l, cls[l]->shape[2], cls[l]->shape[3], m->pad_h, m->pad_w, valid + t->level_off[l]);
+        int n = 0;
+        for (int i = 0; i < total; i++) {
+            if (!valid[i]) continue;
+            const float *a = anchors + 4 * (size_t)i;
+            if (c->allowed_border >= 0) {
+                float ab = (float)c->allowed_border;
+                if (!(a[0] >= -ab && a[1] >= -ab && a[2] < m->img_w + ab && a[3] < m->img_h + ab)) continue;
+            }
+            memcpy(inside_a + 4 * (size_t)n, a, 4 * sizeof(float));
+            inside_idx[n++] = i;
+        }
+        if (!n) {
+            rc = err_set("retina head: image %d (%dx%d padded) has no anchor inside", b, m->pad_w, m->pad_h);
+            break;
+        }
+        const det_gt *gt = &gts[b];
+        max_iou_assign(&c->assigner, inside_a, n, gt->boxes, gt->labels, gt->n, gt_inds, NULL, NULL);
+        int *lab = t->labels + (size_t)b * total;
+        float *lw = t->label_weights + (size_t)b * total, *bt = t->bbox_targets + (size_t)b * total * 4,
+              *bw = t->bbox_weights + (size_t)b * total * 4;
+        for (int i = 0; i < total; i++) lab[i] = c->num_classes;
+        int npos = 0;
+        for (int k = 0; k < n; k++) {
+            int i = inside_idx[k], gi = gt_inds[k];
+            if (gi > 0) {
+                delta_encode(&c->coder, inside_a + 4 * (size_t)k, gt->boxes + 4 * (size_t)(gi - 1), 1, bt + 4 * (size_t)i);
+                for (int j = 0; j < 4; j++) bw[4 * (size_t)i + j] = 1.0f;
+                lab[i] = gt->labels[gi - 1];
+                lw[i] = c->pos_weight > 0 ? c->pos_weight : 1.0f;
+                npos++;
+            } else if (gi == 0) {
+                lw[i] = 1.0f;
+                t->num_neg++;
+            }
+        }
+        t->num_pos += npos;
+        t->avg_factor += (float)(npos > 1 ? npos : 1);
+    }
+    free(anchors), free(inside_a), free(valid), free(inside_idx), free(gt_inds);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* losses per level                                                                                  */
+void retina_head_loss(const retina_head *h, graph *g, tensor *const *cls, tensor *const *reg, int L, const retina_targets *t,
+                      tensor **loss_cls, tensor **loss_bbox) {
+    const retina_head_config *c = &h->cfg;
+    int A = h->A, C = c->num_classes, B = t->B;
+    for (int l = 0; l < L; l++) {
+        int Hl = cls[l]->shape[2], Wl = cls[l]->shape[3], nl = Hl * Wl * A, n = B * nl;
+        /* rows (b, y, x, a): the permute(0, 2, 3, 1).reshape(-1, C) of the reference */
+        tensor *pc = op_reshape(g, op_nchw_to_nhwc(g, cls[l]), 2, (int[]){n, C});
+        tensor *pr = op_reshape(g, op_nchw_to_nhwc(g, reg[l]), 2, (int[]){n, 4});
+        int *lab = arena_alloc(&g->mem, sizeof(int) * (size_t)n);
+        float *lw = arena_alloc(&g->mem, sizeof(float) * (size_t)n), *bt = arena_alloc(&g->mem, sizeof(float) * 4 * (size_t)n),
+              *bw = arena_alloc(&g->mem, sizeof(float) * 4 * (size_t)n);
+        for (int b = 0; b < B; b++) {
+            size_t src = (size_t)b * t->total + t->level_off[l], dst = (size_t)b * nl;
+            memcpy(lab + dst, t->labels + src, sizeof(int) * nl);
+            memcpy(lw + dst, t->label_weights + src, sizeof(float) * nl);
+            memcpy(bt + 4 * dst, t->bbox_targets + 4 * src, sizeof(float) * 4 * nl);
+            memcpy(bw + 4 * dst, t->bbox_weights + 4 * src, sizeof(float) * 4 * nl);
+        }
+        loss_cls[l] = op_sigmoid_focal_loss(g, pc, lab, lw, c->gamma, c->alpha, t->avg_factor, LOSS_MEAN, c->loss_cls_weight);
+        loss_bbox[l] = op_l1_loss(g, pr, bt, bw, t->avg_factor, c->loss_bbox_weight);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* inference                                                                                         */
+void det_result_free(det_result *r) {
+    free(r->boxes), free(r->scores), free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct {
+    float s;
+    int i;
+} score_idx;
+
+static int cmp_score_desc(const void *a, const void *b) {
+    const score_idx *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->i - y->i;
+}
+
+static float sigmoidf_(float x) { return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }
+
+int retina_head_get_bboxes(const retina_head *h, tensor *const *cls, tensor *const *reg, int L, const det_img_meta *metas, int B,
+                           int rescale, det_result *out) {
+    const retina_head_config *c = &h->cfg;
+    int A = h->A, C = c->num_classes;
+    int cap = 0;
+    for (int l = 0; l < L; l++) {
+        int nl = cls[l]->shape[2] * cls[l]->shape[3] * A;
+        cap += c->nms_pre > 0 && nl > c->nms_pre ? c->nms_pre : nl;
+    }
+    int maxnl = 0;
+    for (int l = 0; l < L; l++) {
+        int nl = cls[l]->shape[2] * cls[l]->shape[3] * A;
+        if (nl > maxnl) maxnl = nl;
+    }
+    float *boxes = xmalloc(sizeof(float) * 4 * (size_t)cap), *scores = xmalloc(sizeof(float) * (size_t)cap * C);
+    float *lvl_anchor = xmalloc(sizeof(float) * 4 * (size_t)maxnl), *sel_a = xmalloc(sizeof(float) * 4 * (size_t)maxnl),
+          *sel_d = xmalloc(sizeof(float) * 4 * (size_t)maxnl);
+    score_idx *si = xmalloc(sizeof(score_idx) * (size_t)maxnl);
+    /* candidates (box, class) above the score threshold */
+    float *cb = xmalloc(sizeof(float) * 4 * (size_t)cap * C), *cs = xmalloc(sizeof(float) * (size_t)cap * C);
+    int *cl = xmalloc(sizeof(int) * (size_t)cap * C), *keep = xmalloc(sizeof(int) * (size_t)cap * C);
+    for (int b = 0; b < B; b++) {
+        const det_img_meta *m = &metas[b];
+        int n = 0;
+        for (int l = 0; l < L; l++) {
+            int Hl = cls[l]->shape[2], Wl = cls[l]->shape[3], HW = Hl * Wl, nl = HW * A;
+            anchor_gen_grid(&c->anchors, l, Hl, Wl, lvl_anchor);
+            const float *cd = cls[l]->data + (size_t)b * A * C * HW, *rd = reg[l]->data + (size_t)b * A * 4 * HW;
+            /* anchor j = (p * A + a), p = y * W + x: class score channel a*C + k at pixel p */
+            for (int j = 0; j < nl; j++) {
+                int p = j / A, a = j % A;
+                float mx = -INFINITY;
+                for (int k = 0; k < C; k++) {
+                    float v = cd[(size_t)(a * C + k) * HW + p];
+                    if (v > mx) mx = v;
+                }
+                si[j] = (score_idx){sigmoidf_(mx), j};
+            }
+            int nk = nl;
+            if (c->nms_pre > 0 && nl > c->nms_pre) {
+                qsort(si, nl, sizeof *si, cmp_score_desc);
+                nk = c->nms_pre;
+            }
+            for (int q = 0; q < nk; q++) {
+                int j = si[q].i, p = j / A, a = j % A;
+                memcpy(sel_a + 4 * (size_t)q, lvl_anchor + 4 * (size_t)j, 4 * sizeof(float));
+                for (int k = 0; k < 4; k++) sel_d[4 * (size_t)q + k] = rd[(size_t)(a * 4 + k) * HW + p];
+                for (int k = 0; k < C; k++) scores[(size_t)(n + q) * C + k] = sigmoidf_(cd[(size_t)(a * C + k) * HW + p]);
+            }
+            delta_decode(&c->coder, sel_a, sel_d, nk, 1, (float)m->img_h, (float)m->img_w, boxes + 4 * (size_t)n);
+            n += nk;
+        }
+        if (rescale)
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < 4; k++) boxes[4 * (size_t)i + k] /= m->scale_factor[k];
+        /* multiclass NMS: every (box, class) with score > score_thr, per-class NMS, the first max_per_img */
+        int nc = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < C; k++) {
+                float s = scores[(size_t)i * C + k];
+                if (!(s > c->score_thr)) continue;
+                memcpy(cb + 4 * (size_t)nc, boxes + 4 * (size_t)i, 4 * sizeof(float));
+                cs[nc] = s;
+                cl[nc++] = k;
+            }
+        int nkeep = nc ? nms_batched(cb, cs, cl, nc, c->nms_iou, keep) : 0;
+        if (c->max_per_img > 0 && nkeep > c->max_per_img) nkeep = c->max_per_img;
+        det_result *r = &out[b];
+        r->n = nkeep;
+        r->boxes = xmalloc(sizeof(float) * 4 * (size_t)(nkeep ? nkeep : 1));
+        r->scores = xmalloc(sizeof(float) * (size_t)(nkeep ? nkeep : 1));
+        r->labels = xmalloc(sizeof(int) * (size_t)(nkeep ? nkeep : 1));
+        for (int q = 0; q < nkeep; q++) {
+            memcpy(r->boxes + 4 * (size_t)q, cb + 4 * (size_t)keep[q], 4 * sizeof(float));
+            r->scores[q] = cs[keep[q]];
+            r->labels[q] = cl[keep[q]];
+        }
+    }
+    free(boxes), free(scores), free(lvl_anchor), free(sel_a), free(sel_d), free(si), free(cb), free(cs), free(cl), free(keep);
+    return 0;
+}
