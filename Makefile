@@ -50,7 +50,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench clean help fuzz fuzz-build tables plots
+.PHONY: all deps config test bench clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
 all: config $(BUILD)/deltabench
 
 help:
@@ -59,6 +59,8 @@ help:
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
+	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
+	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
 	@echo "make smoke-paper     the paper profile's code path (Swin-L 224) for 3 iterations on synthetic data"
 	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
 	@echo "make plots           plots/\$$TASK_*.png and .svg from results/\$$TASK.h5 alone (gnuplot; data in build/plots)"
@@ -116,6 +118,20 @@ REPRO_ARGS ?=
 reproduce-cls: all
 	./$(BUILD)/deltabench reproduce cls --profile $(PROFILE) --shared $(SHARED_DIR) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+
+# The paper's Pascal VOC detection column (RetinaNet): PROFILE=default (embedded) or PROFILE=paper
+# DATA_ROOT=... (DATA_ROOT/VOCdevkit/VOC2007 and VOC2012) PRETRAINED=swin_large_patch4_window7_224_22k.pth.
+reproduce-voc: all
+	./$(BUILD)/deltabench reproduce voc --profile $(PROFILE) --shared $(SHARED_DIR) \
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+
+# The VOC paper profile's exact path (Swin-L, 1000x600, FPN 256 + RetinaHead 256, from an official-layout
+# checkpoint) for 3 iterations on the embedded synthetic VOC images, one evaluation batch.
+smoke-paper-voc: all
+	./$(BUILD)/deltabench pretrain --random-official swin-l $(SMOKE_CKPT)
+	./$(BUILD)/deltabench reproduce voc --profile paper --pretrained $(SMOKE_CKPT) --data-root cache/data --datasets-from default \
+	  --methods mona,full --max-iters 3 --max-eval-batches 2 --restart --no-report --no-control \
+	  --results $(BUILD)/smoke/voc_smoke.h5 --runs-dir $(BUILD)/smoke/runs_voc --shared $(SHARED_DIR)
 
 # The paper profile's exact code path (Swin-L 224 from an official-layout checkpoint, the recipe's AdamW
 # groups, schedule and clipping) for 3 iterations on the synthetic data; batch reduced to 2 to fit memory.

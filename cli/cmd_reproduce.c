@@ -1,12 +1,12 @@
-/* cmd_reproduce.c - `deltabench reproduce cls` (the paper's classification table) and `deltabench
- * pretrain` (the embedded default's upstream backbone). */
+/* cmd_reproduce.c - `deltabench reproduce cls|voc` (the paper's classification table, its Pascal VOC
+ * detection column) and `deltabench pretrain` (the embedded default's upstream backbone). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
-#include "../experiments/reproduce_cls.h"
+#include "../experiments/reproduce.h"
 #include "../models/classifier.h"
 #include "../methods/method.h"
 #include "../experiments/train_cls.h"
@@ -27,21 +27,25 @@ static void install_handlers(void) {
 
 static void reproduce_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench reproduce cls [options]\n\n"
-            "Runs every (dataset, method) of the classification table under one recipe profile into one results\n"
-            "file, then writes the tables and figures. Finished runs are skipped when the command is repeated;\n"
-            "an interrupted run (Ctrl-C, kill) resumes from its last checkpoint with the same final result.\n\n"
+            "usage: deltabench reproduce cls|voc [options]\n\n"
+            "Runs every (dataset, method) of a paper table under one recipe profile into one results file\n"
+            "(results/<task>.h5), then writes the tables and figures. Finished runs are skipped when the command\n"
+            "is repeated; an interrupted run (Ctrl-C, kill) resumes from its last checkpoint with the same result.\n"
+            "  cls   classification (Flowers102, Oxford Pets, VOC2007), recipes experiments/recipes/cls_*.json\n"
+            "  voc   RetinaNet on Pascal VOC 07+12, tested on VOC2007 test (mmdet's 11-point mAP@0.5), recipes\n"
+            "        experiments/recipes/voc_*.json; each run also writes its test detections as comp4 files\n"
+            "        (results/runs/voc/<dataset>/<method>/dets) that `deltabench eval voc` scores\n\n"
             "  --profile P         default (embedded synthetic data and harness-pretrained backbone) or paper\n"
-            "                      (the authors' recipe: Swin-L 224, 100 epochs), or a recipe .json (default: default)\n"
-            "  --data-root DIR     real datasets for the paper profile: DIR/flowers102, DIR/oxford_pets,\n"
-            "                      DIR/VOCdevkit/VOC2007 in their official layouts (or $DATA_ROOT)\n"
+            "                      (the authors' recipe), or a recipe .json (default: default)\n"
+            "  --data-root DIR     real datasets for the paper profile: cls: DIR/flowers102, DIR/oxford_pets,\n"
+            "                      DIR/VOCdevkit/VOC2007; voc: DIR/VOCdevkit/VOC2007 and VOC2012 (or $DATA_ROOT)\n"
             "  --pretrained FILE   released Swin checkpoint (.pth or .safetensors), e.g.\n"
             "                      swin_large_patch4_window7_224_22k.pth (or $PRETRAINED)\n"
             "  --cache DIR         synthetic data and the pretrained embedded backbone (default cache)\n"
-            "  --results FILE      results file (default results/cls.h5)\n"
-            "  --runs-dir DIR      per-run checkpoints (default results/runs/cls)\n"
+            "  --results FILE      results file (default results/<task>.h5)\n"
+            "  --runs-dir DIR      per-run checkpoints (default results/runs/<task>)\n"
             "  --methods LIST      only these methods (comma-separated)\n"
-            "  --datasets LIST     only these datasets (flowers102, oxford_pets, voc2007)\n"
+            "  --datasets LIST     only these datasets (cls: flowers102, oxford_pets, voc2007; voc: voc0712)\n"
             "  --datasets-from P   use the datasets of profile P (e.g. the paper recipe on the synthetic data)\n"
             "  --epochs N, --batch N, --max-iters N, --max-eval-batches N, --threads N   override the recipe\n"
             "  --restart           ignore finished runs and saved states: train everything again\n"
@@ -57,8 +61,8 @@ int cmd_reproduce(int argc, char **argv) {
         reproduce_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "cls")) {
-        fprintf(stderr, "deltabench reproduce: task '%s' is not available yet (available: cls)\n", argv[1]);
+    if (strcmp(argv[1], "cls") && strcmp(argv[1], "voc")) {
+        fprintf(stderr, "deltabench reproduce: task '%s' is not available yet (available: %s)\n", argv[1], reproduce_tasks);
         return 2;
     }
     repro_opts o;
@@ -106,7 +110,7 @@ int cmd_reproduce(int argc, char **argv) {
         }
     }
     install_handlers();
-    if (reproduce_cls(&o)) {
+    if (reproduce_task(argv[1], &o)) {
         fprintf(stderr, "deltabench: %s\n", err_msg());
         return 1;
     }

@@ -393,7 +393,7 @@ static int write_voc_year(const char *devkit, const char *year, const char *cons
             double mn = fmin(w, h);
             for (int o = 0; o < n; o++) {
                 lab[o] = (int)rng_below(r, VOC_N_CLASSES);
-                double rad = exp(log(5.0) + rng_uniform(r) * (log(0.4 * mn) - log(5.0)));
+                double r0 = cfg->min_radius > 0 ? cfg->min_radius : 5.0, rad = exp(log(r0) + rng_uniform(r) * (log(0.4 * mn) - log(r0)));
                 double poly[96];
                 int np = shape_polygon(lab[o] % 6, rng_uniform(r) * w, rng_uniform(r) * h, rad,
                                        0.6 + 0.2 * (lab[o] / 6), rng_uniform(r) * M_PI, poly);

@@ -46,6 +46,7 @@ typedef struct synth_voc_cfg {
     int n_trainval07, n_test07, n_trainval12;
     int min_side, max_side; /* default 160..320 */
     int max_objects;        /* default 5 */
+    int min_radius;         /* smallest object radius in pixels (default 5; radii log-uniform up to 0.4 x the short side) */
     uint64_t seed;
 } synth_voc_cfg;
 int synth_voc_write(const char *root, const synth_voc_cfg *cfg, synth_summary *sum);

@@ -295,6 +295,38 @@ static int count_runs(const report_data *d, int *complete) {
     return n;
 }
 
+/* The headline value of a method (its dataset's, or the average over the datasets), its difference to full
+ * fine-tuning's, and the PPT score of V-PETL Bench: PPT = (value / 100) x exp(-log10(P / 1e7 + 1)), P the
+ * trainable backbone parameters (delta modules included; the mean over the datasets' runs). NaN where a run
+ * is missing or full fine-tuning itself (V-PETL leaves its PPT empty). */
+static double headline(const report_data *d, int mi, const char *metric) {
+    int part;
+    return d->t->n_datasets > 1 ? measured_avg(d, mi, metric, &part) : measured(d, 0, mi, metric, &part);
+}
+static int method_index(const report_data *d, const char *key) {
+    for (int mi = 0; mi < d->t->n_methods; mi++)
+        if (!strcmp(d->t->methods[mi].key, key)) return mi;
+    return -1;
+}
+static double delta_full(const report_data *d, int mi, const char *metric) {
+    int f = method_index(d, "full");
+    if (f < 0 || f == mi) return NAN;
+    return headline(d, mi, metric) - headline(d, f, metric);
+}
+static double ppt_score(const report_data *d, int mi, const char *metric) {
+    if (!strcmp(d->t->methods[mi].key, "full")) return NAN;
+    double p = 0;
+    int n = 0;
+    for (int di = 0; di < d->t->n_datasets; di++) {
+        const results_run *r = run_at(d, di, mi);
+        if (!r) return NAN;
+        p += (double)r->backbone_trainable_params, n++;
+    }
+    if (!n) return NAN;
+    p /= n;
+    return headline(d, mi, metric) / 100.0 * exp(-log10(p / 1e7 + 1.0));
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Markdown                                                                                         */
 
@@ -325,15 +357,19 @@ static void md_table(const report_data *d, int mk, int number, sbuf *b) {
     distinct(d, get_commit, &tmp);
     sb_md(b, tmp.s);
     sb_printf(b, ". Trainable %%: share of the backbone's parameters (delta modules included) that train, "
-                 "as in the paper; \"*\" = run not complete.\n\n");
+                 "as in the paper; \"*\" = run not complete. Δ Full: difference to full fine-tuning (measured%s). "
+                 "PPT: V-PETL Bench's performance-parameter trade-off, (%s / 100) x exp(-log10(P / 1e7 + 1)) with P the "
+                 "trainable backbone parameters (measured).\n\n",
+              has_avg(t) ? ", on the average" : "", has_avg(t) ? "average" : "value");
 table:
     free(tmp.s);
     sb_printf(b, "| Method | Trainable %% | (paper) |");
     for (int di = 0; di < t->n_datasets; di++) sb_printf(b, " %s | (paper) |", t->datasets[di].label);
     if (has_avg(t)) sb_printf(b, " Average | (paper) |");
+    sb_printf(b, " Δ Full | PPT |");
     sb_printf(b, "\n|:--|--:|--:|");
     for (int di = 0; di < t->n_datasets + has_avg(t); di++) sb_printf(b, "--:|--:|");
-    sb_printf(b, "\n");
+    sb_printf(b, "--:|--:|\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
         double lo, hi;
@@ -358,7 +394,12 @@ table:
             paper_text(d, paper_avg_row(d, t->metrics[mk].paper, mi), c2, sizeof c2);
             sb_printf(b, " %s | %s |", c1, c2);
         }
-        sb_printf(b, "\n");
+        double df = delta_full(d, mi, metric), pt = ppt_score(d, mi, metric);
+        if (isfinite(df)) snprintf(c1, sizeof c1, "%+.2f", df);
+        else snprintf(c1, sizeof c1, "–");
+        if (isfinite(pt)) snprintf(c2, sizeof c2, "%.3f", pt);
+        else snprintf(c2, sizeof c2, "–");
+        sb_printf(b, " %s | %s |\n", c1, c2);
     }
     sb_printf(b, "\n");
 }
@@ -524,22 +565,24 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
     distinct(d, get_commit, &tmp);
     sb_tex(b, tmp.s);
     free(tmp.s);
-    sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete.}\n");
+    sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete. $\\Delta$ Full: "
+                 "difference to full fine-tuning; PPT: $(v/100)\\,e^{-\\log_{10}(P/10^7+1)}$, P the trainable backbone "
+                 "parameters (V-PETL Bench).}\n");
     sb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
     int ncols = t->n_datasets + has_avg(t);
     for (int di = 0; di < ncols; di++) sb_printf(b, " rr");
-    sb_printf(b, "}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
+    sb_printf(b, " rr}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
     for (int di = 0; di < t->n_datasets; di++) {
         sb_printf(b, " & \\multicolumn{2}{c}{");
         sb_tex(b, t->datasets[di].label);
         sb_printf(b, "}");
     }
     if (has_avg(t)) sb_printf(b, " & \\multicolumn{2}{c}{Average}");
-    sb_printf(b, " \\\\\n");
+    sb_printf(b, " & & \\\\\n");
     for (int c = 0; c < ncols + 1; c++) sb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
     sb_printf(b, "\nMethod");
     for (int c = 0; c < ncols + 1; c++) sb_printf(b, " & ours & paper");
-    sb_printf(b, " \\\\\n\\midrule\n");
+    sb_printf(b, " & $\\Delta$ Full & PPT \\\\\n\\midrule\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
         double lo, hi;
@@ -571,7 +614,12 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
             else num_text(d->paper.rows[row].value, c2, sizeof c2);
             sb_printf(b, " & %s & %s", c1, c2);
         }
-        sb_printf(b, " \\\\\n");
+        double df = delta_full(d, mi, metric), pt = ppt_score(d, mi, metric);
+        if (isfinite(df)) snprintf(c1, sizeof c1, "%+.2f", df);
+        else snprintf(c1, sizeof c1, "--");
+        if (isfinite(pt)) snprintf(c2, sizeof c2, "%.3f", pt);
+        else snprintf(c2, sizeof c2, "--");
+        sb_printf(b, " & %s & %s \\\\\n", c1, c2);
     }
     sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table*}\n\n");
 }

@@ -49,6 +49,28 @@ static const results_task_desc tasks[] = {
         .n_metrics = 2,
         .metrics = {{"top1", "top-1 (%)", "top1"}, {"top5", "top-5 (%)", "top5"}},
     },
+    {
+        /* Table 2's Pascal VOC column: RetinaNet, VOC 07+12 trainval, VOC2007 test, mmdet's 11-point mAP@0.5 */
+        .task = "voc",
+        .paper_task = "object_detection",
+        .title = "Object detection (Pascal VOC, RetinaNet)",
+        .n_datasets = 1,
+        .datasets = {{"voc0712", "VOC07+12", "PascalVOC0712(Swin-L;RetinaNet)"}},
+        .paper_average = NULL,
+        .n_methods = 10,
+        .methods = {{"full", "Full", "Full"},
+                    {"fixed", "Fixed", "Fixed"},
+                    {"bitfit", "BitFit", "BitFit"},
+                    {"norm_tuning", "NormTuning", "NormTuning"},
+                    {"partial_1", "Partial-1", "Partial-1"},
+                    {"adapter", "Adapter", "Adapter"},
+                    {"lora", "LoRA", "LoRA"},
+                    {"adaptformer", "AdaptFormer", "AdaptFormer"},
+                    {"lorand", "LoRand", "LoRand"},
+                    {"mona", "Mona", "Mona"}},
+        .n_metrics = 1,
+        .metrics = {{"mAP", "mAP@0.5 (%)", "APbox"}},
+    },
 };
 
 const results_task_desc *results_task(const char *task) {
@@ -670,7 +692,20 @@ static int write_run_group(hid_t f, const results_run *r) {
     }
 #undef ARR
     snprintf(p, sizeof p, "%s/final", g);
-    return h5_ensure_group(f, p);
+    if (h5_ensure_group(f, p)) return -1;
+    if (r->n_per_class > 0) {
+        size_t cap = 64, len = 0;
+        for (int c = 0; c < r->n_per_class; c++) cap += strlen(r->class_names[c]) + 1;
+        char *names = xmalloc(cap);
+        names[0] = 0;
+        for (int c = 0; c < r->n_per_class; c++) len += (size_t)snprintf(names + len, cap - len, "%s%s", c ? "," : "", r->class_names[c]);
+        int64_t n[1] = {r->n_per_class};
+        snprintf(p, sizeof p, "%s/final/per_class", g);
+        int bad = h5_write_f64(f, p, 1, n, r->per_class) || set_str(f, p, "class_names", names);
+        free(names);
+        if (bad) return -1;
+    }
+    return 0;
 }
 
 int results_write_run(const char *path, const results_run *run) {

@@ -62,6 +62,12 @@ typedef struct results_run {
     const int64_t *eval_iter;
     const double *eval[RESULTS_MAX_METRICS]; /* eval[m][k]: metric m at eval_iter[k] */
     double final[RESULTS_MAX_METRICS];       /* metric m after the last iteration (NaN if not evaluated) */
+    /* Per-class values of the headline metric after the last iteration (detection: AP per class, percent),
+     * written as final/per_class (n_per_class values) with the attribute class_names (comma list); 0: none.
+     * Not read back by results_read_run. */
+    int n_per_class;
+    const char *const *class_names;
+    const double *per_class;
 } results_run;
 
 /* Root attributes of a results file. */

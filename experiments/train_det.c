@@ -13,6 +13,7 @@
 #include "../datasets/det_pipeline.h"
 #include "../methods/method.h"
 #include "../metrics/voc_eval.h"
+#include "../metrics/voc_files.h"
 #include "../models/det/retinanet.h"
 #include "results.h"
 #include "trainer.h"
@@ -29,6 +30,8 @@ typedef struct det_task {
     det_batch b;
     char train_desc[512], test_desc[256];
     double map, ap[VOC_N_CLASSES];
+    voc_det_box *dt; /* the last evaluation's detections (original-image pixels, mmdet's 0-based frame) */
+    int n_dt;
 } det_task;
 
 static int json_splits(const cJSON *a, char out[][64], int max, const char *where) {
@@ -158,8 +161,11 @@ static int det_evaluate(void *self, graph *g, double *m) {
         for (int j = 0; j < n; j++) det_result_free(&res[j]);
         det_batch_free(&b);
     }
+    free(k->dt);
+    k->dt = dt, k->n_dt = rc ? 0 : n_dt;
+    dt = NULL;
     voc_result vr;
-    if (!rc) rc = voc_eval_map(gt, n_gt, dt, n_dt, ds->n, VOC_N_CLASSES, 0.5, VOC_PROTO_MMDET, VOC_AP_11POINTS, &vr);
+    if (!rc) rc = voc_eval_map(gt, n_gt, k->dt, n_dt, ds->n, VOC_N_CLASSES, 0.5, VOC_PROTO_MMDET, VOC_AP_11POINTS, &vr);
     if (!rc) {
         k->map = m[0] = 100.0 * vr.map;
         for (int c = 0; c < VOC_N_CLASSES; c++) k->ap[c] = 100.0 * vr.ap[c];
@@ -188,6 +194,31 @@ static void det_fill_results(void *self, results_run *rr) {
     rr->n_train_samples = k->train.n;
     rr->n_test_samples = k->test.n;
     rr->n_classes = VOC_N_CLASSES;
+    rr->n_per_class = VOC_N_CLASSES, rr->class_names = voc_class_names, rr->per_class = k->ap;
+}
+
+/* the detections of the last evaluation as comp4 files, one per class (1-based coordinates, written with
+ * 9 significant digits so that reading them back gives the evaluated numbers to float precision) */
+static int det_write_comp4(const det_task *k, const char *dir, const char *split) {
+    if (mkdir_p(dir)) return -1;
+    for (int c = 0; c < VOC_N_CLASSES; c++) {
+        size_t cap = 4096, len = 0;
+        char *buf = xmalloc(cap);
+        buf[0] = 0;
+        for (int i = 0; i < k->n_dt; i++) {
+            const voc_det_box *d = &k->dt[i];
+            if (d->label != c) continue;
+            if (len + 256 > cap) buf = xrealloc(buf, cap *= 2);
+            len += (size_t)snprintf(buf + len, cap - len, "%s %.9g %.9g %.9g %.9g %.9g\n", k->test.images[d->image].id, d->score,
+                                    d->box[0] + 1.0, d->box[1] + 1.0, d->box[2] + 1.0, d->box[3] + 1.0);
+        }
+        char path[1400];
+        snprintf(path, sizeof path, "%s/comp4_det_%s_%s.txt", dir, split, voc_class_names[c]);
+        int rc = file_write_atomic(path, buf, len);
+        free(buf);
+        if (rc) return -1;
+    }
+    return 0;
 }
 
 int det_train_run(const det_run_spec *s, det_run_out *out) {
@@ -283,7 +314,12 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     out->iters = to.iters, out->trainable = to.trainable, out->total = to.total;
     out->stopped = to.stopped;
     rc = 0;
+    if (s->dets_dir && !to.stopped && k.dt) {
+        const char *sl = strrchr(te[0], '/');
+        rc = det_write_comp4(&k, s->dets_dir, sl ? sl + 1 : te[0]);
+    }
 done:
+    free(k.dt);
     free(k.order);
     if (have_model) retinanet_free(&k.net);
     voc_det_free(&k.train);

@@ -25,6 +25,9 @@ typedef struct det_run_spec {
     const char *data_desc;
     int resume, restart_if_stale, quiet;
     int stop_after_iters;
+    const char *dets_dir;      /* NULL: none; else the final test detections as VOC comp4 files,
+                                * <dets_dir>/comp4_det_<split>_<class>.txt ("image_id score x1 y1 x2 y2", 1-based,
+                                * as `deltabench eval voc --dets` and the devkit read them) */
 } det_run_spec;
 
 typedef struct det_run_out {

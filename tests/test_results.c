@@ -411,12 +411,12 @@ static void test_tables(void **state) {
     assert_int_equal(report_table_texts(h5, "cls", &md, &tex), 0);
     /* paper numbers from paper_numbers.csv: Mona 99.6764 / 95.4765 / 86.9709, average 94.0413, 2.56 %;
        Full 99.5772 / 94.6579 / 84.1276, average 92.7876 (derived row), 100 %; Adapter Flowers 99.5934 */
-    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 91.25 | 99.6764 | 80.50 | 95.4765 | 70.00 | 86.9709 | 80.58 | 94.0413 |\n"));
-    assert_non_null(strstr(md, "| Full | 100.00 | 100 | 95.00 | 99.5772 | missing | 94.6579 | missing | 84.1276 | missing | 92.7876 |\n"));
-    assert_non_null(strstr(md, "| Adapter | 5.00 | – | 50.00* | 99.5934 | missing | – | missing | 87.0355 | missing | – |\n"));
-    assert_non_null(strstr(md, "| LoRand | missing | – | missing | – | missing | – | missing | – | missing | – |\n"));
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 91.25 | 99.6764 | 80.50 | 95.4765 | 70.00 | 86.9709 | 80.58 | 94.0413 | – | 0.806 |\n"));
+    assert_non_null(strstr(md, "| Full | 100.00 | 100 | 95.00 | 99.5772 | missing | 94.6579 | missing | 84.1276 | missing | 92.7876 | – | – |\n"));
+    assert_non_null(strstr(md, "| Adapter | 5.00 | – | 50.00* | 99.5934 | missing | – | missing | 87.0355 | missing | – | – | – |\n"));
+    assert_non_null(strstr(md, "| LoRand | missing | – | missing | – | missing | – | missing | – | missing | – | – | – |\n"));
     /* top-5 table: only the average of Mona has a paper number (99.7592) */
-    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 99.00 | – | 99.00 | – | 99.00 | – | 99.00 | 99.7592 |\n"));
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 99.00 | – | 99.00 | – | 99.00 | – | 99.00 | 99.7592 | – | 0.990 |\n"));
     /* rows in the paper's order, profile and commit in the caption, extra run listed */
     const char *order[] = {"| Full |", "| Fixed |", "| BitFit |", "| NormTuning |", "| Partial-1 |", "| Adapter |",
                            "| LoRA |", "| AdaptFormer |", "| LoRand |", "| Mona |"};
@@ -436,7 +436,7 @@ static void test_tables(void **state) {
     /* the unreliable S6 number is listed with the sources but not shown in the tables */
     assert_non_null(strstr(md, "| Flowers102(Swin-L) | top1 | Full | 97.4 | 100 | S6 unreliable (?) | no |\n"));
     assert_non_null(strstr(md, "| Flowers102(Swin-L) | top1 | Full | 99.5772 | 100 | S5 | yes |\n"));
-    assert_non_null(strstr(tex, "Mona & 2.50 & 2.56 & 91.25 & 99.6764 & 80.50 & 95.4765 & 70.00 & 86.9709 & 80.58 & 94.0413 \\\\"));
+    assert_non_null(strstr(tex, "Mona & 2.50 & 2.56 & 91.25 & 99.6764 & 80.50 & 95.4765 & 70.00 & 86.9709 & 80.58 & 94.0413 & -- & 0.806 \\\\"));
     assert_non_null(strstr(tex, "Adapter & 5.00 & -- & 50.00$^*$ & 99.5934 & missing & --"));
     assert_non_null(strstr(tex, "\\texttt{default}"));
     free(md);
@@ -538,8 +538,8 @@ static void test_h5py_written_file(void **state) {
     char *md, *tex;
     assert_int_equal(report_table_texts(fx_path, "cls", &md, &tex), 0);
     /* Mona backbone 5e6 / 2e8 = 2.50 %; the fixture's /paper holds only the two OxfordPets rows */
-    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | missing | – | 95.50 | 95.4765 | missing | – | missing | – |\n"));
-    assert_non_null(strstr(md, "| Full | 100.00 | 100 | missing | – | 94.25* | 94.6579 | missing | – | missing | – |\n"));
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | missing | – | 95.50 | 95.4765 | missing | – | missing | – | – | – |\n"));
+    assert_non_null(strstr(md, "| Full | 100.00 | 100 | missing | – | 94.25* | 94.6579 | missing | – | missing | – | – | – |\n"));
     assert_non_null(strstr(md, "Profile: `paper` — paper"));
     assert_non_null(strstr(md, "Backbone: Swin-L/224 (IN-22K)"));
     assert_non_null(strstr(md, "Commit: abc1234"));
@@ -632,12 +632,13 @@ static void test_tables_single_dataset(void **state) {
     one.paper_average = NULL;
     char *md, *tex;
     assert_int_equal(report_table_texts_for(h5, &one, &md, &tex), 0);
-    assert_non_null(strstr(md, "| Method | Trainable % | (paper) | Flowers102 | (paper) |\n|:--|--:|--:|--:|--:|\n"));
-    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 91.25 | 99.6764 |\n"));
-    assert_non_null(strstr(md, "| Full | 100.00 | 100 | 95.00 | 99.5772 |\n"));
+    assert_non_null(strstr(md, "| Method | Trainable % | (paper) | Flowers102 | (paper) | Δ Full | PPT |\n|:--|--:|--:|--:|--:|--:|--:|\n"));
+    /* Δ Full = 91.25 - 95.00; PPT = 0.9125 x exp(-log10(1000 / 1e7 + 1)) = 0.9125 x 0.9999566 = 0.91246 */
+    assert_non_null(strstr(md, "| Mona | 2.50 | 2.56 | 91.25 | 99.6764 | -3.75 | 0.912 |\n"));
+    assert_non_null(strstr(md, "| Full | 100.00 | 100 | 95.00 | 99.5772 | – | – |\n"));
     assert_null(strstr(md, "Average"));
-    assert_non_null(strstr(tex, "\\begin{tabular}{l rr rr}"));
-    assert_non_null(strstr(tex, "Mona & 2.50 & 2.56 & 91.25 & 99.6764 \\\\\n"));
+    assert_non_null(strstr(tex, "\\begin{tabular}{l rr rr rr}"));
+    assert_non_null(strstr(tex, "Mona & 2.50 & 2.56 & 91.25 & 99.6764 & -3.75 & 0.912 \\\\\n"));
     free(md);
     free(tex);
 }

@@ -1,5 +1,5 @@
-/* reproduce_cls.c - the classification driver (see reproduce_cls.h). */
-#include "reproduce_cls.h"
+/* reproduce_cls.c - the classification driver (see reproduce.h). */
+#include "reproduce.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -12,15 +12,22 @@
 #include "../methods/method.h"
 #include "../core/sha256.h"
 #include "../datasets/cls_synth.h"
+#include "../datasets/synth_dense.h"
+#include "../datasets/voc_det.h"
+#include "../metrics/voc_files.h"
+#include "../models/det/retinanet.h"
 #include "report.h"
 #include "results.h"
 #include "train_cls.h"
+#include "train_det.h"
+
+const char *const reproduce_tasks = "cls, voc";
 
 void repro_opts_default(repro_opts *o) {
     memset(o, 0, sizeof *o);
     o->profile = "default";
-    o->results = "results/cls.h5";
-    o->runs_dir = "results/runs/cls";
+    o->results = NULL;
+    o->runs_dir = NULL;
     o->epochs = o->batch = o->max_iters = o->max_eval_batches = o->threads = -1;
     o->shared_dir = "../shared";
 }
@@ -84,14 +91,57 @@ static const char *weights_sha_memo(const char *path, sha_memo *m) {
     return m->ok ? m->hex : NULL;
 }
 
-int ensure_synth(const recipe_dataset *d, uint64_t seed, int quiet) {
+static const cJSON *dataset_entry(const recipe *r, const char *key) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r->json, "datasets")) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
+    }
+    return NULL;
+}
+
+static int cfg_int(const cJSON *c, const char *key, int def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+/* a synthetic VOCdevkit (datasets/synth_dense.h) sized by the entry's "synth_cfg"; <root>/synth.json records
+ * the configuration, and a root whose synth.json matches is reused */
+static int ensure_synth_voc(const recipe *r, const recipe_dataset *d, int quiet) {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "synth_cfg");
+    synth_voc_cfg vc = {.n_trainval07 = cfg_int(c, "trainval07", 200), .n_test07 = cfg_int(c, "test07", 100),
+                        .n_trainval12 = cfg_int(c, "trainval12", 200), .min_side = cfg_int(c, "min_side", 0),
+                        .max_side = cfg_int(c, "max_side", 0), .max_objects = cfg_int(c, "max_objects", 0),
+                        .min_radius = cfg_int(c, "min_radius", 0), .seed = r->seed};
+    char desc[512], path[1200];
+    snprintf(desc, sizeof desc,
+             "{\"kind\": \"voc_det\", \"writer\": \"synth_voc_write/1\", \"trainval07\": %d, \"test07\": %d, \"trainval12\": %d, "
+             "\"min_side\": %d, \"max_side\": %d, \"max_objects\": %d, \"min_radius\": %d, \"seed\": %llu}\n",
+             vc.n_trainval07, vc.n_test07, vc.n_trainval12, vc.min_side, vc.max_side, vc.max_objects, vc.min_radius, (unsigned long long)vc.seed);
+    snprintf(path, sizeof path, "%s/synth.json", d->root);
+    size_t n = 0;
+    char *have = file_exists(path) ? file_read_all(path, &n) : NULL;
+    int same = have && !strcmp(have, desc);
+    free(have);
+    if (same) return 0;
+    if (!quiet) fprintf(stderr, "writing the synthetic VOC set (%d+%d trainval, %d test images) to %s\n", vc.n_trainval07, vc.n_trainval12, vc.n_test07, d->root);
+    if (mkdir_p(d->root)) return -1;
+    remove(path);
+    synth_summary sum;
+    if (synth_voc_write(d->root, &vc, &sum)) return err_prefix("%s", d->root);
+    if (!quiet) fprintf(stderr, "  %d images, %d objects (%d difficult)\n", sum.n_images, sum.n_objects, sum.n_difficult);
+    return file_write_atomic(path, desc, strlen(desc));
+}
+
+int ensure_synth(const recipe *r, const recipe_dataset *d, int quiet) {
     if (!d->synth[0]) return 0;
+    if (!strcmp(d->synth, "voc_det")) return ensure_synth_voc(r, d, quiet);
     synth_kind k;
     if (synth_kind_parse(d->synth, &k)) return -1;
     synth_opts so;
     memset(&so, 0, sizeof so);
     so.quiet = quiet;
-    return cls_synth_write(k, d->root, seed, &so);
+    return cls_synth_write(k, d->root, r->seed, &so);
 }
 
 /* whether the file at pr->output was written by this very pretraining recipe (its "deltabench" metadata) */
@@ -144,7 +194,7 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
     }
     if (threads > 0) pr.threads = threads;
     int rc = 0;
-    for (int i = 0; i < pr.n_datasets && !rc; i++) rc = ensure_synth(&pr.datasets[i], pr.seed, quiet);
+    for (int i = 0; i < pr.n_datasets && !rc; i++) rc = ensure_synth(&pr, &pr.datasets[i], quiet);
     char dir[1100];
     snprintf(dir, sizeof dir, "%s", pr.output);
     char *slash = strrchr(dir, '/');
@@ -167,7 +217,7 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
 
 /* lines of dir/name (0 when it is not there) */
 static int count_lines_in(const char *dir, const char *name) {
-    char p[1200];
+    char p[1400];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "r");
     int n = 0, ch;
@@ -205,15 +255,164 @@ static double estimate_step_s(const recipe *r) {
     return best * r->batch / B;
 }
 
-int reproduce_cls(const repro_opts *o) {
+/* ---- the task table ---- */
+typedef struct repro_out {
+    double metric[2]; /* cls: top-1, top-5; voc: mAP */
+    double wall_s;
+    int64_t trainable;
+    int stopped;
+} repro_out;
+
+typedef struct repro_run {
+    const recipe *r;
+    const recipe_dataset *ds;
+    const char *method, *key, *weights, *run_dir, *results, *data_desc;
+    int quiet;
+} repro_run;
+
+static int cls_run(const repro_run *q, repro_out *out) {
+    cls_run_spec s = {.r = q->r, .ds = q->ds, .method = q->method, .results_key = q->key, .pretrained = q->weights, .run_dir = q->run_dir,
+                      .results_path = q->results, .resume = 1, .restart_if_stale = 1, .quiet = q->quiet, .data_desc = q->data_desc};
+    cls_run_out ro;
+    if (cls_train_run(&s, &ro)) return -1;
+    out->metric[0] = ro.top1, out->metric[1] = ro.top5, out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
+    return 0;
+}
+
+static void cls_print(const char *ds, const char *key, const repro_out *o) {
+    printf("%-12s %-18s top-1 %6.2f  top-5 %6.2f  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->metric[1], o->wall_s,
+           (long long)o->trainable);
+}
+
+/* training iterations of one run from the data on disk (0 when it is not written yet) */
+static int64_t cls_iters(const recipe *r, const recipe_dataset *d) {
+    int n_train = count_lines_in(d->root, "train2mmcls.txt");
+    return n_train ? (int64_t)(n_train / r->batch) * r->epochs : 0;
+}
+
+static int det_run(const repro_run *q, repro_out *out) {
+    char dets[1500];
+    snprintf(dets, sizeof dets, "%s/dets", q->run_dir);
+    det_run_spec s = {.r = q->r, .ds = q->ds, .method = q->method, .results_key = q->key, .pretrained = q->weights, .run_dir = q->run_dir,
+                      .results_path = q->results, .resume = 1, .restart_if_stale = 1, .quiet = q->quiet, .data_desc = q->data_desc,
+                      .dets_dir = dets};
+    det_run_out ro;
+    if (det_train_run(&s, &ro)) return -1;
+    out->metric[0] = ro.map, out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
+    return 0;
+}
+
+static void det_print(const char *ds, const char *key, const repro_out *o) {
+    printf("%-10s %-18s mAP@0.5 %6.2f  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->wall_s, (long long)o->trainable);
+}
+
+/* the lines of the dataset entry's train splits, e.g. VOC2007/ImageSets/Main/trainval.txt */
+static int64_t det_iters(const recipe *r, const recipe_dataset *d) {
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "train"), *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, tr) {
+        if (!cJSON_IsString(e)) continue;
+        char year[64], dir[1200];
+        snprintf(year, sizeof year, "%s", e->valuestring);
+        char *sl = strchr(year, '/');
+        if (!sl) continue;
+        *sl = 0;
+        char list[96];
+        snprintf(list, sizeof list, "%s.txt", sl + 1);
+        snprintf(dir, sizeof dir, "%s/%s/ImageSets/Main", d->root, year);
+        n += count_lines_in(dir, list);
+    }
+    return n ? (int64_t)(n / r->batch) * r->epochs : 0;
+}
+
+static double rj_num(const recipe *r, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* one RetinaNet training step (full fine-tuning) on a batch of img_scale-sized images, best of three */
+static double det_step_s(const recipe *r) {
+    swin_config sc;
+    if (swin_preset(r->backbone, &sc)) return -1;
+    retinanet_config nc;
+    retinanet_config_default(&nc, &sc, VOC_N_CLASSES);
+    nc.fpn_channels = (int)rj_num(r, "neck_channels", 256);
+    nc.feat_channels = (int)rj_num(r, "head_channels", 256);
+    retinanet net;
+    retinanet_build(&net, &nc, &method_find("full")->plug);
+    retinanet_init(&net, 0);
+    int L = 1000, S = 600;
+    const cJSON *is = cJSON_GetObjectItemCaseSensitive(r->json, "img_scale");
+    if (cJSON_GetArraySize(is) == 2) L = cJSON_GetArrayItem(is, 0)->valueint, S = cJSON_GetArrayItem(is, 1)->valueint;
+    int H = (S + 31) / 32 * 32, W = (L + 31) / 32 * 32, B = r->batch < 4 ? r->batch : 4;
+    det_img_meta metas[4];
+    det_gt gts[4];
+    float box[4] = {0.2f * L, 0.2f * S, 0.6f * L, 0.7f * S};
+    int lab = 3;
+    for (int i = 0; i < B; i++) {
+        metas[i] = (det_img_meta){.ori_h = S, .ori_w = L, .img_h = S, .img_w = L, .pad_h = H, .pad_w = W, .scale_factor = {1, 1, 1, 1}};
+        gts[i] = (det_gt){.n = 1, .boxes = box, .labels = &lab};
+    }
+    graph g;
+    graph_init(&g, 64 << 20);
+    double best = 1e30;
+    for (int k = 0; k < 3; k++) { /* the first step also sizes the arena */
+        double t0 = time_now();
+        graph_reset(&g);
+        tensor *x = tensor_new4(&g, B, 3, H, W, 0);
+        for (int64_t i = 0; i < x->n; i++) x->data[i] = (float)((i * 7919) % 255) / 255.0f - 0.5f;
+        tensor *l;
+        double lc, lb;
+        if (retinanet_loss(&net, &g, x, metas, gts, &l, &lc, &lb)) break;
+        tensor_grad(&g, l)[0] = 1;
+        graph_backward(&g);
+        double dt = time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    graph_free(&g);
+    retinanet_free(&net);
+    return best < 1e29 ? best * r->batch / B : -1;
+}
+
+typedef struct repro_task_row {
+    const char *task;
+    int (*run)(const repro_run *q, repro_out *out);
+    void (*print)(const char *ds, const char *key, const repro_out *o);
+    int64_t (*iters)(const recipe *r, const recipe_dataset *d);
+    double (*step_s)(const recipe *r);
+    const char *step_what;
+} repro_task_row;
+
+static const repro_task_row task_rows[] = {
+    {"cls", cls_run, cls_print, cls_iters, estimate_step_s, "full-tuning classification"},
+    {"voc", det_run, det_print, det_iters, det_step_s, "full-tuning RetinaNet"},
+};
+
+int reproduce_task(const char *task, const repro_opts *o_in) {
+    const repro_task_row *tr = NULL;
+    for (size_t i = 0; i < sizeof task_rows / sizeof task_rows[0]; i++)
+        if (!strcmp(task, task_rows[i].task)) tr = &task_rows[i];
+    if (!tr) return err_set("no table driver for task '%s' (available: %s)", task, reproduce_tasks);
+    repro_opts oo = *o_in;
+    const repro_opts *o = &oo;
+    char res_def[256], runs_def[256];
+    snprintf(res_def, sizeof res_def, "results/%s.h5", task);
+    snprintf(runs_def, sizeof runs_def, "results/runs/%s", task);
+    if (!oo.results) oo.results = res_def;
+    if (!oo.runs_dir) oo.runs_dir = runs_def;
     recipe r;
-    if (load_profile(o->profile, &o->vars, &r, "cls")) return -1;
+    if (load_profile(o->profile, &o->vars, &r, task)) return -1;
+    if (strcmp(r.task, task)) {
+        int e = err_set("%s: a recipe of task '%s', not '%s'", r.path, r.task, task);
+        recipe_free(&r);
+        return e;
+    }
     int rc = 0;
     char *pending = NULL; /* [dataset][method]: 1 = to train */
     sha_memo memo = {.ok = 0};
     if (o->datasets_from) {
         recipe other;
-        if (load_profile(o->datasets_from, &o->vars, &other, "cls")) {
+        if (load_profile(o->datasets_from, &o->vars, &other, task)) {
             recipe_free(&r);
             return -1;
         }
@@ -271,21 +470,20 @@ int reproduce_cls(const repro_opts *o) {
         char *js = cJSON_Print(r.json);
         printf("\nresolved recipe:\n%s\n", js);
         free(js);
-        double step = estimate_step_s(&r);
+        double step = tr->step_s(&r);
         /* iterations per run from the data sizes, where the data exists already */
         for (int d = 0; d < r.n_datasets; d++) {
-            int n_train = count_lines_in(r.datasets[d].root, "train2mmcls.txt");
-            int64_t per = n_train ? (int64_t)(n_train / r.batch) * r.epochs : 0;
+            int64_t per = tr->iters(&r, &r.datasets[d]);
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
             for (int m = 0; m < r.n_methods; m++)
                 if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) && pending[d * r.n_methods + m])
                     iters += per;
         }
-        printf("\n%d runs, %d already complete. One full-tuning training step takes about %.2f s here (measured now, batch %d);\n",
-               n_runs, n_done, step, r.batch);
+        printf("\n%d runs, %d already complete. One %s training step takes about %.2f s here (measured now, batch %d);\n",
+               n_runs, n_done, tr->step_what, step, r.batch);
         if (iters) printf("about %lld iterations pending: roughly %.0f minutes of training (PEFT steps are faster, evaluation adds some).\n",
                           (long long)iters, iters * step / 60);
-        else printf("iteration counts are known once the data exists (the embedded data is written on the first run).\n");
+        else if (n_done < n_runs) printf("iteration counts are known once the data exists (the embedded data is written on the first run).\n");
         char cached[1100];
         if (embedded && r.pretrain_recipe[0] && pretrained_cached(r.pretrain_recipe, &o->vars, cached, sizeof cached) == 1) {
             recipe pr;
@@ -312,12 +510,12 @@ int reproduce_cls(const repro_opts *o) {
     }
     char paper_csv[1200];
     snprintf(paper_csv, sizeof paper_csv, "%s/reference/paper_numbers.csv", o->shared_dir);
-    if ((rc = results_open_or_create(o->results, "cls", r.profile, file_exists(paper_csv) ? paper_csv : NULL))) goto out;
+    if ((rc = results_open_or_create(o->results, task, r.profile, file_exists(paper_csv) ? paper_csv : NULL))) goto out;
     double t0 = time_now();
     int k = 0;
     for (int d = 0; d < r.n_datasets && !rc; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
-        if ((rc = ensure_synth(&r.datasets[d], r.seed, o->quiet))) break;
+        if ((rc = ensure_synth(&r, &r.datasets[d], o->quiet))) break;
         const char *desc_data = r.datasets[d].synth[0] ? "synthetic stand-in written by the harness (deltabench data synth)" : "user data";
         /* the methods, then the control run (fixed on a random backbone) */
         for (int m = 0; m <= r.n_methods && !rc; m++) {
@@ -357,26 +555,25 @@ int reproduce_cls(const repro_opts *o) {
                 remove(state);
             }
             if (!o->quiet) fprintf(stderr, "== run %d (%s on %s), %.0f s elapsed\n", k, key, r.datasets[d].key, time_now() - t0);
-            cls_run_spec s = {.r = &r, .ds = &r.datasets[d], .method = meth, .results_key = key, .pretrained = weights,
-                              .run_dir = run_dir, .results_path = o->results, .resume = 1, .restart_if_stale = 1, .quiet = o->quiet,
-                              .data_desc = desc_data};
-            cls_run_out ro;
-            rc = cls_train_run(&s, &ro);
+            repro_run q = {.r = &r, .ds = &r.datasets[d], .method = meth, .key = key, .weights = weights, .run_dir = run_dir,
+                           .results = o->results, .data_desc = desc_data, .quiet = o->quiet};
+            repro_out ro;
+            memset(&ro, 0, sizeof ro);
+            rc = tr->run(&q, &ro);
             if (!rc && ro.stopped) {
                 rc = err_set("interrupted: run the same command again to resume (%s)", run_dir);
                 break;
             }
-            if (!rc) printf("%-12s %-18s top-1 %6.2f  top-5 %6.2f  %7.0f s  %lld trainable\n", r.datasets[d].key, key, ro.top1, ro.top5,
-                            ro.wall_s, (long long)ro.trainable);
+            if (!rc) tr->print(r.datasets[d].key, key, &ro);
             fflush(stdout);
         }
     }
     if (!rc) printf("all runs complete (%.0f s this invocation)\n", time_now() - t0);
     if (!rc && !o->no_report) {
-        rc = report_tables(o->results, "cls", "results");
+        rc = report_tables(o->results, task, "results");
         int made = 0;
-        if (!rc) rc = report_plots(o->results, "cls", "build/plots", "plots", "plots", &made);
-        if (!rc) printf("tables: results/cls.md, results/cls.tex; figures: %d in plots/\n", made);
+        if (!rc) rc = report_plots(o->results, task, "build/plots", "plots", "plots", &made);
+        if (!rc) printf("tables: results/%s.md, results/%s.tex; figures: %d in plots/\n", task, task, made);
     }
 out:
     free(pending);

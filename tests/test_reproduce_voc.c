@@ -1,0 +1,135 @@
+/* test_reproduce_voc.c - the VOC table driver (`deltabench reproduce voc`, experiments/reproduce.c) on a tiny
+ * recipe: it writes the synthetic VOCdevkit named by the recipe (read back by the real reader), trains two
+ * methods (full, fixed) through the shared trainer on two images that are also its test images, stores each run with its per-class APs, writes the test detections as
+ * comp4 files that `deltabench eval voc`'s code scores to the stored mAP, skips complete runs when repeated,
+ * and writes the tables; a recipe of another task is refused. */
+#include "test_util.h"
+
+#include "../core/common.h"
+#include "../core/h5io.h"
+#include "../experiments/report.h"
+#include "../experiments/reproduce.h"
+#include "../experiments/results.h"
+#include "../metrics/voc_files.h"
+
+/* two training images that are also the test images, so that a short run of full fine-tuning detects them
+ * (a non-zero mAP makes the comp4 check meaningful); fixed trains only the neck and head */
+static const char *write_recipe(const char *dir, const char *task) {
+    static char path[1200];
+    snprintf(path, sizeof path, "%s/voc_tiny_%s.json", dir, task);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"task\": \"%s\", \"profile\": \"tiny\", \"description\": \"test\", \"backbone\": \"tiny:32:1,1,1,1:1,2,4,8:w4\",\n"
+            " \"pretrained\": \"\", \"img_size\": 128, \"img_scale\": [128, 128], \"flip_ratio\": 0.0, \"neck_channels\": 32,\n"
+            " \"head_channels\": 32, \"test_batch\": 2, \"batch\": 2, \"epochs\": 150, \"threads\": 2,\n"
+            " \"optimizer\": {\"type\": \"AdamW\", \"lr\": 1e-3, \"weight_decay\": 0.0001},\n"
+            " \"lr_config\": {\"policy\": \"step\", \"step\": [130]}, \"eval_interval_epochs\": 75, \"seed\": 1,\n"
+            " \"datasets\": [{\"key\": \"voc0712\", \"format\": \"voc\", \"root\": \"%s/VOCdevkit\", \"synth\": \"voc_det\",\n"
+            "   \"synth_cfg\": {\"trainval07\": 2, \"test07\": 1, \"trainval12\": 0, \"min_side\": 96, \"max_side\": 128, \"max_objects\": 2},\n"
+            "   \"train\": [\"VOC2007/trainval\"], \"test\": \"VOC2007/trainval\"}],\n"
+            " \"methods\": [\"full\", \"fixed\"]}\n",
+            task, dir);
+    fclose(f);
+    return path;
+}
+
+static void opts(repro_opts *o, const char *profile, const char *dir) {
+    static char res[1200], runs[1200];
+    snprintf(res, sizeof res, "%s/voc.h5", dir);
+    snprintf(runs, sizeof runs, "%s/runs", dir);
+    repro_opts_default(o);
+    o->profile = profile;
+    o->results = res;
+    o->runs_dir = runs;
+    o->no_report = 1;
+    o->quiet = 1;
+    o->shared_dir = test_shared_dir();
+}
+
+static void test_driver(void **state) {
+    const char *dir = test_tmp_dir("reproduce_voc");
+    const char *recipe = write_recipe(dir, "voc");
+    repro_opts o;
+    opts(&o, recipe, dir);
+    if (reproduce_task("voc", &o)) fail_msg("reproduce voc: %s", err_msg());
+    const char *meths[2] = {"full", "fixed"};
+    char date0[2][64];
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(results_has_complete_run(o.results, "voc0712", meths[m]), 1);
+        results_run rr;
+        if (results_read_run(o.results, "voc0712", meths[m], &rr)) fail_msg("%s", err_msg());
+        assert_int_equal(rr.n_metrics, 1);
+        assert_string_equal(rr.metric[0], "mAP");
+        assert_int_equal(rr.n_eval, 2); /* every 75 epochs */
+        assert_int_equal(rr.n_curve_parts, 2);
+        assert_int_equal(rr.n_test_samples, 2);
+        assert_int_equal(rr.n_train_samples, 2);
+        double stored = rr.final[0];
+        snprintf(date0[m], sizeof date0[m], "%s", rr.date);
+        results_run_free(&rr);
+        /* the comp4 files give the stored mAP through the file evaluator (VOC2007/trainval) */
+        char root[1300], dets[1300];
+        snprintf(root, sizeof root, "%s/VOCdevkit/VOC2007", dir);
+        snprintf(dets, sizeof dets, "%s/runs/voc0712/%s/dets", dir, meths[m]);
+        voc_result vr;
+        if (voc_eval_files(root, "trainval", dets, NULL, VOC_PROTO_MMDET, VOC_AP_11POINTS, 0.5, &vr)) fail_msg("%s", err_msg());
+        printf("  %s: stored mAP %.6f, from the comp4 files %.6f\n", meths[m], stored, 100.0 * vr.map);
+        assert_true(fabs(stored - 100.0 * vr.map) < 1e-6);
+        if (m == 0) assert_true(stored > 20.0); /* full fine-tuning finds the two images' objects */
+        /* per-class APs: 20 values, named, their mean over the classes with ground truth is the mAP */
+        char g[256];
+        snprintf(g, sizeof g, "/runs/voc0712/%s/final/per_class", meths[m]);
+        hid_t f = h5_open_read(o.results);
+        assert_true(f >= 0);
+        int nd;
+        int64_t shape[4];
+        float *ap = h5_read_f32(f, g, &nd, shape);
+        assert_non_null(ap);
+        assert_int_equal(nd, 1);
+        assert_int_equal(shape[0], 20);
+        char names[1024];
+        assert_int_equal(h5_attr_str(f, g, "class_names", names, sizeof names), 0);
+        assert_non_null(strstr(names, "aeroplane,bicycle,bird"));
+        for (int c = 0; c < 20; c++)
+            if (!isnan(vr.ap[c])) assert_true(fabs(ap[c] - 100.0 * vr.ap[c]) < 1e-3);
+        free(ap);
+        h5_close(f);
+        voc_result_free(&vr);
+    }
+    /* repeated: both runs are complete and current, nothing is trained or rewritten */
+    if (reproduce_task("voc", &o)) fail_msg("reproduce voc (again): %s", err_msg());
+    for (int m = 0; m < 2; m++) {
+        results_run rr;
+        if (results_read_run(o.results, "voc0712", meths[m], &rr)) fail_msg("%s", err_msg());
+        assert_string_equal(rr.date, date0[m]);
+        results_run_free(&rr);
+    }
+    /* the table has both methods and leaves the others missing */
+    char *md = NULL, *tex = NULL;
+    if (report_table_texts(o.results, "voc", &md, &tex)) fail_msg("%s", err_msg());
+    assert_non_null(strstr(md, "| Full |"));
+    assert_non_null(strstr(md, "missing"));
+    free(md), free(tex);
+    /* a dry run trains nothing and succeeds */
+    o.dry_run = 1;
+    assert_int_equal(reproduce_task("voc", &o), 0);
+}
+
+static void test_wrong_task(void **state) {
+    const char *dir = test_tmp_dir("reproduce_voc_wrong");
+    repro_opts o;
+    opts(&o, write_recipe(dir, "cls"), dir);
+    assert_int_equal(reproduce_task("voc", &o), -1);
+    assert_non_null(strstr(err_msg(), "not 'voc'"));
+    assert_int_equal(reproduce_task("seg", &o), -1);
+    assert_non_null(strstr(err_msg(), "available"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_driver),
+        cmocka_unit_test(test_wrong_task),
+    };
+    return cmocka_run_group_tests_name("reproduce_voc", tests, NULL, NULL);
+}
