@@ -392,14 +392,15 @@ static int write_voc_year(const char *devkit, const char *year, const char *cons
             long full[16];
             double mn = fmin(w, h);
             for (int o = 0; o < n; o++) {
-                lab[o] = (int)rng_below(r, VOC_N_CLASSES);
+                int n_cls = cfg->n_classes > 0 && cfg->n_classes < VOC_N_CLASSES ? cfg->n_classes : VOC_N_CLASSES;
+                lab[o] = (int)rng_below(r, (uint32_t)n_cls);
                 double r0 = cfg->min_radius > 0 ? cfg->min_radius : 5.0, rad = exp(log(r0) + rng_uniform(r) * (log(0.4 * mn) - log(r0)));
                 double poly[96];
                 int np = shape_polygon(lab[o] % 6, rng_uniform(r) * w, rng_uniform(r) * h, rad,
                                        0.6 + 0.2 * (lab[o] / 6), rng_uniform(r) * M_PI, poly);
                 texture t;
                 uint8_t col[3];
-                class_colour(lab[o], VOC_N_CLASSES, col);
+                class_colour(lab[o], n_cls, col);
                 random_texture(r, &t, col);
                 full[o] = paint_polygon(&img, inst, o, poly, np, &t);
             }

@@ -47,6 +47,8 @@ typedef struct synth_voc_cfg {
     int min_side, max_side; /* default 160..320 */
     int max_objects;        /* default 5 */
     int min_radius;         /* smallest object radius in pixels (default 5; radii log-uniform up to 0.4 x the short side) */
+    int n_classes;          /* objects drawn from the first n_classes VOC classes only, their colours spread over the
+                             * hue circle (1..20; 0 or 20: all twenty, the default, output unchanged) */
     uint64_t seed;
 } synth_voc_cfg;
 int synth_voc_write(const char *root, const synth_voc_cfg *cfg, synth_summary *sum);

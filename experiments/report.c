@@ -693,6 +693,64 @@ static int smooth_window(int64_t n) {
     return w | 1;
 }
 
+/* The paper's Figure 3 (VOC): the training loss of six methods against iterations, as mmdet's log plots
+ * draw it: one point per logging interval (mmcv's TextLoggerHook, interval 50 in the authors'
+ * default_runtime.py) holding the mean loss of that interval's iterations, over the raw per-iteration loss
+ * drawn faint. Which methods: Full, Fixed, Adapter, LoRA, AdaptFormer, Mona (the paper's legend). */
+#define FIG3_LOG_INTERVAL 50
+static const char *const fig3_keys[6] = {"full", "fixed", "adapter", "lora", "adaptformer", "mona"};
+
+/* Indices (into t->methods) of the Figure 3 methods the task lists, in legend order; 0 for tasks
+ * without the figure (only VOC has it). */
+static int fig3_methods(const results_task_desc *t, int *idx) {
+    if (strcmp(t->task, "voc")) return 0;
+    int n = 0;
+    for (int k = 0; k < 6; k++)
+        for (int mi = 0; mi < t->n_methods; mi++)
+            if (!strcmp(t->methods[mi].key, fig3_keys[k])) {
+                if (idx) idx[n] = mi;
+                n++;
+            }
+    return n;
+}
+
+/* <task>_fig3.dat: per method with a curve two blocks, 2b the raw loss (iteration loss) and 2b+1 the
+ * interval means (last iteration of the interval, mean loss); only complete intervals, as the logger. */
+static int export_fig3(const report_data *d, const char *dir) {
+    const results_task_desc *t = d->t;
+    int idx[6], n = fig3_methods(t, idx);
+    sbuf b = {0};
+    sb_printf(&b, "# %s Figure 3: training loss; per method two blocks: raw (iteration loss), then the mean of each "
+                  "complete %d-iteration logging interval (iteration mean); block comments name the method\n",
+              t->task, FIG3_LOG_INTERVAL);
+    int blocks = 0;
+    for (int k = 0; k < n; k++) {
+        const results_run *r = run_at(d, 0, idx[k]);
+        if (!r || r->n_curve == 0) continue;
+        sb_printf(&b, "%s# method %s raw\n", blocks ? "\n\n" : "", t->methods[idx[k]].label);
+        for (int64_t i = 0; i < r->n_curve; i++) {
+            sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+            dat_num(&b, r->curve_loss[i]);
+            sb_printf(&b, "\n");
+        }
+        sb_printf(&b, "\n\n# method %s logged\n", t->methods[idx[k]].label);
+        double sum = 0;
+        int cnt = 0;
+        for (int64_t i = 0; i < r->n_curve; i++) {
+            sum += r->curve_loss[i];
+            cnt++;
+            if (r->curve_iter[i] % FIG3_LOG_INTERVAL == 0) {
+                sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+                dat_num(&b, sum / cnt);
+                sb_printf(&b, "\n");
+                sum = 0, cnt = 0;
+            }
+        }
+        blocks++;
+    }
+    return write_text(dir, t->task, "fig3", &b);
+}
+
 static int export_data(const report_data *d, const char *dir) {
     const results_task_desc *t = d->t;
     if (mkdir_p(dir)) return -1;
@@ -772,6 +830,7 @@ static int export_data(const report_data *d, const char *dir) {
         snprintf(suf, sizeof suf, "loss_%s", t->datasets[di].key);
         if (write_text(dir, t->task, suf, &b)) return -1;
     }
+    if (fig3_methods(t, NULL) > 0 && export_fig3(d, dir)) return -1;
     return 0;
 }
 
@@ -936,6 +995,33 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             free(titles.s);
             snprintf(script, sizeof script, "%s/loss.gp", scripts_dir);
             snprintf(out, sizeof out, "%s/%s_loss_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
+            rc = run_gnuplot(script, v.s, out);
+            free(v.s);
+            if (!rc) count++;
+        }
+        /* Figure 3 (VOC) */
+        int idx[6], nf = fig3_methods(t, idx);
+        if (nf > 0 && !rc) {
+            sbuf titles = {0};
+            int blocks = 0;
+            for (int q = 0; q < nf; q++) {
+                const results_run *r = run_at(&d, 0, idx[q]);
+                if (!r || r->n_curve == 0) continue;
+                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[idx[q]].label);
+                blocks++;
+            }
+            memset(&v, 0, sizeof v);
+            snprintf(datf, sizeof datf, "%s/%s_fig3.dat", data_dir, task);
+            gp_var(&v, "term", terms[k]);
+            gp_var(&v, "datafile", datf);
+            gp_var(&v, "titles", titles.s ? titles.s : "");
+            sb_printf(&v, "; nblocks=%d; interval=%d", blocks, FIG3_LOG_INTERVAL);
+            snprintf(title, sizeof title, "%s: training loss (Figure 3 of the paper)", t->title);
+            gp_var(&v, "plottitle", title);
+            gp_var(&v, "subtitle", sub.s);
+            free(titles.s);
+            snprintf(script, sizeof script, "%s/fig3.gp", scripts_dir);
+            snprintf(out, sizeof out, "%s/%s_fig3.%s", out_dir, task, terms[k]);
             rc = run_gnuplot(script, v.s, out);
             free(v.s);
             if (!rc) count++;

@@ -643,6 +643,43 @@ static void test_tables_single_dataset(void **state) {
     free(tex);
 }
 
+/* The paper's Figure 3 for VOC: six methods only (BitFit is not one), the mean of each complete 50-iteration
+ * logging interval. Fixture losses (logged every 10 iterations): 3.0, 3.29, 2.98, 3.27, 2.96 in iterations
+ * 10-50 (mean 15.5 / 5 = 3.1), 3.25, 2.94, 3.23, 2.92, 3.21 in 60-100 (15.55 / 5 = 3.11). */
+static void test_fig3_voc(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("results_fig3");
+    char h5[2048], dd[2048], fd[2048], p[4096];
+    snprintf(h5, sizeof h5, "%s/voc.h5", dir);
+    snprintf(dd, sizeof dd, "%s/dat", dir);
+    snprintf(fd, sizeof fd, "%s/fig", dir);
+    assert_int_equal(results_open_or_create(h5, "voc", "default", test_shared_path("reference/paper_numbers.csv")), 0);
+    static fixture fx;
+    const char *methods[3] = {"mona", "bitfit", "full"};
+    for (int i = 0; i < 3; i++) {
+        fixture_make(&fx, "voc0712", methods[i], 60 + i, 1, 1000, 40000);
+        fx.run.n_metrics = 1;
+        fx.run.metric[0] = "mAP";
+        assert_int_equal(results_write_run(h5, &fx.run), 0);
+    }
+    int made = 0;
+    if (report_plots(h5, "voc", dd, "plots", fd, &made)) fail_msg("%s", err_msg());
+    snprintf(p, sizeof p, "%s/voc_fig3.dat", dd);
+    char *s = file_read_all(p, NULL);
+    assert_non_null(s);
+    const char *a = strstr(s, "# method Full raw"), *b = strstr(s, "# method Full logged"), *c = strstr(s, "# method Mona raw"),
+               *e = strstr(s, "# method Mona logged");
+    assert_true(a && b && c && e && a < b && b < c && c < e); /* the legend's order: Full before Mona */
+    assert_null(strstr(s, "BitFit"));
+    assert_non_null(strstr(b, "\n50 3.1\n100 3.11\n"));
+    assert_non_null(strstr(a, "\n10 3\n20 3.29\n"));
+    free(s);
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/voc_fig3.%s", fd, k ? "svg" : "png");
+        assert_true(file_size(p) > 2000);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
@@ -656,6 +693,7 @@ int main(void) {
         cmocka_unit_test(test_plot_data),
         cmocka_unit_test(test_plots_render),
         cmocka_unit_test(test_h5py_written_file),
+        cmocka_unit_test(test_fig3_voc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
