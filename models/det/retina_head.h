@@ -42,9 +42,11 @@ typedef struct retina_head_config {
     int max_per_img;
 } retina_head_config;
 
-/* The VOC RetinaNet values (retinanet_r50_fpn.py as the Mona VOC config inherits it): octave anchors 4 x
- * 2^(k/3), ratios 0.5 1 2, strides 8..128; stds 1; MaxIoU 0.5 / 0.4 / 0; focal 2.0 / 0.25; L1; nms_pre 1000,
- * score 0.05, NMS 0.5, 100 per image. */
+/* The VOC RetinaNet values, as the Mona VOC config (mona_configs/swin-l_voc/voc_retinanet_swin_large_1x_*.py)
+ * writes them inline: it inherits no model base (its retinanet_r50_fpn.py line is commented out), though head,
+ * train_cfg and test_cfg equal mmdet's retinanet_r50_fpn.py apart from num_classes 20 (docs/dense_spec.md 5,
+ * 6.1). Octave anchors 4 x 2^(k/3), ratios 0.5 1 2, strides 8..128; stds 1; MaxIoU 0.5 / 0.4 / 0; focal
+ * 2.0 / 0.25; L1; nms_pre 1000, score 0.05, NMS 0.5, 100 per image. */
 void retina_head_config_default(retina_head_config *c, int num_classes, int in_channels, int feat_channels);
 
 typedef struct retina_head {
