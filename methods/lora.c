@@ -49,7 +49,7 @@ static tensor *lora_apply(void *mod, graph *g, hook_point hp, tensor *x, tensor 
 static int lora_trainable(const char *name) { return name_contains(name, "lora_"); }
 
 const method method_lora = {.name = "lora",
-                            .summary = "LoRA on q and v (rank 64, alpha 1)",
+                            .summary = "LoRA on the q and v projections, scaled alpha / rank",
                             .plug.hooks = HOOK_BIT(HOOK_QKV),
                             .plug.block_declare = lora_declare,
                             .plug.apply = lora_apply,
