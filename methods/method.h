@@ -86,6 +86,11 @@ void method_opt_describe(const method_opt *o, char *buf, int n);
 /* Canonical spec of a (possibly plain) spec text into buf: 0, or -1 (err_set) if it does not parse. */
 int method_spec_canonical(const char *text, char *buf, int n);
 
+/* Load a delta checkpoint (core/checkpoint.h, ckpt_load_delta) onto a store built with sp, after checking that its
+ * metadata "method" (the spec the trainer recorded) has sp's canonical spec: a mismatch, or no method recorded,
+ * is an error naming both, even where the shapes would agree (lora:alpha=2 against lora). */
+int method_load_delta(const char *path, params *ps, const method_spec *sp, char **metadata_json);
+
 /* Helpers for method files. */
 tensor *method_param(params *ps, const block_info *bi, const char *suffix, int ndim, const int *shape);
 int name_contains(const char *name, const char *needle);

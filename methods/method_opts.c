@@ -9,6 +9,8 @@
 
 #include "method.h"
 
+#include "../core/checkpoint.h"
+
 static const char *type_word(const method_opt *o) {
     switch (o->type) {
     case MOPT_INT: return "an integer";
@@ -203,4 +205,20 @@ int method_spec_canonical(const char *text, char *buf, int n) {
     if (method_spec_parse(text, &sp)) return -1;
     snprintf(buf, n, "%s", sp.spec);
     return 0;
+}
+
+int method_load_delta(const char *path, params *ps, const method_spec *sp, char **metadata_json) {
+    if (metadata_json) *metadata_json = NULL;
+    ckpt_tensors h;
+    if (ckpt_read_safetensors_meta(path, &h)) return -1;
+    const char *saved = ckpt_meta_get(&h, "method");
+    char canon[METHOD_SPEC_MAX];
+    int rc = 0;
+    if (!saved) rc = err_set("%s: the delta checkpoint records no method (expected '%s')", path, sp->spec);
+    else if (method_spec_canonical(saved, canon, sizeof canon))
+        rc = err_prefix("%s: the delta checkpoint's method", path);
+    else if (strcmp(canon, sp->spec))
+        rc = err_set("%s: a delta checkpoint of method '%s', this model is built with '%s'", path, canon, sp->spec);
+    ckpt_tensors_free(&h);
+    return rc ? -1 : ckpt_load_delta(path, ps, metadata_json);
 }

@@ -8,6 +8,7 @@
 
 #include "fd_util.h"
 
+#include "../core/checkpoint.h"
 #include "../core/common.h"
 #include "../methods/method.h"
 #include "../models/swin.h"
@@ -241,6 +242,80 @@ static void test_default_spec_is_plain(void **state) {
     }
 }
 
+/* ---- delta checkpoints record the spec; loading under another spec fails naming both ----------- */
+typedef struct built {
+    method_spec sp;
+    params ps;
+    swin s;
+} built;
+
+static void build(built *b, const char *text) {
+    swin_config cfg;
+    assert_int_equal(swin_preset("tiny:8:1,1,1,1:1,1,2,2", &cfg), 0);
+    if (method_spec_parse(text, &b->sp)) fail_msg("%s", err_msg());
+    params_init(&b->ps);
+    swin_build(&b->s, &b->ps, &cfg, &b->sp.plug);
+    params_alloc(&b->ps);
+    rng_t r;
+    rng_seed(&r, 3);
+    swin_init(&b->s, &r);
+}
+static void unbuild(built *b) {
+    swin_free(&b->s);
+    params_free(&b->ps);
+}
+
+static void expect_load(const char *path, const char *text, const char *needle) {
+    built b;
+    build(&b, text);
+    err_clear();
+    int rc = method_load_delta(path, &b.ps, &b.sp, NULL);
+    if (!needle && rc) fail_msg("%s under '%s': %s", path, text, err_msg());
+    if (needle && !rc) fail_msg("%s loaded under '%s', expected an error", path, text);
+    if (needle && !strstr(err_msg(), needle)) fail_msg("%s under '%s': '%s' lacks '%s'", path, text, err_msg(), needle);
+    unbuild(&b);
+}
+
+static void test_delta_spec(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("method_opts");
+    char p1[1100], p2[1100], p3[1100];
+    snprintf(p1, sizeof p1, "%s/lora_alpha2.safetensors", dir);
+    snprintf(p2, sizeof p2, "%s/mona_plain.safetensors", dir);
+    snprintf(p3, sizeof p3, "%s/no_method.safetensors", dir);
+    built b;
+    build(&b, "lora:alpha=2");
+    char meta[300];
+    snprintf(meta, sizeof meta, "{\"method\": \"%s\"}", b.sp.spec);
+    assert_int_equal(ckpt_save_delta(p1, &b.ps, meta), 0);
+    assert_int_equal(ckpt_save_delta(p3, &b.ps, "{\"dataset\": \"x\"}"), 0);
+    unbuild(&b);
+    build(&b, "mona");
+    assert_int_equal(ckpt_save_delta(p2, &b.ps, "{\"method\": \"mona\"}"), 0); /* written before specs: the plain name */
+    unbuild(&b);
+    expect_load(p1, "lora:alpha=2", NULL);
+    expect_load(p1, "lora:alpha=2:rank=64", NULL); /* the same canonical spec */
+    /* the same shapes, another spec: only the recorded spec tells */
+    expect_load(p1, "lora", "a delta checkpoint of method 'lora:rank=64:alpha=2', this model is built with 'lora:rank=64:alpha=1'");
+    expect_load(p1, "lora:rank=8", "this model is built with 'lora:rank=8:alpha=1'");
+    expect_load(p2, "mona", NULL);
+    expect_load(p2, "mona:width=32", "a delta checkpoint of method 'mona:width=64:kernels=3,5,7:scaled_ln=on'");
+    expect_load(p3, "lora:alpha=2", "records no method (expected 'lora:rank=64:alpha=2')");
+    /* and a correct load restores the values */
+    built a, c;
+    build(&a, "lora:alpha=2");
+    for (int i = 0; i < a.ps.n; i++)
+        if (a.ps.p[i]->trainable)
+            for (int64_t j = 0; j < a.ps.p[i]->t.n; j++) a.ps.p[i]->t.data[j] = (float)(j % 7) - 3.0f;
+    assert_int_equal(ckpt_save_delta(p1, &a.ps, meta), 0);
+    build(&c, "lora:alpha=2");
+    assert_int_equal(method_load_delta(p1, &c.ps, &c.sp, NULL), 0);
+    for (int i = 0; i < a.ps.n; i++)
+        if (a.ps.p[i]->trainable) assert_memory_equal(a.ps.p[i]->t.data, c.ps.p[i]->t.data, sizeof(float) * a.ps.p[i]->t.n);
+    unbuild(&a);
+    unbuild(&c);
+}
+
 /* ---- finite differences through a tiny Swin under non-default options -------------------------- */
 static int swin_fwd(graph *g, fd_case *c, tensor **out) {
     swin_outputs o;
@@ -324,7 +399,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),       cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_defaults_authors), cmocka_unit_test(test_counts_formula),
-        cmocka_unit_test(test_default_spec_is_plain), cmocka_unit_test(test_fd_mona_opts),
+        cmocka_unit_test(test_default_spec_is_plain), cmocka_unit_test(test_delta_spec),
+        cmocka_unit_test(test_fd_mona_opts),
         cmocka_unit_test(test_fd_lorand_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
