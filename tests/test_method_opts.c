@@ -19,6 +19,9 @@ static void expect_spec(const char *text, const char *spec, const char *key) {
     if (strcmp(sp.spec, spec)) fail_msg("'%s': canonical '%s', expected '%s'", text, sp.spec, spec);
     if (strcmp(sp.key, key)) fail_msg("'%s': key '%s', expected '%s'", text, sp.key, key);
     assert_ptr_equal(sp.plug.ctx, &sp.o);
+    for (const char *c = sp.key; *c; c++) /* a directory and HDF5 group name (results.c's valid_key) */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_.-", *c)))
+            fail_msg("'%s': key '%s' has '%c'", text, sp.key, *c);
     /* the canonical spec parses to itself */
     method_spec again;
     assert_int_equal(method_spec_parse(sp.spec, &again), 0);
