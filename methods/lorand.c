@@ -1,6 +1,7 @@
 /* lorand.c - LoRand (§4.9, STAR-MMRotate only): two modules per block, after DropPath in each branch:
  * X1 = X + L1(DP(A)), X2 = X1 + L2(DP(F)). L(z) = z + P2(gelu(P1(z))), each P a Lorand_Multi linear
- * with W = sum_i (A_i g_i B_i)^T over 4 branches of kernel dim 8, bottleneck C/2. Trainable: 'lorand'. */
+ * with W = sum_i (A_i g_i B_i)^T over 4 branches of kernel dim 8, bottleneck C/2 (the options
+ * lorand:branches=4:kernel=8:factor=2). Trainable: 'lorand'. */
 #include "lorand.h"
 
 #include <math.h>

@@ -95,7 +95,11 @@ static void value_str(const method_opt *o, const method_value *v, char sep, char
     buf[0] = 0;
     if (o->type == MOPT_BOOL) snprintf(buf, n, "%s", v->i[0] ? "on" : "off");
     else if (o->type == MOPT_FLOAT) {
-        snprintf(buf, n, "%g", v->f);
+        /* the shortest form that reads back as the same double, so the canonical spec is exact */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, n, "%.*g", prec, v->f);
+            if (strtod(buf, NULL) == v->f) break;
+        }
         if (sep == '-') /* "1e+06" -> "1e06": '+' is not a key character */
             for (char *s = buf, *d = buf;; s++)
                 if (*s != '+' && !(*d++ = *s)) break;

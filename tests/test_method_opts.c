@@ -42,7 +42,8 @@ static void test_parse_good(void **state) {
     expect_spec("lora:rank=16", "lora:rank=16:alpha=1", "lora_rank16");
     expect_spec("lora:alpha=0.5", "lora:rank=64:alpha=0.5", "lora_alpha0.5");
     expect_spec("lora:alpha=1e-5", "lora:rank=64:alpha=1e-05", "lora_alpha1e-05");
-    expect_spec("lora:alpha=250000", "lora:rank=64:alpha=250000", "lora_alpha250000");
+    expect_spec("lora:alpha=250000", "lora:rank=64:alpha=2.5e+05", "lora_alpha2.5e05"); /* shortest exact form; no + in keys */
+    expect_spec("lora:alpha=0.123456789", "lora:rank=64:alpha=0.123456789", "lora_alpha0.123456789"); /* exact, not %g's 6 digits */
     expect_spec("adapter:width=32", "adapter:width=32", "adapter_width32");
     expect_spec("adaptformer", "adaptformer:width=64:scale=0.1", "adaptformer");
     expect_spec("adaptformer:scale=0.10", "adaptformer:width=64:scale=0.1", "adaptformer");
