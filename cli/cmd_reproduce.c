@@ -44,7 +44,7 @@ static void reproduce_usage(FILE *f) {
             "  --cache DIR         synthetic data and the pretrained embedded backbone (default cache)\n"
             "  --results FILE      results file (default results/<task>.h5)\n"
             "  --runs-dir DIR      per-run checkpoints (default results/runs/<task>)\n"
-            "  --methods LIST      only these methods (comma-separated)\n"
+            "  --methods LIST      only these methods (comma-separated run keys: mona, mona_width32)\n"
             "  --datasets LIST     only these datasets (cls: flowers102, oxford_pets, voc2007; voc: voc0712)\n"
             "  --datasets-from P   use the datasets of profile P (e.g. the paper recipe on the synthetic data)\n"
             "  --epochs N, --batch N, --max-iters N, --max-eval-batches N, --threads N   override the recipe\n"

@@ -256,14 +256,18 @@ static int run_module(hid_t f, golden_result *r) {
     if (h5_attr_i64(f, "/", "in_dim", &in_dim, 1) != 1 || h5_attr_i64(f, "/", "num_branch", &nb, 1) != 1 ||
         h5_attr_i64(f, "/", "kernel_dim", &kd, 1) != 1)
         return -1;
-    if (nb != LORAND_BRANCHES || kd != LORAND_KERNEL)
-        return err_set("lorand with %lld branches of kernel dim %lld: this build has %d and %d", (long long)nb,
-                       (long long)kd, LORAND_BRANCHES, LORAND_KERNEL);
+    if (nb < 1 || nb > LORAND_MAX_BRANCHES || kd < 1 || kd > 1024)
+        return err_set("lorand with %lld branches of kernel dim %lld: this build takes 1..%d branches and kernel dims 1..1024",
+                       (long long)nb, (long long)kd, LORAND_MAX_BRANCHES);
+    int64_t fa = LORAND_FACTOR;
+    if (h5_attr_i64(f, "/", "factor", &fa, 1) != 1) fa = LORAND_FACTOR, err_clear(); /* older files: the authors' 2 */
+    if (fa < 1 || fa > in_dim) return err_set("lorand factor %lld: expected 1..in_dim", (long long)fa);
+    lorand_cfg lc = {(int)nb, (int)kd, (int)fa};
     snprintf(r->method, sizeof r->method, "lorand");
     params ps;
     params_init(&ps);
     lorand_module m;
-    lorand_module_declare(&m, &ps, "", (int)in_dim);
+    lorand_module_declare(&m, &ps, "", (int)in_dim, &lc);
     params_alloc(&ps);
     int rc = golden_load_params(f, &ps);
     graph g;

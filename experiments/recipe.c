@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "../methods/method.h"
 
 int recipe_path(const char *task, const char *profile, char *out, int n) {
     const char *env = getenv("DB_RECIPES");
@@ -207,7 +208,19 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
             err_set("%s: \"methods\" must hold at most %d names", w, RECIPE_MAX_METHODS);
             goto fail;
         }
-        snprintf(r->methods[r->n_methods++], 32, "%s", it->valuestring);
+        method_spec sp;
+        if (method_spec_parse(it->valuestring, &sp)) {
+            err_prefix("%s: methods[%d]", w, r->n_methods);
+            goto fail;
+        }
+        for (int k = 0; k < r->n_methods; k++)
+            if (!strcmp(r->method_keys[k], sp.key)) {
+                err_set("%s: methods[%d] '%s' and methods[%d] '%s' are the same run (%s)", w, k, r->methods[k], r->n_methods,
+                        it->valuestring, sp.spec);
+                goto fail;
+            }
+        snprintf(r->methods[r->n_methods], RECIPE_METHOD_MAX, "%s", it->valuestring);
+        snprintf(r->method_keys[r->n_methods++], RECIPE_METHOD_MAX, "%s", sp.key);
     }
     if (r->img_size < 32 || r->batch < 1 || r->epochs < 1 || r->lr <= 0) {
         err_set("%s: img_size >= 32, batch >= 1, epochs >= 1 and optimizer.lr > 0 are required", w);
@@ -255,8 +268,18 @@ int recipe_set(recipe *r, const char *key, double v) {
     return 0;
 }
 
+_Static_assert(RECIPE_METHOD_MAX == METHOD_SPEC_MAX, "recipe method specs hold a method spec");
+
 double recipe_lr_mult(const recipe *r, const char *method, const char *dataset) {
     const cJSON *m = r->lr_mult ? cJSON_GetObjectItemCaseSensitive(r->lr_mult, method) : NULL;
+    if (!m && r->lr_mult) { /* a spec or key with options ("mona:width=32", "mona_width32"): the method's own row */
+        method_spec sp;
+        if (!method_spec_parse(method, &sp)) {
+            m = cJSON_GetObjectItemCaseSensitive(r->lr_mult, sp.key);
+            if (!m) m = cJSON_GetObjectItemCaseSensitive(r->lr_mult, sp.m->name);
+        } else
+            err_clear(); /* not a spec: no row */
+    }
     const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, dataset) : NULL;
     return cJSON_IsNumber(v) ? v->valuedouble : 1.0;
 }

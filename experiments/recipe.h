@@ -11,6 +11,7 @@ struct cJSON;
 
 #define RECIPE_MAX_DATASETS 8
 #define RECIPE_MAX_METHODS 16
+#define RECIPE_METHOD_MAX 192 /* = METHOD_SPEC_MAX (methods/method.h) */
 
 typedef struct recipe_dataset {
     char key[32];     /* results key: flowers102, oxford_pets, voc2007 */
@@ -37,7 +38,10 @@ typedef struct recipe {
     const struct cJSON *lr_config, *paramwise, *lr_mult, *control;
     recipe_dataset datasets[RECIPE_MAX_DATASETS];
     int n_datasets;
-    char methods[RECIPE_MAX_METHODS][32];
+    /* "methods": method specs as written ("mona", "mona:width=32"), checked at load; method_keys: each one's
+     * run key (directory and results group: "mona", "mona_width32"), distinct */
+    char methods[RECIPE_MAX_METHODS][RECIPE_METHOD_MAX];
+    char method_keys[RECIPE_MAX_METHODS][RECIPE_METHOD_MAX];
     int n_methods;
 } recipe;
 
@@ -48,7 +52,8 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r);
 /* Override scalar fields after loading ("epochs", "batch", "max_iters", "threads", "lr", ...); keeps
  * r->json in step. Returns -1 for an unknown key. */
 int recipe_set(recipe *r, const char *key, double value);
-/* Learning-rate multiplier of a method on a dataset (lr_mult table; 1 if absent). */
+/* Learning-rate multiplier of a method on a dataset (lr_mult table; 1 if absent). method is a table key or a
+ * method spec ("mona:width=32"): a spec takes its key's row ("mona_width32"), else its method's ("mona"). */
 double recipe_lr_mult(const recipe *r, const char *method, const char *dataset);
 void recipe_free(recipe *r);
 /* Whether two resolved recipes describe the same training: equal JSON apart from "threads" and

@@ -456,14 +456,14 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
     for (int d = 0; d < r.n_datasets; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
         for (int m = 0; m < r.n_methods; m++) {
-            if (!in_list(o->only_methods, r.methods[m])) continue;
+            if (!in_list(o->only_methods, r.method_keys[m])) continue;
             int stale = 0;
-            int done = !o->restart && run_is_current(o->results, r.datasets[d].key, r.methods[m], rj_now, wsha, &stale);
+            int done = !o->restart && run_is_current(o->results, r.datasets[d].key, r.method_keys[m], rj_now, wsha, &stale);
             pending[d * r.n_methods + m] = !done;
             n_runs++;
             n_done += done;
             if (o->dry_run)
-                printf("  %-12s %-12s %s\n", r.datasets[d].key, r.methods[m],
+                printf("  %-12s %-12s %s\n", r.datasets[d].key, r.method_keys[m],
                        done ? "done (skipped)" : stale ? "to run again (stored run made by another recipe or other weights)" : "to run");
         }
     }
@@ -478,7 +478,7 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
             int64_t per = tr->iters(&r, &r.datasets[d]);
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
             for (int m = 0; m < r.n_methods; m++)
-                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.methods[m]) && pending[d * r.n_methods + m])
+                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.method_keys[m]) && pending[d * r.n_methods + m])
                     iters += per;
         }
         printf("\n%d runs, %d already complete. One %s training step takes about %.2f s here (measured now, batch %d);\n",
@@ -523,8 +523,9 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
         for (int m = 0; m <= r.n_methods && !rc; m++) {
             const char *meth, *key, *weights = pretrained;
             if (m < r.n_methods) {
-                meth = key = r.methods[m];
-                if (!in_list(o->only_methods, meth)) continue;
+                meth = r.methods[m];      /* the spec, "mona:width=32" */
+                key = r.method_keys[m];   /* its run key, "mona_width32" */
+                if (!in_list(o->only_methods, key)) continue;
             } else {
                 const cJSON *ctl = r.control;
                 if (!ctl || o->no_control) break;

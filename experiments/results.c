@@ -632,6 +632,7 @@ static int write_run_group(hid_t f, const results_run *r) {
         strncat(metrics, r->metric[m], sizeof metrics - strlen(metrics) - 1);
     }
     int rc = set_str(f, g, "status", r->complete ? "complete" : "partial") || set_i64(f, g, "seed", r->seed) ||
+             set_str(f, g, "method_spec", r->method_spec && *r->method_spec ? r->method_spec : r->method) ||
              set_str(f, g, "recipe", r->recipe_json && *r->recipe_json ? r->recipe_json : "{}") ||
              set_str(f, g, "backbone", r->backbone) ||
              set_str(f, g, "backbone_config", r->backbone_json && *r->backbone_json ? r->backbone_json : "{}") ||
@@ -846,7 +847,7 @@ int results_has_complete_run(const char *path, const char *dataset, const char *
 
 void results_run_free(results_run *r) {
     if (!r) return;
-    const char **strs[] = {&r->dataset, &r->method, &r->recipe_json, &r->backbone, &r->backbone_json,
+    const char **strs[] = {&r->dataset, &r->method, &r->method_spec, &r->recipe_json, &r->backbone, &r->backbone_json,
                            &r->pretrained_path, &r->pretrained_sha256, &r->data, &r->train_split, &r->test_split,
                            &r->commit, &r->date, &r->hostname, &r->cpu_model};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free((void *)*strs[i]);
@@ -953,6 +954,7 @@ int results_read_run(const char *path, const char *dataset, const char *method, 
     int rc = 0;
     r->dataset = xstrdup(dataset);
     r->method = xstrdup(method);
+    r->method_spec = H5Aexists_by_name(f, g, "method_spec", H5P_DEFAULT) > 0 ? attr_dup(f, g, "method_spec", &rc) : xstrdup(method);
     char *status = attr_dup(f, g, "status", &rc);
     r->complete = status && !strcmp(status, "complete");
     free(status);

@@ -22,7 +22,9 @@
  * Strings may be NULL where marked; arrays may be NULL only when their count is 0. */
 typedef struct results_run {
     const char *dataset;           /* key under /runs, e.g. "flowers102" ([A-Za-z0-9_.-]+) */
-    const char *method;            /* key, e.g. "mona" */
+    const char *method;            /* key, e.g. "mona" or "mona_width32" (method_spec's key, methods/method.h) */
+    const char *method_spec;       /* the canonical spec, e.g. "mona:width=64:kernels=3,5,7:scaled_ln=on"; NULL =
+                                    * method (attribute method_spec; files without it read back as method) */
     int complete;                  /* 1: finished as the recipe says; 0: partial (interrupted/stopped) */
     int64_t seed;
     const char *recipe_json;       /* the resolved recipe, a JSON object (checked to parse) */

@@ -194,15 +194,15 @@ static int cls_save_extra(void *self, const char *meta_json) {
 int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     const recipe *r = s->r;
     memset(out, 0, sizeof *out);
-    const char *key = s->results_key ? s->results_key : s->method;
-    char tag[96];
+    method_spec sp; /* the method with its options; the backbone's plug-in points into it for the whole run */
+    if (method_spec_parse(s->method, &sp)) return err_prefix("%s", r->path);
+    const char *key = s->results_key ? s->results_key : sp.key;
+    char tag[256];
     snprintf(tag, sizeof tag, "%s %s", s->ds->key, key);
     if (r->threads > 0) {
         omp_set_num_threads(r->threads);
         openblas_set_num_threads(r->threads);
     }
-    const method *m = method_find(s->method);
-    if (!m) return err_set("%s: unknown method '%s' (see deltabench methods)", r->path, s->method);
     cls_format fmt;
     if (cls_format_parse(s->ds->format, &fmt)) return err_prefix("%s: datasets[%s]", r->path, s->ds->key);
     cls_task k;
@@ -220,14 +220,14 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
         err_set("%s: %d training images, fewer than one batch of %d", s->ds->root, k.train.n, r->batch);
         goto done;
     }
-    classifier_build(&k.c, &k.sc, &m->plug, k.train.n_classes);
+    classifier_build(&k.c, &k.sc, &sp.plug, k.train.n_classes);
     have_model = 1;
     classifier_init(&k.c, r->seed);
     if (s->pretrained && *s->pretrained) {
         ckpt_apply_opts ao = {.allow_missing = 1};
         if (ckpt_load_pretrained(&k.c.ps, s->pretrained, &ao, s->quiet ? NULL : stderr)) goto done;
     }
-    double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
+    double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
     k.ipe = cls_iters_per_epoch(k.train.n, r->batch, 1);
     train_task t = {.self = &k, .ps = &k.c.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .n_metrics = 2, .metric_name = {"top1", "top5"},
                     .train_open = cls_open, .train_next = cls_next, .train_close = cls_close, .batch_free = cls_batch_free,
@@ -240,7 +240,7 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
              "\"drop_path_rate\": %g}",
              r->backbone, sc->embed_dim, sc->depths[0], sc->depths[1], sc->depths[2], sc->depths[3], sc->num_heads[0], sc->num_heads[1],
              sc->num_heads[2], sc->num_heads[3], sc->window, sc->drop_path_rate);
-    trainer_spec ts = {.r = r, .method = s->method, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
+    trainer_spec ts = {.r = r, .method = sp.spec, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
                        .results_path = s->results_path, .results_key = key, .pretrained = s->pretrained, .backbone_json = bbjson,
                        .resume = s->resume, .restart_if_stale = s->restart_if_stale, .quiet = s->quiet,
                        .stop_after_iters = s->stop_after_iters, .save_extra = cls_save_extra};

@@ -13,11 +13,11 @@
 typedef struct cls_run_spec {
     const recipe *r;
     const recipe_dataset *ds;
-    const char *method;
+    const char *method;        /* a method spec, e.g. "mona" or "mona:width=32" (methods/method.h) */
     const char *pretrained;    /* checkpoint to start from, NULL/"" = random initialisation */
     const char *run_dir;       /* state.safetensors, delta.safetensors live here */
     const char *results_path;  /* NULL: do not write results */
-    const char *results_key;   /* method key in the results file (NULL = method) */
+    const char *results_key;   /* method key in the results file (NULL = the spec's key) */
     const char *data_desc;     /* which data (printed and stored) */
     int resume;                /* continue from run_dir/state.safetensors when present */
     int restart_if_stale;      /* with resume: a state saved by another recipe is removed, not an error */

@@ -224,15 +224,15 @@ static int det_write_comp4(const det_task *k, const char *dir, const char *split
 int det_train_run(const det_run_spec *s, det_run_out *out) {
     const recipe *r = s->r;
     memset(out, 0, sizeof *out);
-    const char *key = s->results_key ? s->results_key : s->method;
-    char tag[96];
+    method_spec sp; /* the method with its options; the backbone's plug-in points into it for the whole run */
+    if (method_spec_parse(s->method, &sp)) return err_prefix("%s", r->path);
+    const char *key = s->results_key ? s->results_key : sp.key;
+    char tag[256];
     snprintf(tag, sizeof tag, "%s %s", s->ds->key, key);
     if (r->threads > 0) {
         omp_set_num_threads(r->threads);
         openblas_set_num_threads(r->threads);
     }
-    const method *m = method_find(s->method);
-    if (!m) return err_set("%s: unknown method '%s' (see deltabench methods)", r->path, s->method);
     const cJSON *dj = dataset_json(r, s->ds->key);
     char tr[4][64], te[1][64];
     int ntr = json_splits(dj ? cJSON_GetObjectItemCaseSensitive(dj, "train") : NULL, tr, 4, r->path);
@@ -275,7 +275,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     retinanet_config_default(&nc, &bc, VOC_N_CLASSES);
     nc.fpn_channels = (int)rnum(r, "neck_channels", 256);
     nc.feat_channels = (int)rnum(r, "head_channels", 256);
-    retinanet_build(&k.net, &nc, &m->plug);
+    retinanet_build(&k.net, &nc, &sp.plug);
     have_model = 1;
     retinanet_init(&k.net, r->seed);
     if (s->pretrained && *s->pretrained) {
@@ -286,7 +286,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     if (det_group_sampler(&k.train, k.batch, r->seed, 0, &order, &n_order)) goto done;
     free(order);
     k.ipe = n_order / k.batch;
-    double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
+    double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
     train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 0, .n_parts = 2,
                     .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
                     .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
@@ -298,7 +298,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
              "\"head\": \"RetinaHead %d\"}",
              r->backbone, bc.embed_dim, bc.depths[0], bc.depths[1], bc.depths[2], bc.depths[3], bc.num_heads[0], bc.num_heads[1],
              bc.num_heads[2], bc.num_heads[3], bc.window, bc.drop_path_rate, nc.fpn_channels, nc.feat_channels);
-    trainer_spec ts = {.r = r, .method = s->method, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
+    trainer_spec ts = {.r = r, .method = sp.spec, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
                        .results_path = s->results_path, .results_key = key, .pretrained = s->pretrained, .backbone_json = bbjson,
                        .resume = s->resume, .restart_if_stale = s->restart_if_stale, .quiet = s->quiet, .stop_after_iters = s->stop_after_iters};
     if (!s->quiet)

@@ -17,7 +17,7 @@
 typedef struct det_run_spec {
     const recipe *r;
     const recipe_dataset *ds;
-    const char *method;
+    const char *method;        /* a method spec, e.g. "mona" or "mona:width=32" (methods/method.h) */
     const char *pretrained;    /* checkpoint for the backbone, NULL/"" = random initialisation */
     const char *run_dir;
     const char *results_path;  /* NULL: no results */

@@ -13,6 +13,7 @@
 #include "../core/checkpoint.h"
 #include "../core/optim.h"
 #include "../core/schedule.h"
+#include "../methods/method.h"
 
 volatile int trainer_interrupted;
 
@@ -231,8 +232,14 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         int same = recipe_json_same(mr, cur);
         cJSON_Delete(cur);
         int bad = !same;
+        const cJSON *mm = cJSON_GetObjectItemCaseSensitive(mj, "method");
+        char saved_spec[METHOD_SPEC_MAX] = "";
+        if (cJSON_IsString(mm) && method_spec_canonical(mm->valuestring, saved_spec, sizeof saved_spec)) err_clear(), saved_spec[0] = 0;
         if (!same)
             err_set("%s: saved with a different recipe; remove %s to start this run again", state_path, s->run_dir);
+        else if (cJSON_IsString(mm) && strcmp(saved_spec, s->method))
+            bad = 1, err_set("%s: saved under method '%s', this run is '%s'; remove %s to start this run again", state_path,
+                             mm->valuestring, s->method, s->run_dir);
         else if (series_from_json(&cv, mc, state_path) || series_from_json(&ev, me, state_path))
             bad = 1;
         else if (cJSON_IsNumber(mw))
@@ -354,6 +361,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         results_run rr = {0};
         rr.dataset = s->dataset_key;
         rr.method = s->results_key ? s->results_key : s->method;
+        rr.method_spec = s->method;
         rr.complete = 1;
         rr.seed = (int64_t)r->seed;
         rr.recipe_json = recj;

@@ -43,7 +43,8 @@ typedef struct train_task {
 
 typedef struct trainer_spec {
     const recipe *r;
-    const char *method;
+    const char *method;         /* the canonical method spec (methods/method.h), recorded in the states, the delta
+                                 * ("method") and the results (method_spec) */
     const char *dataset_key;
     const char *tag;            /* progress-line prefix, e.g. "flowers102 mona" */
     double lr;                  /* base learning rate (recipe lr x the method's multiplier) */

@@ -5,14 +5,25 @@
 
 #include "bottleneck.h"
 
+/* The options (method.h), default the authors' value (spec §4.6: width 64, hard-coded there). */
+enum { ADAPTER_OPT_WIDTH, ADAPTER_N_OPTS };
+static const method_opt adapter_opts[ADAPTER_N_OPTS] = {
+    {"width", MOPT_INT, "64", 1, 4096, 0, 0, "bottleneck width (project1: C -> width -> C)"},
+};
+
 typedef struct adapter_mod {
     bottleneck ad[2];
 } adapter_mod;
 
-static void *adapter_declare(params *ps, const block_info *bi) {
+extern const method method_adapter;
+
+static void *adapter_declare(const void *ctx, params *ps, const block_info *bi) {
+    method_opts tmp;
+    const method_opts *o = method_opts_get(ctx, &method_adapter, &tmp);
+    int w = o->v[ADAPTER_OPT_WIDTH].i[0];
     adapter_mod *m = xcalloc(1, sizeof *m);
-    bottleneck_declare(&m->ad[0], ps, bi, "my_module_1");
-    bottleneck_declare(&m->ad[1], ps, bi, "my_module_2");
+    bottleneck_declare(&m->ad[0], ps, bi, "my_module_1", w);
+    bottleneck_declare(&m->ad[1], ps, bi, "my_module_2", w);
     return m;
 }
 
@@ -31,9 +42,11 @@ static tensor *adapter_apply(void *mod, graph *g, hook_point hp, tensor *x, tens
 static int adapter_trainable(const char *name) { return name_contains(name, "my_module"); }
 
 const method method_adapter = {.name = "adapter",
-                               .summary = "sequential adapter (width 64) in both branches, before DropPath",
+                               .summary = "sequential adapter in both branches, before DropPath",
                                .plug.hooks = HOOK_BIT(HOOK_ATTN_BRANCH) | HOOK_BIT(HOOK_MLP_BRANCH),
                                .plug.block_declare = adapter_declare,
                                .plug.apply = adapter_apply,
                                .plug.block_init = adapter_init,
-                               .plug.trainable = adapter_trainable};
+                               .plug.trainable = adapter_trainable,
+                               .opts = adapter_opts,
+                               .n_opts = ADAPTER_N_OPTS};

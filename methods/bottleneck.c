@@ -5,9 +5,9 @@
 
 #include "../core/init.h"
 
-void bottleneck_declare(bottleneck *m, params *ps, const block_info *bi, const char *name) {
+void bottleneck_declare(bottleneck *m, params *ps, const block_info *bi, const char *name, int width) {
     char s[96];
-    int C = bi->dim, W = BOTTLENECK_WIDTH;
+    int C = bi->dim, W = width;
     snprintf(s, sizeof s, "%s.project1.weight", name);
     m->w1 = method_param(ps, bi, s, 2, (int[]){W, C});
     snprintf(s, sizeof s, "%s.project1.bias", name);

@@ -103,7 +103,7 @@ void swin_build(swin *s, params *ps, const swin_config *cfg, const swin_plugin *
             b->fc1_b = decl(ps, p, "mlp.fc1.bias", 1, hd, 0, 0, 0);
             b->fc2_w = decl(ps, p, "mlp.fc2.weight", 2, C, hd, 0, 0);
             b->fc2_b = decl(ps, p, "mlp.fc2.bias", 1, C, 0, 0, 0);
-            b->mod = m && m->block_declare ? m->block_declare(ps, &b->bi) : NULL;
+            b->mod = m && m->block_declare ? m->block_declare(m->ctx, ps, &b->bi) : NULL;
         }
         if (si < SWIN_STAGES - 1) {
             char pre[32];

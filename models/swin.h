@@ -44,8 +44,9 @@ typedef struct block_info {
  * backbone's own parameters. Every member may be NULL/0 (no modules; trainable NULL: every parameter trains). */
 typedef struct swin_plugin {
     unsigned hooks; /* HOOK_BIT(...) of the points apply() acts on */
+    const void *ctx; /* the plug-in's own settings, handed to block_declare as they are (a method's options) */
     /* Declare this block's module parameters; return its state (malloc'd; NULL if none). */
-    void *(*block_declare)(params *ps, const block_info *bi);
+    void *(*block_declare)(const void *ctx, params *ps, const block_info *bi);
     /* Act at a hook point: return the new tensor (or, for HOOK_MLP_PARALLEL, the addend). */
     tensor *(*apply)(void *mod, graph *g, hook_point hp, tensor *x, tensor *aux, const block_info *bi);
     /* Initialise the module's parameters (after params_alloc). */

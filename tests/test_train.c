@@ -392,6 +392,99 @@ static void test_recipe_errors(void **state) {
     expect_recipe_error("bad_type", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"full\"], \"seed\": \"zero\"}\n", "\"seed\"");
 }
 
+/* 6. a method with options: the run goes under the spec's key, the results record the canonical spec, the
+ * delta records it too (method_load_delta accepts it), a state saved under another spec of the same shapes is
+ * refused on resume; recipes check their method specs; lr_mult rows by key, then by method */
+static void test_method_spec_run(void **state) {
+    (void)state;
+    recipe r;
+    make_recipe(&r, "spec", 1, 2e-3, 0.05, COSINE, NULL);
+    char dir[1200], res[1200], delta[1300];
+    snprintf(dir, sizeof dir, "%s/run_spec", g_dir);
+    snprintf(res, sizeof res, "%s/spec_results.h5", g_dir);
+    snprintf(delta, sizeof delta, "%s/delta.safetensors", dir);
+    remove(res);
+    if (results_open_or_create(res, "cls", "test", NULL)) fail_msg("%s", err_msg());
+    cls_run_out o;
+    cls_run_spec s = spec(&r, "mona:scaled_ln=off:width=8", dir, res, NULL);
+    run_ok(&s, &o);
+    results_run rr;
+    if (results_read_run(res, "flowers102", "mona_width8_scaled_lnoff", &rr)) fail_msg("%s", err_msg());
+    assert_string_equal(rr.method_spec, "mona:width=8:kernels=3,5,7:scaled_ln=off");
+    assert_true(rr.complete);
+    results_run_free(&rr);
+    ckpt_tensors h;
+    if (ckpt_read_safetensors_meta(delta, &h)) fail_msg("%s", err_msg());
+    assert_string_equal(ckpt_meta_get(&h, "method"), "mona:width=8:kernels=3,5,7:scaled_ln=off");
+    ckpt_tensors_free(&h);
+    {
+        method_spec sp;
+        assert_int_equal(method_spec_parse("mona:width=8:scaled_ln=off", &sp), 0);
+        classifier c;
+        swin_config sc;
+        assert_int_equal(swin_preset(BACKBONE, &sc), 0);
+        classifier_build(&c, &sc, &sp.plug, 16);
+        if (method_load_delta(delta, &c.ps, &sp, NULL)) fail_msg("%s", err_msg());
+        classifier_free(&c);
+    }
+    /* resume under another spec with the same shapes */
+    char dir2[1300], st[1400];
+    snprintf(dir2, sizeof dir2, "%s/run_spec_lora", g_dir);
+    snprintf(st, sizeof st, "%s/state.safetensors", dir2);
+    cls_run_spec sa = spec(&r, "lora:alpha=2", dir2, NULL, NULL);
+    sa.stop_after_iters = 2;
+    run_ok(&sa, &o);
+    assert_int_equal(o.stopped, 1);
+    cls_run_spec sb = spec(&r, "lora", dir2, NULL, NULL);
+    sb.resume = 1;
+    assert_int_equal(cls_train_run(&sb, &o), -1);
+    if (!strstr(err_msg(), st) || !strstr(err_msg(), "saved under method 'lora:rank=64:alpha=2', this run is 'lora:rank=64:alpha=1'"))
+        fail_msg("%s", err_msg());
+    sa.stop_after_iters = 0;
+    sa.resume = 1;
+    run_ok(&sa, &o); /* the same spec resumes */
+    assert_int_equal(o.stopped, 0);
+    /* a bad spec fails before anything is written, naming the option */
+    cls_run_spec sc = spec(&r, "mona:width=0", dir, NULL, NULL);
+    assert_int_equal(cls_train_run(&sc, &o), -1);
+    assert_non_null(strstr(err_msg(), "width=0"));
+    /* lr_mult: the key's row, else the method's */
+    {
+        recipe q;
+        make_recipe(&q, "spec_lr", 1, 2e-3, 0.05, COSINE, ", \"lr_mult\": {\"mona\": {\"flowers102\": 2.0}, \"mona_width32\": {\"flowers102\": 3.0}}");
+        assert_true(recipe_lr_mult(&q, "mona", "flowers102") == 2.0);
+        assert_true(recipe_lr_mult(&q, "mona:width=16", "flowers102") == 2.0);
+        assert_true(recipe_lr_mult(&q, "mona:width=32", "flowers102") == 3.0);
+        assert_true(recipe_lr_mult(&q, "mona:width=64:kernels=3,5,7", "flowers102") == 2.0);
+        assert_true(recipe_lr_mult(&q, "lora", "flowers102") == 1.0);
+        recipe_free(&q);
+    }
+    recipe_free(&r);
+}
+
+static void test_recipe_method_specs(void **state) {
+    (void)state;
+    char path[1200];
+    const char *ok = R_HEAD R_OPT R_LR R_DS "\"methods\": [\"full\", \"mona\", \"mona:width=32\", \"mona:kernels=3,3,3:scaled_ln=off\"]}\n";
+    snprintf(path, sizeof path, "%s/ok_specs.json", g_dir);
+    assert_int_equal(file_write_atomic(path, ok, strlen(ok)), 0);
+    recipe r;
+    recipe_vars v = {.cache = g_dir};
+    if (recipe_load(path, &v, &r)) fail_msg("%s", err_msg());
+    assert_int_equal(r.n_methods, 4);
+    assert_string_equal(r.methods[2], "mona:width=32");
+    assert_string_equal(r.method_keys[0], "full");
+    assert_string_equal(r.method_keys[1], "mona");
+    assert_string_equal(r.method_keys[2], "mona_width32");
+    assert_string_equal(r.method_keys[3], "mona_kernels3-3-3_scaled_lnoff");
+    recipe_free(&r);
+    expect_recipe_error("bad_spec", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"full\", \"mona:width=0\"]}\n",
+                        "methods[1]: method 'mona': width=0: 0 is out of range (expected an integer in 1..4096)");
+    expect_recipe_error("bad_spec2", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"mona:depth=3\"]}\n", "methods[0]: method 'mona': unknown option 'depth'");
+    expect_recipe_error("dup_spec", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"mona\", \"mona:width=64\"]}\n",
+                        "methods[0] 'mona' and methods[1] 'mona:width=64' are the same run");
+}
+
 /* 5. parameter groups through the trainer: one AdamW step from known weights with lr*wd = 0.1 */
 static void test_param_groups(void **state) {
     (void)state;
@@ -474,6 +567,8 @@ int main(void) {
         cmocka_unit_test(test_recipe_same),
         cmocka_unit_test(test_param_groups),
         cmocka_unit_test(test_resume_errors),
+        cmocka_unit_test(test_recipe_method_specs),
+        cmocka_unit_test(test_method_spec_run),
         cmocka_unit_test(test_resume_bit_exact),
         cmocka_unit_test(test_resume_history_exact),
     };
