@@ -147,6 +147,14 @@ static int det_evaluate(void *self, graph *g, double *m) {
             break;
         }
         graph_reset(g);
+        graph_set_key(g, det_batch_key(&b)); /* one memory plan per padded test size (tensor.h) */
+        if (graph_plan_needed(g)) { /* a dry run first records the plan of the inference forward */
+            tensor *cls[FPN_MAX_LEVELS], *reg[FPN_MAX_LEVELS];
+            graph_dry_begin(g);
+            retinanet_forward(&k->net, g, batch_tensor(g, &b), cls, reg);
+            for (int l = 0; l < k->net.cfg.num_outs; l++) graph_keep(g, cls[l]->data), graph_keep(g, reg[l]->data);
+            graph_reset(g);
+        }
         det_result res[64];
         memset(res, 0, sizeof res);
         rc = retinanet_detect(&k->net, g, batch_tensor(g, &b), b.metas, res);
@@ -287,7 +295,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     free(order);
     k.ipe = n_order / k.batch;
     double lr = r->lr * recipe_lr_mult(r, s->method, s->ds->key);
-    train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 0, .n_parts = 2,
+    train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .n_parts = 2,
                     .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
                     .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
                     .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results};
