@@ -103,7 +103,7 @@ typedef struct graph_plan {
 } graph_plan;
 
 #define GRAPH_PLAN_SLOTS 8 /* plans held by default (graph_plan_slots) */
-#define GRAPH_PLAN_MAX 64  /* the most plans a graph can hold */
+#define GRAPH_PLAN_MAX 128 /* the most plans a graph can hold */
 
 typedef struct graph_mem_stats {
     int planned;        /* the last step ran (at least at its start) under a plan */
