@@ -8,12 +8,14 @@
  *   build/memplan_cost [--backbone swin-t] [--batch 2] [--size 512x512[,HxW...]] [--method mona]
  *                      [--neck 256] [--head 256] [--steps 2] [--threads 2]
  *
- * Times are wall-clock medians over --steps steps (after one warm-up step per path). */
+ * Times are medians over --steps steps (after one warm-up step per path), wall clock and process CPU time
+ * (all threads): on a shared machine the CPU time is the steadier of the two. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/tensor.h"
 #include "../methods/method.h"
@@ -80,6 +82,13 @@ static double median(double *t, int n) {
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
+/* seconds of CPU time used by the process (all threads) */
+static double cpu_now(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)) return 0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 
 int main(int argc, char **argv) {
@@ -138,23 +147,27 @@ int main(int argc, char **argv) {
     batch b[MAX_SIZES];
     for (int s = 0; s < ns; s++) batch_make(&b[s], bs, H[s], W[s], 7 + s);
 
-    graph gu, gp;
-    graph_init(&gu, 64 << 20);
+    graph gp;
     graph_init(&gp, 64 << 20);
     graph_plan_enable(&gp);
-    gu.training = gp.training = 1;
-    double t[32];
+    gp.training = 1;
+    double t[32], c[32];
     for (int s = 0; s < ns; s++) {
-        /* unplanned: one warm-up, then timed steps */
+        /* unplanned (a graph of its own per size, so that its arena high-water is this size's): one warm-up,
+         * then timed steps */
+        graph gu;
+        graph_init(&gu, 64 << 20);
+        gu.training = 1;
         for (int i = 0; i <= steps; i++) {
             rng_seed(&gu.rng, 3);
-            double t0 = time_now();
+            double t0 = time_now(), c0 = cpu_now();
             graph_reset(&gu);
             step_body(&net, &gu, &b[s]);
-            if (i) t[i - 1] = time_now() - t0;
+            if (i) t[i - 1] = time_now() - t0, c[i - 1] = cpu_now() - c0;
         }
-        double unplanned_s = median(t, steps);
+        double unplanned_s = median(t, steps), unplanned_c = median(c, steps);
         size_t unplanned_bytes = graph_mem_bytes(&gu);
+        graph_free(&gu);
         /* planned: the first step of this size re-plans (dry run + plan computation), then timed steps */
         rng_seed(&gp.rng, 3);
         graph_reset(&gp);
@@ -163,15 +176,15 @@ int main(int argc, char **argv) {
             fprintf(stderr, "memplan_cost: size %dx%d already planned\n", H[s], W[s]);
             return 1;
         }
-        double t0 = time_now();
+        double t0 = time_now(), c0 = cpu_now();
         graph_dry_begin(&gp);
         step_body(&net, &gp, &b[s]);
-        double t1 = time_now();
+        double t1 = time_now(), c1 = cpu_now();
         graph_reset(&gp); /* plans from the dry run's record */
-        double t2 = time_now(), dry_s = t1 - t0, reset_s = t2 - t1, pack_s = gp.stats.pack_s;
+        double t2 = time_now(), dry_s = t1 - t0, dry_c = c1 - c0, reset_s = t2 - t1, pack_s = gp.stats.pack_s;
         for (int i = 0; i <= steps; i++) {
             rng_seed(&gp.rng, 3);
-            double t3 = time_now();
+            double t3 = time_now(), c3 = cpu_now();
             if (i) {
                 graph_reset(&gp);
                 graph_set_key(&gp, key_of(&b[s]));
@@ -179,19 +192,20 @@ int main(int argc, char **argv) {
             }
             step_body(&net, &gp, &b[s]);
             if (!gp.stats.planned || gp.stats.diverged) return fprintf(stderr, "memplan_cost: step left its plan\n"), 1;
-            if (i) t[i - 1] = time_now() - t3;
+            if (i) t[i - 1] = time_now() - t3, c[i - 1] = cpu_now() - c3;
         }
-        double planned_s = median(t, steps);
+        double planned_s = median(t, steps), planned_c = median(c, steps);
         size_t planned_bytes = graph_mem_bytes(&gp);
         size_t meta = (size_t)gp.plan.n * (2 * sizeof(size_t) + 3 * sizeof(int));
         printf("\n%dx%d (key %#llx): %d buffers\n", H[s], W[s], (unsigned long long)key_of(&b[s]), gp.plan.n);
-        printf("  step unplanned            %8.3f s   activation memory %9.1f MiB (bump arena + small objects)\n", unplanned_s,
-               mib(unplanned_bytes));
-        printf("  step under the plan       %8.3f s   activation memory %9.1f MiB (plan %.1f MiB, live-peak bound %.1f MiB)\n",
-               planned_s, mib(planned_bytes), mib(gp.plan.bytes), mib(gp.plan.live_peak));
-        printf("  re-plan: dry run          %8.3f s   (%.2f planned steps)\n", dry_s, dry_s / planned_s);
-        printf("  re-plan: reset + plan     %8.4f s   (packing and copying the record %.4f s)\n", reset_s, pack_s);
-        printf("  recorded buffers (no reuse) %.1f MiB; plan metadata held %.2f MiB\n", mib(gp.stats.record_bytes), mib(meta));
+        printf("  step unplanned        %8.3f s wall %8.3f s CPU   activation memory %8.1f MiB (bump arena + small objects)\n",
+               unplanned_s, unplanned_c, mib(unplanned_bytes));
+        printf("  step under the plan   %8.3f s wall %8.3f s CPU   activation memory %8.1f MiB (plan %.1f MiB, live-peak bound %.1f MiB)\n",
+               planned_s, planned_c, mib(planned_bytes), mib(gp.plan.bytes), mib(gp.plan.live_peak));
+        printf("  re-plan: dry run      %8.3f s wall %8.3f s CPU   (%.2f planned steps of CPU time)\n", dry_s, dry_c,
+               dry_c / planned_c);
+        printf("  re-plan: reset + plan %8.4f s wall                  (packing and copying the record %.4f s)\n", reset_s, pack_s);
+        printf("  recorded buffers (without reuse) %.1f MiB; plan metadata held %.2f MiB\n", mib(gp.stats.record_bytes), mib(meta));
     }
     /* every size seen: one more step per size, each under its held plan */
     int plans = gp.stats.n_plans, dry = gp.stats.dry_runs, ok = 1;
@@ -200,16 +214,15 @@ int main(int argc, char **argv) {
         graph_reset(&gp);
         graph_set_key(&gp, key_of(&b[s]));
         int need = graph_plan_needed(&gp);
-        double t0 = time_now();
+        double c0 = cpu_now();
         step_body(&net, &gp, &b[s]);
         ok = ok && !need && gp.stats.planned && !gp.stats.diverged;
-        printf(" %dx%d %.3f s%s", H[s], W[s], time_now() - t0, need ? " (needed a plan)" : "");
+        printf(" %dx%d %.3f s CPU%s", H[s], W[s], cpu_now() - c0, need ? " (needed a plan)" : "");
     }
     graph_reset(&gp);
     printf("\nplans computed %d (before the revisit %d), dry runs %d (%d), held %d, evictions %d, shared block %.1f MiB; peak RSS %.1f MiB\n",
            gp.stats.n_plans, plans, gp.stats.dry_runs, dry, gp.stats.held, gp.stats.evictions, mib(gp.stats.block_bytes), mib(mem_peak_rss()));
     int rc = ok && gp.stats.n_plans == plans ? 0 : 1;
-    graph_free(&gu);
     graph_free(&gp);
     for (int s = 0; s < ns; s++) batch_free(&b[s]);
     retinanet_free(&net);
