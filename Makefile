@@ -99,6 +99,10 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/libdeltabench.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdeltabench.a $(LDLIBS)
 
+# Measurement programs (not tests): the memory planner's re-plan cost and savings on RetinaNet steps.
+$(BUILD)/memplan_cost: tools/memplan_cost.c $(BUILD)/libdeltabench.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdeltabench.a $(LDLIBS)
+
 test: config $(BUILD)/deltabench $(TEST_BINS)
 	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) ./tests/run_tests.sh $(TEST_BINS)
 

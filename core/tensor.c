@@ -95,6 +95,7 @@ void graph_init(graph *g, size_t arena_bytes) {
     g->nodes = xmalloc(sizeof(tape_node) * g->cap_nodes);
     g->grad_mode = 1;
     g->left_at = -1;
+    g->max_plans = GRAPH_PLAN_SLOTS;
     rng_seed(&g->rng, 0);
 }
 
@@ -103,6 +104,7 @@ static void plan_clear(graph_plan *p) {
     free(p->offset);
     free(p->first);
     free(p->last);
+    free(p->release);
     memset(p, 0, sizeof *p);
 }
 
@@ -110,13 +112,13 @@ void graph_free(graph *g) {
     arena_free(&g->mem);
     if (g->rec.chunks) arena_free(&g->rec);
     plan_clear(&g->plan);
+    for (int i = 0; i < g->n_held; i++) plan_clear(&g->held[i]);
     free(g->block);
     free(g->buf_size);
     free(g->buf_first);
     free(g->buf_last);
     free(g->buf_ptr);
     free(g->hash);
-    free(g->release);
     for (int i = 0; i < g->n_scratch; i++) free(g->scratch[i]);
     free(g->scratch);
     free(g->nodes);
@@ -186,8 +188,97 @@ static void leave_plan(graph *g) {
     g->stats.diverged = 1;
 }
 
+/* ---- the held plans ---- */
+
+static int plan_is(const graph_plan *p, int training, int grad_mode, uint64_t key) {
+    return p->n > 0 && p->training == training && p->grad_mode == grad_mode && p->key == key;
+}
+
+/* index of the held plan for (mode, key): -2 the current one, -1 none */
+static int plan_find(const graph *g, int training, int grad_mode, uint64_t key) {
+    if (plan_is(&g->plan, training, grad_mode, key)) return -2;
+    for (int i = 0; i < g->n_held; i++)
+        if (plan_is(&g->held[i], training, grad_mode, key)) return i;
+    return -1;
+}
+
+static void plan_swap(graph_plan *a, graph_plan *b) {
+    graph_plan t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void held_drop(graph *g, int i) {
+    plan_clear(&g->held[i]);
+    g->held[i] = g->held[--g->n_held];
+    memset(&g->held[g->n_held], 0, sizeof g->held[0]);
+}
+
+/* Make room for one more plan next to the current one: the current plan moves to the held ones, and the
+ * least recently used plan (the current one included) is dropped when that would exceed max_plans. */
+static void plan_stash(graph *g) {
+    if (g->plan.n == 0) return;
+    while (g->n_held + 2 > g->max_plans) {
+        int lru = -1;
+        for (int i = 0; i < g->n_held; i++)
+            if (lru < 0 || g->held[i].used < g->held[lru].used) lru = i;
+        g->stats.evictions++;
+        if (lru < 0 || g->plan.used < g->held[lru].used) {
+            plan_clear(&g->plan);
+            return;
+        }
+        held_drop(g, lru);
+    }
+    g->held[g->n_held++] = g->plan;
+    memset(&g->plan, 0, sizeof g->plan);
+}
+
+/* The shared block: as large as the largest held plan (reallocated only when that changes, between steps). */
+static void block_fit(graph *g) {
+    size_t need = g->plan.bytes;
+    for (int i = 0; i < g->n_held; i++)
+        if (g->held[i].bytes > need) need = g->held[i].bytes;
+    g->stats.held = g->n_held + (g->plan.n > 0);
+    g->stats.block_bytes = need;
+    if (need == g->block_cap && g->block) return;
+    free(g->block);
+    g->block = xmalloc_aligned(need ? need : 64);
+    g->block_cap = need;
+}
+
+void graph_plan_slots(graph *g, int n) {
+    DB_ASSERT(n >= 1 && n <= GRAPH_PLAN_MAX, "graph_plan_slots: %d plans (1 .. %d)", n, GRAPH_PLAN_MAX);
+    DB_ASSERT(!g->started && g->n_buf == 0, "graph_plan_slots: called inside a step");
+    g->max_plans = n;
+    while (g->n_held + (g->plan.n > 0) > n) { /* evict the least recently used */
+        int lru = -1;
+        for (int i = 0; i < g->n_held; i++)
+            if (lru < 0 || g->held[i].used < g->held[lru].used) lru = i;
+        g->stats.evictions++;
+        if (g->plan.n > 0 && g->plan.used < g->held[lru].used) plan_swap(&g->plan, &g->held[lru]);
+        held_drop(g, lru);
+    }
+    if (g->planning) block_fit(g);
+}
+
+/* The step's first op or allocation: pick the plan of its mode and key (the current plan stays the last
+ * one used when there is none). */
+static void step_start(graph *g) {
+    g->started = 1;
+    g->steps++;
+    g->stats.diverged = 0;
+    int i = plan_find(g, g->training, g->grad_mode, g->key);
+    if (i >= 0) plan_swap(&g->plan, &g->held[i]);
+    g->in_plan = i != -1;
+    if (g->in_plan) g->plan.used = g->steps;
+    g->stats.planned = g->in_plan;
+    g->stats.plan_bytes = g->plan.bytes;
+    g->stats.live_peak = g->plan.live_peak;
+}
+
 /* A step in another mode (inference, evaluation) follows another op sequence: leave at once. */
 static void check_mode(graph *g) {
+    if (!g->started) step_start(g);
     if (g->in_plan && (g->training != g->plan.training || g->grad_mode != g->plan.grad_mode || g->key != g->plan.key))
         leave_plan(g);
 }
@@ -210,10 +301,7 @@ static char *dry_alloc(graph *g, size_t need) {
     return g->scratch[g->n_scratch - 1] + off;
 }
 
-int graph_plan_needed(const graph *g) {
-    return g->planning && (g->plan.n == 0 || g->plan.training != g->training || g->plan.grad_mode != g->grad_mode ||
-                           g->plan.key != g->key);
-}
+int graph_plan_needed(const graph *g) { return g->planning && plan_find(g, g->training, g->grad_mode, g->key) == -1; }
 
 void graph_set_key(graph *g, uint64_t key) { g->key = key; }
 
@@ -221,6 +309,9 @@ void graph_dry_begin(graph *g) {
     DB_ASSERT(g->planning && g->n_buf == 0 && g->n_nodes == 0, "graph_dry_begin: planning off or step already started");
     g->dry = 1;
     g->in_plan = 0;
+    g->started = 1; /* no plan picked */
+    g->steps++;
+    g->stats.planned = g->stats.diverged = 0;
     g->dry_rng = g->rng;
 }
 
@@ -261,9 +352,9 @@ float *graph_calloc(graph *g, size_t bytes) {
 /* Debug poisoning: under the plan, every buffer whose planned lifetime has ended gets NaN bytes, so a use
  * that was not declared reads garbage instead of stale but correct data. */
 static void poison_dead(graph *g) {
-    if (!g->poison || !g->in_plan || !g->release) return;
-    while (g->n_released < g->plan.n && g->plan.last[g->release[g->n_released]] < g->clock) {
-        int id = g->release[g->n_released++];
+    if (!g->poison || !g->in_plan || !g->plan.release) return;
+    while (g->n_released < g->plan.n && g->plan.last[g->plan.release[g->n_released]] < g->clock) {
+        int id = g->plan.release[g->n_released++];
         if (id < g->n_buf) memset(g->block + g->plan.offset[id], 0xff, g->plan.size[id]);
     }
 }
@@ -412,15 +503,22 @@ void graph_plan_pack(graph_plan *pl) {
     free(placed);
 }
 
-/* Build the next plan from this step's record (when it differs from the current plan). */
+/* Build the plan of this step's (mode, key) from its record, unless the held plan has that record: it
+ * replaces the plan of that (mode, key), or is added to the held plans. */
 static void replan(graph *g) {
     graph_plan *pl = &g->plan;
     int same = pl->n == g->n_buf;
     for (int i = 0; same && i < g->n_buf; i++)
         same = pl->size[i] == g->buf_size[i] && pl->first[i] == g->buf_first[i] && pl->last[i] == g->buf_last[i];
-    same = same && pl->training == g->rec_training && pl->grad_mode == g->rec_grad_mode && pl->key == g->rec_key;
+    same = same && plan_is(pl, g->rec_training, g->rec_grad_mode, g->rec_key);
     if (same && g->block) return;
-    plan_clear(pl);
+    double t0 = time_now();
+    if (plan_is(pl, g->rec_training, g->rec_grad_mode, g->rec_key)) plan_clear(pl); /* the step left its own plan */
+    else {
+        int i = plan_find(g, g->rec_training, g->rec_grad_mode, g->rec_key);
+        if (i >= 0) held_drop(g, i); /* (the mode changed between the step's first op and its first allocation) */
+        plan_stash(g);
+    }
     int n = g->n_buf;
     pl->n = n;
     pl->size = xmalloc(sizeof(size_t) * (n ? n : 1));
@@ -433,19 +531,19 @@ static void replan(graph *g) {
     pl->training = g->rec_training;
     pl->grad_mode = g->rec_grad_mode;
     pl->key = g->rec_key;
-    free(g->release);
-    g->release = xmalloc(sizeof(int) * (n ? n : 1));
-    for (int i = 0; i < n; i++) g->release[i] = i;
+    pl->used = g->steps;
+    pl->release = xmalloc(sizeof(int) * (n ? n : 1));
+    for (int i = 0; i < n; i++) pl->release[i] = i;
     for (int i = 1; i < n; i++) { /* insertion sort by last tick (nearly sorted already) */
-        int v = g->release[i], k = i;
-        while (k > 0 && pl->last[g->release[k - 1]] > pl->last[v]) {
-            g->release[k] = g->release[k - 1];
+        int v = pl->release[i], k = i;
+        while (k > 0 && pl->last[pl->release[k - 1]] > pl->last[v]) {
+            pl->release[k] = pl->release[k - 1];
             k--;
         }
-        g->release[k] = v;
+        pl->release[k] = v;
     }
-    free(g->block);
-    g->block = xmalloc_aligned(pl->bytes ? pl->bytes : 64);
+    g->stats.pack_s = time_now() - t0;
+    block_fit(g);
     g->stats.n_plans++;
     g->stats.plan_bytes = pl->bytes;
     g->stats.live_peak = pl->live_peak;
@@ -488,10 +586,9 @@ void graph_reset(graph *g) {
     g->n_released = 0;
     g->clock = 0;
     if (g->hash) memset(g->hash, 0xff, sizeof(int) * g->hash_cap);
-    g->in_plan = g->plan.n > 0;
+    g->in_plan = 0; /* the plan is picked at the step's first op or allocation (step_start) */
+    g->started = 0;
     g->left_at = -1;
-    g->stats.planned = g->in_plan;
-    g->stats.diverged = 0;
 }
 
 size_t graph_mem_bytes(const graph *g) {

@@ -17,7 +17,17 @@
  * next step with the same allocation sequence gets every buffer at its planned offset, with no
  * per-tensor allocation and with memory reused as soon as a buffer's last reader has run. A step whose
  * allocations differ (another input size) continues in a bump arena from the first difference and is
- * re-planned. */
+ * re-planned.
+ *
+ * Several plans: a plan is named by the step's mode (training, grad_mode) and the caller's key
+ * (graph_set_key: e.g. the padded batch shape N, H, W packed in 64 bits; 0 when the caller gives none).
+ * The graph holds up to graph_plan_slots() plans (GRAPH_PLAN_SLOTS by default) and picks, at the first op
+ * or allocation of a step, the one of the step's mode and key; a new (mode, key) is recorded and planned
+ * next to the others, evicting the least recently used plan when all slots are taken. So inputs whose
+ * size changes from batch to batch (detection's padded batches) re-use one plan per size, and training
+ * and evaluation keep theirs. A step that leaves the plan of its own (mode, key) replaces that plan. The
+ * plans share one block of the largest plan's size (one step runs at a time); a held plan costs only its
+ * offsets and lifetimes (about 30 bytes a buffer). */
 #ifndef DB_TENSOR_H
 #define DB_TENSOR_H
 
@@ -88,15 +98,24 @@ typedef struct graph_plan {
     size_t bytes, live_peak;
     int training, grad_mode; /* the graph's mode in the recorded step */
     uint64_t key;            /* the caller's step key in the recorded step (graph_set_key) */
+    int *release;            /* buffers ordered by last tick (poisoning) */
+    uint64_t used;           /* the graph's step count when the plan last served (or was made): LRU */
 } graph_plan;
+
+#define GRAPH_PLAN_SLOTS 8 /* plans held by default (graph_plan_slots) */
+#define GRAPH_PLAN_MAX 128 /* the most plans a graph can hold */
 
 typedef struct graph_mem_stats {
     int planned;        /* the last step ran (at least at its start) under a plan */
     int diverged;       /* ... and its allocations left the plan (it was re-planned) */
     int n_plans;        /* plans computed so far */
+    int held;           /* plans held now (at most graph_plan_slots) */
+    int evictions;      /* plans dropped so far to make room (least recently used first) */
     int dry_runs;       /* dry runs done so far */
+    double pack_s;      /* seconds the last plan computation took (packing, copying the record) */
     size_t record_bytes; /* float-buffer bytes of the last recorded step without reuse (sum of its buffers) */
     size_t plan_bytes;   /* block size of the current plan */
+    size_t block_bytes;  /* the shared block: the largest held plan */
     size_t live_peak;    /* lower bound of the current plan */
     size_t meta_bytes;   /* high-water of the small-object arena */
 } graph_mem_stats;
@@ -112,8 +131,13 @@ typedef struct graph {
     int planning;  /* 0: graph_alloc is the bump arena, nothing recorded */
     int clock;     /* current tick */
     arena rec;     /* float buffers of an unplanned step, or after leaving the plan */
-    graph_plan plan; /* current plan (plan.n == 0: none) */
-    char *block;   /* plan.bytes */
+    graph_plan plan; /* current plan: the last step's or the one this step picked (plan.n == 0: none) */
+    graph_plan held[GRAPH_PLAN_MAX]; /* the other plans held (n_held of them, in no order) */
+    int n_held, max_plans;           /* max_plans: plan and held together (graph_plan_slots) */
+    uint64_t steps;                  /* steps started so far (the LRU clock) */
+    int started;   /* this step's first op or allocation happened (the plan is picked then) */
+    char *block;   /* block_cap bytes >= plan.bytes: the largest held plan */
+    size_t block_cap;
     int in_plan;   /* this step's allocations so far match the plan */
     int left_at;   /* tick at which this step left the plan (-1: did not) */
     int rec_training, rec_grad_mode; /* the mode at this step's first allocation */
@@ -129,8 +153,7 @@ typedef struct graph {
     int n_scratch;
     size_t scratch_cap;
     rng_t dry_rng;  /* the graph's rng before the dry run, restored after it */
-    int *release;  /* plan buffers ordered by last tick, and the next one to release */
-    int n_released;
+    int n_released; /* plan.release[] entries poisoned so far */
     int *hash; /* pointer -> buffer index, open addressing */
     int hash_cap;
     graph_mem_stats stats;
@@ -169,16 +192,20 @@ void graph_op_tensors(graph *g, const char *name, const tensor *const *t, int n)
 #define GRAPH_OP(g, ...)                                                                                           \
     graph_op_tensors((g), __func__, (const tensor *const[]){__VA_ARGS__},                                          \
                      (int)(sizeof((const tensor *const[]){__VA_ARGS__}) / sizeof(tensor *)))
-/* Dry run: 1 when planning is on and no plan exists yet for the graph's mode (training, grad_mode) and
- * key: a switch between training and evaluation, or to another input size, needs one. The caller then runs the step once with
+/* Hold up to n plans (1 .. GRAPH_PLAN_MAX; the default is GRAPH_PLAN_SLOTS); extra ones are evicted now,
+ * least recently used first. */
+void graph_plan_slots(graph *g, int n);
+/* Dry run: 1 when planning is on and no plan is held for the graph's mode (training, grad_mode) and
+ * key: the first step of a mode or input size, or one whose plan was evicted. The caller then runs the step once with
  * graph_dry_begin before the real one: every float buffer aliases a small scratch area (distinct
  * addresses, shared memory), so the results are garbage and must be discarded (parameter gradients
  * included: params_zero_grad before the real step), but the step's allocation and use record is exact;
  * the next graph_reset plans from it and restores the graph's rng, so the real step runs under the plan
  * and never holds every activation at once. Ops must not branch on float values. */
 int graph_plan_needed(const graph *g);
-/* Say what the coming steps look like (e.g. batch and image size): a plan recorded under another key is
- * not used (graph_plan_needed says so before the step starts, instead of the step leaving the plan). */
+/* Say what the coming steps look like (e.g. batch and image size): each key (with the mode) has its own
+ * plan; a plan recorded under another key is not used (graph_plan_needed says so before the step starts,
+ * instead of the step leaving the plan). */
 void graph_set_key(graph *g, uint64_t key);
 void graph_dry_begin(graph *g);
 /* Keep buffer p alive until the step ends. */

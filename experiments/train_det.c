@@ -98,6 +98,12 @@ static uint64_t det_batch_key(const void *batch) {
     return (uint64_t)b->n << 40 | (uint64_t)b->H << 20 | (uint64_t)b->W;
 }
 
+/* Memory plans held: one per padded training size and one per padded test size. VOC (sides up to 500) at
+ * img_scale 1000 x 600 pads to one side of 608 (or 1024) and the other in steps of 32: some 30 to 40 sizes
+ * per split by that arithmetic. A held plan costs only its offsets and lifetimes (the block is shared), an
+ * eviction a dry run when the size comes back, so every size of a run is held. */
+#define DET_PLAN_SLOTS 96
+
 static tensor *batch_tensor(graph *g, const det_batch *b) {
     tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
     memcpy(x->data, b->images, sizeof(float) * x->n);
@@ -147,6 +153,14 @@ static int det_evaluate(void *self, graph *g, double *m) {
             break;
         }
         graph_reset(g);
+        graph_set_key(g, det_batch_key(&b)); /* one memory plan per padded test size (tensor.h) */
+        if (graph_plan_needed(g)) { /* a dry run first records the plan of the inference forward */
+            tensor *cls[FPN_MAX_LEVELS], *reg[FPN_MAX_LEVELS];
+            graph_dry_begin(g);
+            retinanet_forward(&k->net, g, batch_tensor(g, &b), cls, reg);
+            for (int l = 0; l < k->net.cfg.num_outs; l++) graph_keep(g, cls[l]->data), graph_keep(g, reg[l]->data);
+            graph_reset(g);
+        }
         det_result res[64];
         memset(res, 0, sizeof res);
         rc = retinanet_detect(&k->net, g, batch_tensor(g, &b), b.metas, res);
@@ -287,7 +301,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     free(order);
     k.ipe = n_order / k.batch;
     double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
-    train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 0, .n_parts = 2,
+    train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .plan_slots = DET_PLAN_SLOTS, .n_parts = 2,
                     .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
                     .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
                     .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results};

@@ -178,7 +178,10 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     pg_rules_init(&rules);
     graph g;
     graph_init(&g, 64 << 20);
-    if (t->plan_memory) graph_plan_enable(&g); /* activation memory planned from the first step's record (tensor.h) */
+    if (t->plan_memory) { /* activation memory planned per (mode, input shape) from a dry run's record (tensor.h) */
+        graph_plan_enable(&g);
+        if (t->plan_slots) graph_plan_slots(&g, t->plan_slots);
+    }
     series cv = {.ncol = 5, .key = {"iter", "epoch", "loss", "lr", "ips"}}, ev = {.ncol = 2, .key = {"iter", "epoch"}};
     for (int k = 0; k < t->n_parts; k++) cv.key[cv.ncol++] = t->part_name[k];
     for (int k = 0; k < t->n_metrics; k++) {
@@ -394,6 +397,9 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         fprintf(stderr, "[%s] done:", tag);
         for (int k = 0; k < t->n_metrics; k++) fprintf(stderr, " %s %.2f", t->metric_name[k], out->final[k]);
         fprintf(stderr, "  (%lld iterations, %.0f s)\n", (long long)it, out->wall_s);
+        if (t->plan_memory)
+            fprintf(stderr, "[%s] memory plans: %d computed from %d dry runs, %d held, %d evicted; shared block %.1f MiB\n", tag,
+                    g.stats.n_plans, g.stats.dry_runs, g.stats.held, g.stats.evictions, (double)g.stats.block_bytes / (1 << 20));
     }
     rc = 0;
 done:

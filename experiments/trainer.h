@@ -22,6 +22,7 @@ typedef struct train_task {
     params *ps;                 /* the model (trainable flags set by the method) */
     int iters_per_epoch;
     int plan_memory;            /* plan activation memory per input shape (tensor.h); 0: bump arena */
+    int plan_slots;             /* memory plans held at once (graph_plan_slots); 0: GRAPH_PLAN_SLOTS */
     int n_parts;                /* loss components logged beside the total (e.g. loss_cls, loss_bbox) */
     const char *part_name[TRAIN_MAX_PARTS];
     int n_metrics;              /* evaluation metrics, the first is the headline */
