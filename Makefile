@@ -50,7 +50,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
+.PHONY: all deps config test bench bench-retinanet clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
 all: config $(BUILD)/deltabench
 
 help:
@@ -58,6 +58,7 @@ help:
 	@echo "make deps            install the missing Debian packages"
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
+	@echo "make bench-retinanet the same for the VOC RetinaNet step (BENCH_TASK=retinanet; also installs python3-torchvision)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
@@ -147,16 +148,27 @@ smoke-paper: all
 	  --datasets flowers102 --methods mona,full --max-iters 3 --max-eval-batches 2 --batch 2 --restart --no-report \
 	  --results $(BUILD)/smoke/cls_smoke.h5 --runs-dir $(BUILD)/smoke/runs --shared $(SHARED_DIR)
 
-# The PyTorch peer is Debian's python3-torch, installed here when missing (PEER=0: no peer, nothing installed).
+# The PyTorch peer is Debian's python3-torch (and python3-torchvision for the RetinaNet peer), installed here
+# when missing (PEER=0: no peer, nothing installed). BENCH_TASK=retinanet (or make bench-retinanet): one RetinaNet
+# training step per method instead of the classification step.
+BENCH_TASK ?= cls
+ifeq ($(BENCH_TASK),retinanet)
+BENCH_ARGS ?= --task retinanet --backbone swin-t --image-size 512 --batch 2 --threads 2 --steps 5 --warmup 3 --methods all
+BENCH_PKGS := python3-torch python3-torchvision
+else
 BENCH_ARGS ?= --backbone swin-t --size 224 --batch 8 --threads 2 --steps 5 --warmup 3 --methods all
+BENCH_PKGS := python3-torch
+endif
 PEER ?= 1
 bench: config $(BUILD)/deltabench
 ifeq ($(PEER),1)
-	@DB_EXTRA_PKGS=python3-torch ./scripts/install_deps.sh
+	@DB_EXTRA_PKGS="$(BENCH_PKGS)" ./scripts/install_deps.sh
 	./$(BUILD)/deltabench bench $(BENCH_ARGS)
 else
 	./$(BUILD)/deltabench bench $(BENCH_ARGS) --no-peer
 endif
+bench-retinanet:
+	@$(MAKE) --no-print-directory bench BENCH_TASK=retinanet
 # Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
 # with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
 # committed seeds (datasets/fuzz/seeds/<name> or core/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.

@@ -1,6 +1,8 @@
 /* cmd_bench.c - `deltabench bench`: one training step (forward, backward, AdamW) per method, each
- * method in its own child process (so its peak memory is its own), against the PyTorch peer
- * (experiments/bench/torch_peer.py on Debian's python3-torch) on the same machine in the same run. */
+ * method in its own child process (so its peak memory is its own), against the PyTorch peer on the same
+ * machine in the same run: task cls (the classifier, experiments/bench/torch_peer.py) or task retinanet
+ * (the VOC RetinaNet on a fixed synthetic batch, experiments/bench/torch_peer_retinanet.py), both on
+ * Debian's python3-torch. */
 #include <cJSON.h>
 #include <errno.h>
 #include <libgen.h>
@@ -13,28 +15,41 @@
 
 #include "../core/backend.h"
 #include "../core/common.h"
+#include "../datasets/det_pipeline.h"
 #include "../experiments/bench/bench.h"
 #include "../methods/method.h"
 #include "commands.h"
 
 static void bench_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench bench [options]\n\n"
-            "Times one classification training step (forward, backward, AdamW) per tuning method and, where\n"
-            "Debian's python3-torch is installed, the same step in PyTorch (experiments/bench/torch_peer.py),\n"
-            "printing the speed ratio. Also measures the machine's sgemm peak for context.\n\n"
+            "usage: deltabench bench [--task cls|retinanet] [options]\n\n"
+            "Times one training step (forward, backward, AdamW) per tuning method and, where Debian's\n"
+            "python3-torch is installed, the same step in PyTorch, printing the speed ratio. Also measures the\n"
+            "machine's sgemm peak for context.\n"
+            "  --task cls        (default) the classifier: Swin, GAP, linear head, cross-entropy on random images;\n"
+            "                    peer experiments/bench/torch_peer.py\n"
+            "  --task retinanet  the VOC detector: Swin (out_indices 1-3, frozen_stages 1), FPN (5 levels, extra\n"
+            "                    convs on the input), RetinaHead, focal + L1 loss with mmdet 2.11's targets, on a\n"
+            "                    fixed synthetic batch (random pixels through the detection pipeline, --boxes\n"
+            "                    ground truths per image, from the seed); peer experiments/bench/torch_peer_retinanet.py\n"
+            "                    (python3-torch and python3-torchvision), which gets the same batch\n\n"
             "  --backbone NAME   swin-t|swin-s|swin-b|swin-l|tiny:... (default swin-t)\n"
-            "  --size N          square input side (default 224)\n"
-            "  --batch N         batch size (default 8)\n"
+            "  --size N, --image-size N  square input side (default cls 224, retinanet 512)\n"
+            "  --batch N         batch size (default cls 8, retinanet 2)\n"
             "  --threads N       threads for OpenMP/OpenBLAS and torch (default 2)\n"
-            "  --steps N         timed steps per method, median reported (default 5)\n"
+            "  --steps N         timed steps per method, median reported (default 5, at most 64)\n"
             "  --warmup N        untimed steps first, for both engines (default 3: PyTorch's first steps\n"
             "                    run up to 2x slower while its allocator warms up)\n"
             "  --methods LIST    comma-separated methods or 'all' (default all)\n"
-            "  --classes N       head classes (default 100)\n"
+            "  --classes N       classes (default cls 100, retinanet 20 as VOC)\n"
+            "  --neck-channels N retinanet: FPN channels (default 256)\n"
+            "  --head-channels N retinanet: head tower channels (default 256)\n"
+            "  --boxes N         retinanet: ground-truth boxes per synthetic image (default 3)\n"
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
-            "  --no-peer         skip the PyTorch peer\n"
-            "  --no-plan         keep every activation until the step ends (bump arena, no memory plan)\n"
+            "  --seed N          model and batch seed (default 0)\n"
+            "  --peer 0|1        run the PyTorch peer (default 1); --no-peer is --peer 0\n"
+            "  --no-plan         cls: keep every activation until the step ends (bump arena, no memory plan);\n"
+            "                    retinanet always runs on the bump arena, as the detection trainer does\n"
             "  --profile N       also print, per method, the N ops that took longest in the timed steps\n"
             "                    (forward and backward ms per step; time between op starts, so\n"
             "                    the step's own glue is charged to the op before it)\n"
@@ -76,37 +91,90 @@ static int run_child(const bench_cfg *cfg, const char *m, bench_result *r) {
     return 0;
 }
 
-static char *peer_script(void) {
+static char *peer_script(const char *name) {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return NULL;
     exe[n] = 0;
     char *dir = dirname(exe); /* build/ */
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/../experiments/bench/torch_peer.py", dir);
+    snprintf(path, sizeof path, "%s/../experiments/bench/%s", dir, name);
     return file_exists(path) ? xstrdup(path) : NULL;
+}
+
+/* The retinanet batch for the peer, in dir: batch.f32 (the collated images, float32, native order) and
+ * batch.json (shape, metas, ground truths). The parent builds the same batch as the children (the
+ * pipeline starts no thread). */
+static int write_det_batch(const bench_cfg *cfg, const char *dir) {
+    det_pipeline_cfg pc;
+    det_pipeline_cfg_default(&pc);
+    pc.scale_long = pc.scale_short = cfg->size;
+    pc.flip_ratio = 0;
+    det_batch b;
+    if (det_batch_synthetic(&pc, cfg->batch, cfg->size, cfg->boxes, cfg->classes, cfg->seed + 2, &b)) return -1;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/batch.f32", dir);
+    int rc = file_write_atomic(path, b.images, sizeof(float) * (size_t)b.n * 3 * b.H * b.W);
+    cJSON *j = cJSON_CreateObject(), *metas = cJSON_AddArrayToObject(j, "metas"), *gts = cJSON_AddArrayToObject(j, "gts");
+    cJSON_AddItemToObject(j, "shape", cJSON_CreateIntArray((int[]){b.n, 3, b.H, b.W}, 4));
+    cJSON_AddStringToObject(j, "images", "batch.f32");
+    for (int i = 0; i < b.n; i++) {
+        const det_img_meta *m = &b.metas[i];
+        cJSON *mj = cJSON_CreateObject();
+        cJSON_AddItemToObject(mj, "img_shape", cJSON_CreateIntArray((int[]){m->img_h, m->img_w}, 2));
+        cJSON_AddItemToObject(mj, "pad_shape", cJSON_CreateIntArray((int[]){m->pad_h, m->pad_w}, 2));
+        cJSON_AddItemToArray(metas, mj);
+        cJSON *gj = cJSON_CreateObject(), *boxes = cJSON_AddArrayToObject(gj, "boxes");
+        for (int k = 0; k < b.gts[i].n; k++) cJSON_AddItemToArray(boxes, cJSON_CreateFloatArray(b.gts[i].boxes + 4 * k, 4));
+        cJSON_AddItemToObject(gj, "labels", cJSON_CreateIntArray(b.gts[i].labels, b.gts[i].n));
+        cJSON_AddItemToArray(gts, gj);
+    }
+    char *txt = cJSON_Print(j);
+    snprintf(path, sizeof path, "%s/batch.json", dir);
+    if (!rc) rc = file_write_atomic(path, txt, strlen(txt));
+    free(txt);
+    cJSON_Delete(j);
+    det_batch_free(&b);
+    return rc;
 }
 
 /* run the peer and return its parsed JSON (NULL if unavailable) */
 static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods) {
-    char *script = peer_script();
+    const char *name = cfg->task == BENCH_RETINANET ? "torch_peer_retinanet.py" : "torch_peer.py";
+    char *script = peer_script(name);
     if (!script) {
-        fprintf(stderr, "bench: peer script experiments/bench/torch_peer.py not found next to the build\n");
+        fprintf(stderr, "bench: peer script experiments/bench/%s not found next to the build\n", name);
         return NULL;
     }
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch' 2>/dev/null", py);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch%s' 2>/dev/null", py, cfg->task == BENCH_RETINANET ? ", torchvision" : "");
     if (system(cmd) != 0) {
-        fprintf(stderr, "bench: %s has no torch (install Debian's python3-torch for the PyTorch comparison)\n", py);
+        fprintf(stderr, "bench: %s has no torch%s (install Debian's python3-torch%s for the PyTorch comparison)\n", py,
+                cfg->task == BENCH_RETINANET ? " or torchvision" : "", cfg->task == BENCH_RETINANET ? " and python3-torchvision" : "");
         free(script);
         return NULL;
     }
-    snprintf(cmd, sizeof cmd,
-             "%s %s --backbone %s --size %d --batch %d --threads %d --steps %d --warmup %d --methods %s --classes %d "
-             "--drop-path-rate %g --dropout 0.1 --seed %llu --json",
-             py, script, cfg->backbone, cfg->size, cfg->batch, cfg->threads, cfg->steps, cfg->warmup, methods, cfg->classes,
-             cfg->drop_path, (unsigned long long)cfg->seed);
+    char dir[PATH_MAX] = "";
+    int n = snprintf(cmd, sizeof cmd,
+                     "%s %s --backbone %s --size %d --batch %d --threads %d --steps %d --warmup %d --methods %s --classes %d "
+                     "--drop-path-rate %g --dropout 0.1 --seed %llu --json",
+                     py, script, cfg->backbone, cfg->size, cfg->batch, cfg->threads, cfg->steps, cfg->warmup, methods,
+                     cfg->classes, cfg->drop_path, (unsigned long long)cfg->seed);
     free(script);
+    if (cfg->task == BENCH_RETINANET) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/deltabench-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "bench: mkdtemp %s: %s; no comparison\n", dir, strerror(errno));
+            return NULL;
+        }
+        if (write_det_batch(cfg, dir)) {
+            fprintf(stderr, "bench: writing the peer's batch to %s: %s; no comparison\n", dir, err_msg());
+            return NULL;
+        }
+        snprintf(cmd + n, sizeof cmd - n, " --neck-channels %d --head-channels %d --batch-json %s/batch.json",
+                 cfg->neck_channels, cfg->head_channels, dir);
+    }
     fprintf(stderr, "bench: running the PyTorch peer: %s\n", cmd);
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
@@ -122,6 +190,12 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
     cJSON *j = st == 0 ? cJSON_Parse(buf) : NULL;
     if (!j) fprintf(stderr, "bench: the peer failed (exit %d); no comparison\n", st);
     free(buf);
+    if (*dir) {
+        char f[PATH_MAX + 16];
+        snprintf(f, sizeof f, "%s/batch.f32", dir), unlink(f);
+        snprintf(f, sizeof f, "%s/batch.json", dir), unlink(f);
+        rmdir(dir);
+    }
     return j;
 }
 
@@ -139,9 +213,64 @@ static double jnum(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+static int parse_int(const char *opt, const char *v, int min, int *out) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || errno || *end || end == v || x < min || x > 1 << 30) {
+        fprintf(stderr, "deltabench bench: %s needs a whole number >= %d (got '%s')\n", opt, min, v ? v : "");
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static void print_cls_table(const bench_cfg *cfg, const char *const *list, int n, const bench_result *res, const cJSON *pj,
+                            double peak) {
+    printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
+           "% peak", "peak MiB", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");
+    for (int i = 0; i < n; i++) {
+        const cJSON *p = peer_result(pj, list[i]);
+        double ps = jnum(p, "median_step_s"), pm = jnum(p, "peak_rss_bytes");
+        printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f %9.0f %9.0f", list[i], (long long)res[i].trainable,
+               res[i].median_s, res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak, res[i].peak_rss / 1048576.0,
+               res[i].arena_bytes / 1048576.0, res[i].arena_first_bytes / 1048576.0);
+        if (ps > 0) printf(" %11.3f %9.0f %7.2fx\n", ps, pm / 1048576.0, ps / res[i].median_s);
+        else printf(" %11s %9s %8s\n", "-", "-", "-");
+    }
+    printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n"
+           "peak MiB: process peak RSS (the plan is recorded on a dry run that keeps no activation);\n"
+           "act MiB: activation memory of a step under the plan; act 1st: what a step keeps without a plan.\n");
+}
+
+static void print_det_table(const bench_cfg *cfg, const char *const *list, int n, const bench_result *res, const cJSON *pj,
+                            double peak) {
+    printf("%-12s %10s %10s %8s %8s %7s %7s %7s %8s %8s %9s %9s %9s %9s %8s %7s\n", "method", "trainable", "torch tr.",
+           "s/step", "min s", "img/s", "GFLOP/s", "% peak", "peak MiB", "act MiB", "loss", "torch s/st", "torch min",
+           "torch MiB", "t. loss", "ratio");
+    for (int i = 0; i < n; i++) {
+        const cJSON *p = peer_result(pj, list[i]);
+        double ps = jnum(p, "median_step_s"), pmin = jnum(p, "min_step_s"), pm = jnum(p, "peak_rss_bytes"),
+               pt = jnum(p, "trainable_params"), pl = jnum(p, "final_loss");
+        char ptr[32] = "-";
+        if (pt >= 0) snprintf(ptr, sizeof ptr, "%.0f", pt);
+        printf("%-12s %10lld %10s %8.3f %8.3f %7.2f %7.1f %6.1f%% %8.0f %8.0f %9.4f", list[i], (long long)res[i].trainable, ptr,
+               res[i].median_s, res[i].min_s, res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak,
+               res[i].peak_rss / 1048576.0, res[i].arena_bytes / 1048576.0, res[i].final_loss);
+        if (ps > 0) printf(" %9.3f %9.3f %9.0f %8.4f %6.2fx\n", ps, pmin, pm / 1048576.0, pl, ps / res[i].median_s);
+        else printf(" %9s %9s %9s %8s %7s\n", "-", "-", "-", "-", "-");
+    }
+    printf("\nratio = PyTorch median step time / deltabench median step time (same machine, same run, same batch).\n"
+           "trainable: the detector's trainable parameters (backbone under the method with frozen_stages 1, FPN, head);\n"
+           "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
+           "peak MiB: process peak RSS; act MiB: the step's activation arena (bump arena, no memory plan, as the\n"
+           "detection trainer runs); loss: focal + L1 of the last timed step (before its AdamW update); the two\n"
+           "engines start from different random weights, so their losses agree only roughly.\n");
+}
+
 int cmd_bench(int argc, char **argv) {
-    bench_cfg cfg = {.size = 224, .batch = 8, .threads = 2, .steps = 5, .warmup = 3, .classes = 100, .drop_path = 0.2f, .seed = 0,
-                     .plan = 1};
+    bench_cfg cfg = {.size = -1, .batch = -1, .threads = 2, .steps = 5, .warmup = 3, .classes = -1, .drop_path = 0.2f, .seed = 0,
+                     .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1};
     snprintf(cfg.backbone, sizeof cfg.backbone, "swin-t");
     const char *methods = "all", *py = "/usr/bin/python3";
     int json = 0, peer = 1;
@@ -151,31 +280,64 @@ int cmd_bench(int argc, char **argv) {
             bench_usage(stdout);
             return 0;
         }
-#define INTOPT(name, field)                                                                                            \
-    if (!strcmp(a, name) && v) {                                                                                       \
-        cfg.field = atoi(v);                                                                                           \
-        i++;                                                                                                           \
-        if (cfg.field <= 0 && strcmp(name, "--warmup")) {                                                              \
-            fprintf(stderr, "deltabench bench: %s needs a positive number\n", name);                                  \
-            return 2;                                                                                                  \
-        }                                                                                                              \
-        continue;                                                                                                      \
-    }
-        INTOPT("--size", size) INTOPT("--batch", batch) INTOPT("--threads", threads) INTOPT("--steps", steps)
-        INTOPT("--warmup", warmup) INTOPT("--classes", classes) INTOPT("--profile", profile)
-#undef INTOPT
-        if (!strcmp(a, "--backbone") && v) snprintf(cfg.backbone, sizeof cfg.backbone, "%s", argv[++i]);
+        int *ip = NULL, min = 1;
+        if (!strcmp(a, "--size") || !strcmp(a, "--image-size")) ip = &cfg.size;
+        else if (!strcmp(a, "--batch")) ip = &cfg.batch;
+        else if (!strcmp(a, "--threads")) ip = &cfg.threads;
+        else if (!strcmp(a, "--steps")) ip = &cfg.steps;
+        else if (!strcmp(a, "--warmup")) ip = &cfg.warmup, min = 0;
+        else if (!strcmp(a, "--classes")) ip = &cfg.classes;
+        else if (!strcmp(a, "--profile")) ip = &cfg.profile;
+        else if (!strcmp(a, "--neck-channels")) ip = &cfg.neck_channels;
+        else if (!strcmp(a, "--head-channels")) ip = &cfg.head_channels;
+        else if (!strcmp(a, "--boxes")) ip = &cfg.boxes;
+        else if (!strcmp(a, "--peer")) ip = &peer, min = 0;
+        if (ip) {
+            if (parse_int(a, v, min, ip)) return 2;
+            if (ip == &peer && peer > 1) {
+                fprintf(stderr, "deltabench bench: --peer takes 0 or 1\n");
+                return 2;
+            }
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--task") && v) {
+            i++;
+            if (!strcmp(v, "cls")) cfg.task = BENCH_CLS;
+            else if (!strcmp(v, "retinanet")) cfg.task = BENCH_RETINANET;
+            else {
+                fprintf(stderr, "deltabench bench: unknown task '%s' (cls or retinanet)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--backbone") && v) snprintf(cfg.backbone, sizeof cfg.backbone, "%s", argv[++i]);
         else if (!strcmp(a, "--methods") && v) methods = argv[++i];
         else if (!strcmp(a, "--drop-path") && v) cfg.drop_path = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--seed") && v) cfg.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--peer-python") && v) py = argv[++i];
         else if (!strcmp(a, "--no-peer")) peer = 0;
         else if (!strcmp(a, "--no-plan")) cfg.plan = 0;
         else if (!strcmp(a, "--json")) json = 1;
         else {
-            fprintf(stderr, "deltabench bench: unknown option '%s'\n", a);
+            fprintf(stderr, "deltabench bench: unknown option '%s'%s\n", a, v || a[0] != '-' ? "" : " (or its value is missing)");
             bench_usage(stderr);
             return 2;
         }
+    }
+    int det = cfg.task == BENCH_RETINANET;
+    if (!det && (cfg.neck_channels > 0 || cfg.head_channels > 0 || cfg.boxes > 0)) {
+        fprintf(stderr, "deltabench bench: --neck-channels, --head-channels and --boxes are options of --task retinanet\n");
+        return 2;
+    }
+    if (cfg.size < 0) cfg.size = det ? 512 : 224;
+    if (cfg.batch < 0) cfg.batch = det ? 2 : 8;
+    if (cfg.classes < 0) cfg.classes = det ? 20 : 100;
+    if (cfg.neck_channels < 0) cfg.neck_channels = 256;
+    if (cfg.head_channels < 0) cfg.head_channels = 256;
+    if (cfg.boxes < 0) cfg.boxes = 3;
+    if (det) cfg.plan = 0;
+    if (det && cfg.size < 32) {
+        fprintf(stderr, "deltabench bench: --task retinanet needs --image-size >= 32 (got %d)\n", cfg.size);
+        return 2;
     }
     if (cfg.steps > 64) cfg.steps = 64;
     /* the method list */
@@ -192,6 +354,11 @@ int cmd_bench(int argc, char **argv) {
             }
             list[n++] = t;
         }
+    if (!n) {
+        fprintf(stderr, "deltabench bench: --methods '%s' names no method\n", methods);
+        return 2;
+    }
+    const char *task_name = det ? "retinanet" : "cls";
     char host[256] = "unknown";
     gethostname(host, sizeof host);
     fprintf(stderr, "bench: measuring the sgemm peak (2048^3, %d threads, deltabench's gemm and OpenBLAS)...\n", cfg.threads);
@@ -206,67 +373,81 @@ int cmd_bench(int argc, char **argv) {
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     bench_result *res = xcalloc(n, sizeof *res);
     for (int i = 0; i < n; i++) {
-        fprintf(stderr, "bench: [%d/%d] %s: %d+%d steps of batch %d at %d px...\n", i + 1, n, list[i], cfg.warmup, cfg.steps,
-                cfg.batch, cfg.size);
+        fprintf(stderr, "bench: [%d/%d] %s %s: %d+%d steps of batch %d at %d px...\n", i + 1, n, task_name, list[i], cfg.warmup,
+                cfg.steps, cfg.batch, cfg.size);
         if (run_child(&cfg, list[i], &res[i])) {
             fprintf(stderr, "deltabench bench: %s\n", err_msg());
             return 1;
         }
-        fprintf(stderr, "bench:   median %.3f s/step, %.2f img/s, peak RSS %.0f MiB\n", res[i].median_s, res[i].images_per_s,
-                res[i].peak_rss / 1048576.0);
+        fprintf(stderr, "bench:   median %.3f s/step, %.2f img/s, peak RSS %.0f MiB, loss %.4f\n", res[i].median_s,
+                res[i].images_per_s, res[i].peak_rss / 1048576.0, res[i].final_loss);
     }
     /* the peer gets the same list */
     char mlist[1024] = "";
     for (int i = 0; i < n; i++) snprintf(mlist + strlen(mlist), sizeof mlist - strlen(mlist), "%s%s", i ? "," : "", list[i]);
     cJSON *pj = peer ? run_peer(py, &cfg, mlist) : NULL;
     const cJSON *tv = pj ? cJSON_GetObjectItem(pj, "torch_version") : NULL;
+    /* retinanet: the two engines must train the same parameters */
+    int mismatch = 0;
+    if (det && pj)
+        for (int i = 0; i < n; i++) {
+            double pt = jnum(peer_result(pj, list[i]), "trainable_params");
+            if (pt != (double)res[i].trainable) {
+                fprintf(stderr, "deltabench bench: %s: trainable parameters differ: deltabench %lld, PyTorch peer %.0f\n", list[i],
+                        (long long)res[i].trainable, pt);
+                mismatch = 1;
+            }
+        }
     if (json) {
-        printf("{\"schema\": \"deltabench-bench/1\", \"commit\": \"%s\", \"host\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
+        printf("{\"schema\": \"deltabench-bench/1\", \"task\": \"%s\", \"commit\": \"%s\", \"host\": \"%s\", \"sgemm_peak_gflops\": %.1f, "
                "\"gemm_kernel\": \"%s\", \"openblas_sgemm_peak_gflops\": %.1f, \"openblas_coretype\": \"%s\",\n",
-               build_commit(), host, peak, avx512 ? "avx512" : "openblas", blas_peak,
-               coretype ? coretype : "");
+               task_name, build_commit(), host, peak, avx512 ? "avx512" : "openblas", blas_peak, coretype ? coretype : "");
         printf(" \"config\": {\"backbone\": \"%s\", \"size\": %d, \"batch\": %d, \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
-               "\"classes\": %d, \"drop_path\": %g, \"seed\": %llu},\n",
+               "\"classes\": %d, \"drop_path\": %g, \"seed\": %llu",
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, cfg.classes, cfg.drop_path,
                (unsigned long long)cfg.seed);
-        printf(" \"peer\": %s%s%s,\n \"results\": [\n", cJSON_IsString(tv) ? "\"pytorch " : "null", cJSON_IsString(tv) ? tv->valuestring : "",
-               cJSON_IsString(tv) ? "\"" : "");
+        if (det) printf(", \"neck_channels\": %d, \"head_channels\": %d, \"boxes\": %d", cfg.neck_channels, cfg.head_channels, cfg.boxes);
+        printf("},\n \"peer\": %s%s%s,\n \"results\": [\n", cJSON_IsString(tv) ? "\"pytorch " : "null",
+               cJSON_IsString(tv) ? tv->valuestring : "", cJSON_IsString(tv) ? "\"" : "");
         for (int i = 0; i < n; i++) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
-            printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, \"gflops\": %.2f, "
-                   "\"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, \"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"peer_median_step_s\": %.4f, "
-                   "\"peer_peak_rss_bytes\": %.0f, \"speedup_vs_peer\": %.3f}%s\n",
-                   list[i], res[i].median_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
-                   res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak, (long long)res[i].trainable, ps, jnum(p, "peak_rss_bytes"), ps > 0 ? ps / res[i].median_s : -1,
-                   i + 1 < n ? "," : "");
+            printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"min_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, "
+                   "\"gflops\": %.2f, \"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, "
+                   "\"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"final_loss\": %.6g, "
+                   "\"loss_cls\": %.6g, \"loss_bbox\": %.6g, \"peer_loss_cls\": %.6g, \"peer_loss_bbox\": %.6g, "
+                   "\"peer_median_step_s\": %.4f, \"peer_min_step_s\": %.4f, \"peer_peak_rss_bytes\": %.0f, \"peer_trainable\": %.0f, "
+                   "\"peer_final_loss\": %.6g, \"speedup_vs_peer\": %.3f}%s\n",
+                   list[i], res[i].median_s, res[i].min_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
+                   res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak,
+                   (long long)res[i].trainable, res[i].final_loss, res[i].loss_parts[0], res[i].loss_parts[1],
+                   jnum(p, "loss_cls"), jnum(p, "loss_bbox"), ps, jnum(p, "min_step_s"), jnum(p, "peak_rss_bytes"),
+                   jnum(p, "trainable_params"), jnum(p, "final_loss"), ps > 0 ? ps / res[i].median_s : -1, i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
     } else {
-        printf("deltabench bench: %s, %d px, batch %d, %d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
-               cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
+        if (det)
+            printf("deltabench bench --task retinanet: %s + FPN %d + RetinaHead %d, %d classes, %d px, batch %d (%d boxes per image), "
+                   "%d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
+                   cfg.backbone, cfg.neck_channels, cfg.head_channels, cfg.classes, cfg.size, cfg.batch, cfg.boxes, cfg.threads,
+                   cfg.steps, cfg.warmup, host, build_commit());
+        else
+            printf("deltabench bench: %s, %d px, batch %d, %d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
+                   cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
         printf("machine sgemm peak (2048^3, %d threads): %.1f GFLOP/s through deltabench's gemm (%s), %.1f through "
                "OpenBLAS%s%s%s\n",
                cfg.threads, peak, kernel, blas_peak, coretype ? " (OPENBLAS_CORETYPE=" : "", coretype ? coretype : "",
                coretype ? ")" : "");
         printf("peer: %s\n\n", pj ? (cJSON_IsString(tv) ? tv->valuestring : "pytorch") : "none");
-        printf("%-12s %10s %8s %8s %7s %9s %9s %9s %9s %11s %9s %8s\n", "method", "trainable", "s/step", "img/s", "GFLOP/s",
-               "% peak", "peak MiB", "act MiB", "act 1st", "torch s/st", "torch MiB", "speedup");
-        for (int i = 0; i < n; i++) {
-            const cJSON *p = peer_result(pj, list[i]);
-            double ps = jnum(p, "median_step_s"), pm = jnum(p, "peak_rss_bytes");
-            printf("%-12s %10lld %8.3f %8.2f %7.1f %8.1f%% %9.0f %9.0f %9.0f", list[i], (long long)res[i].trainable,
-                   res[i].median_s, res[i].images_per_s, res[i].gflops, 100 * res[i].gflops / peak, res[i].peak_rss / 1048576.0,
-                   res[i].arena_bytes / 1048576.0, res[i].arena_first_bytes / 1048576.0);
-            if (ps > 0) printf(" %11.3f %9.0f %7.2fx\n", ps, pm / 1048576.0, ps / res[i].median_s);
-            else printf(" %11s %9s %8s\n", "-", "-", "-");
-        }
-        printf("\nspeedup = PyTorch median step time / deltabench median step time (same machine, same run).\n"
-               "peak MiB: process peak RSS (the plan is recorded on a dry run that keeps no activation);\n"
-               "act MiB: activation memory of a step under the plan; act 1st: what a step keeps without a plan.\n");
+        if (det) print_det_table(&cfg, list, n, res, pj, peak);
+        else print_cls_table(&cfg, list, n, res, pj, peak);
     }
     cJSON_Delete(pj);
     free(res);
     free(copy);
+    if (mismatch) {
+        fprintf(stderr, "deltabench bench: FAILED: the PyTorch peer trains a different number of parameters (above)\n");
+        return 1;
+    }
     return 0;
 }

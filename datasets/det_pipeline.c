@@ -88,14 +88,30 @@ int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int e
     return 0;
 }
 
-int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int train, const int *idx, int n, uint64_t seed, det_batch *b) {
+/* sample i of a batch: the pipeline applied (flip drawn from r), its ground truths copied into b->gts[i] */
+static int batch_add_sample(const det_pipeline_cfg *c, int train, dense_sample *s, rng_t *r, det_batch *b, int i) {
+    if (det_pipeline_apply(c, train, s, r, &b->metas[i])) return -1;
+    det_gt *g = &b->gts[i];
+    g->n = s->n_boxes;
+    g->boxes = xmalloc(sizeof(float) * 4 * (g->n ? g->n : 1));
+    g->labels = xmalloc(sizeof(int) * (g->n ? g->n : 1));
+    memcpy(g->boxes, s->boxes, sizeof(float) * 4 * g->n);
+    memcpy(g->labels, s->labels, sizeof(int) * g->n);
+    return 0;
+}
+
+static void batch_begin(det_batch *b, int n) {
     memset(b, 0, sizeof *b);
-    dense_sample *s = xcalloc(n, sizeof *s);
-    dense_sample **sp = xmalloc(sizeof *sp * n);
     b->metas = xcalloc(n, sizeof *b->metas);
     b->gts = xcalloc(n, sizeof *b->gts);
     b->index = xmalloc(sizeof(int) * n);
     b->n = n;
+}
+
+int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int train, const int *idx, int n, uint64_t seed, det_batch *b) {
+    batch_begin(b, n);
+    dense_sample *s = xcalloc(n, sizeof *s);
+    dense_sample **sp = xmalloc(sizeof *sp * n);
     int rc = 0, loaded = 0;
     for (int i = 0; i < n && !rc; i++) {
         const voc_det_image *im = &ds->images[idx[i]];
@@ -106,21 +122,58 @@ int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int tra
         loaded++;
         rng_t r;
         rng_seed(&r, seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(idx[i] + 1)));
-        if (det_pipeline_apply(c, train, &s[i], &r, &b->metas[i])) {
+        if (batch_add_sample(c, train, &s[i], &r, b, i)) {
             rc = err_prefix("%s", im->image_path);
             break;
         }
         sp[i] = &s[i];
         b->index[i] = idx[i];
-        det_gt *g = &b->gts[i];
-        g->n = s[i].n_boxes;
-        g->boxes = xmalloc(sizeof(float) * 4 * (g->n ? g->n : 1));
-        g->labels = xmalloc(sizeof(int) * (g->n ? g->n : 1));
-        memcpy(g->boxes, s[i].boxes, sizeof(float) * 4 * g->n);
-        memcpy(g->labels, s[i].labels, sizeof(int) * g->n);
     }
     if (!rc) rc = dense_collate(sp, n, &b->images, &b->H, &b->W, NULL);
     for (int i = 0; i < loaded; i++) dense_sample_free(&s[i]);
+    free(s), free(sp);
+    if (rc) det_batch_free(b);
+    return rc;
+}
+
+int det_batch_synthetic(const det_pipeline_cfg *c, int n, int size, int n_boxes, int num_classes, uint64_t seed, det_batch *b) {
+    if (n < 1 || size < 8 || n_boxes < 1 || num_classes < 1)
+        return err_set("synthetic detection batch: %d images of %d px with %d boxes of %d classes (need >= 1, >= 8, >= 1, >= 1)",
+                       n, size, n_boxes, num_classes);
+    batch_begin(b, n);
+    dense_sample *s = xcalloc(n, sizeof *s);
+    dense_sample **sp = xmalloc(sizeof *sp * n);
+    rng_t r;
+    rng_seed(&r, seed);
+    int rc = 0, made = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        image img;
+        if (image_alloc(&img, size, size, 3)) {
+            rc = err_set("synthetic detection batch: cannot allocate a %d px image", size);
+            break;
+        }
+        for (size_t k = 0; k < (size_t)size * size * 3; k++) img.data[k] = (uint8_t)rng_below(&r, 256);
+        dense_sample_init(&s[i], &img);
+        made++;
+        s[i].n_boxes = n_boxes;
+        s[i].boxes = xmalloc(sizeof(float) * 4 * n_boxes);
+        s[i].labels = xmalloc(sizeof(int) * n_boxes);
+        for (int j = 0; j < n_boxes; j++) { /* sides in [size/8, size/2], inside the image */
+            float w = size / 8.0f + rng_uniform(&r) * (size * 3 / 8.0f), h = size / 8.0f + rng_uniform(&r) * (size * 3 / 8.0f);
+            float x = rng_uniform(&r) * (size - w), y = rng_uniform(&r) * (size - h);
+            float *o = s[i].boxes + 4 * j;
+            o[0] = x, o[1] = y, o[2] = x + w, o[3] = y + h;
+            s[i].labels[j] = (int)rng_below(&r, (uint32_t)num_classes);
+        }
+        if (batch_add_sample(c, 1, &s[i], &r, b, i)) {
+            rc = err_prefix("synthetic detection image %d", i);
+            break;
+        }
+        sp[i] = &s[i];
+        b->index[i] = i;
+    }
+    if (!rc) rc = dense_collate(sp, n, &b->images, &b->H, &b->W, NULL);
+    for (int i = 0; i < made; i++) dense_sample_free(&s[i]);
     free(s), free(sp);
     if (rc) det_batch_free(b);
     return rc;

@@ -48,4 +48,10 @@ int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int e
  * (seed, epoch, iteration), so the batch does not depend on what ran before). */
 int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int train, const int *idx, int n, uint64_t seed, det_batch *b);
 
+/* A synthetic batch for benchmarks, deterministic from seed: n images of size x size uniform random RGB pixels,
+ * each with n_boxes ground truths (sides uniform in [size/8, size/2], inside the image, labels uniform below
+ * num_classes), through the train pipeline of c (set c's scale to (size, size) and flip_ratio 0 to keep the
+ * images as drawn) and the collation. */
+int det_batch_synthetic(const det_pipeline_cfg *c, int n, int size, int n_boxes, int num_classes, uint64_t seed, det_batch *b);
+
 #endif

@@ -1,4 +1,5 @@
-/* bench.c - one training step per method, timed (see bench.h). */
+/* bench.c - one training step per method, timed (see bench.h). The timing loop is shared by the tasks;
+ * each task builds its model and a fixed batch and hands the loop a forward + backward of that batch. */
 #include "bench.h"
 
 #include <cblas.h>
@@ -7,21 +8,27 @@
 #include <string.h>
 
 #include "../../core/backend.h"
-#include "../../models/classifier.h"
-#include "../../methods/method.h"
 #include "../../core/optim.h"
+#include "../../datasets/det_pipeline.h"
+#include "../../methods/method.h"
+#include "../../models/classifier.h"
+#include "../../models/det/retinanet.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Forward and backward of one batch; returns the loss tensor. */
-static tensor *forward_backward(classifier *c, graph *g, const bench_cfg *cfg, const float *img, const int *labels) {
-    tensor *x = tensor_new4(g, cfg->batch, 3, cfg->size, cfg->size, 0);
-    memcpy(x->data, img, sizeof(float) * x->n);
-    tensor *logits = classifier_forward(c, g, x);
-    tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
+/* One task's model and batch: step() runs forward and backward of the batch on g and returns the loss
+ * (NULL with err_set on failure). */
+typedef struct bench_task {
+    params *ps;
+    void *self;
+    tensor *(*step)(void *self, graph *g, double *parts);
+    int plan; /* plan activation memory (the task's trainer does too) */
+} bench_task;
+
+static tensor *loss_backward(graph *g, tensor *loss) {
     graph_keep(g, loss->data); /* read after the step */
     if (loss->requires_grad) {
         tensor_grad(g, loss)[0] = 1.0f;
@@ -30,39 +37,52 @@ static tensor *forward_backward(classifier *c, graph *g, const bench_cfg *cfg, c
     return loss;
 }
 
-int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->method, sizeof r->method, "%s", mname);
-    const method *m = method_find(mname);
-    if (!m) return err_set("unknown method '%s' (see deltabench methods)", mname);
-    swin_config sc;
-    if (swin_preset(cfg->backbone, &sc)) return -1;
-    sc.drop_path_rate = cfg->drop_path;
-    omp_set_num_threads(cfg->threads);
-    openblas_set_num_threads(cfg->threads);
+/* ---- cls: classifier, random images (B, 3, S, S) and labels, cross-entropy ---- */
+typedef struct cls_bench {
     classifier c;
-    classifier_build(&c, &sc, &m->plug, cfg->classes);
-    classifier_init(&c, cfg->seed);
+    const bench_cfg *cfg;
+    float *img;
+    int *labels;
+} cls_bench;
+
+static tensor *cls_step(void *self, graph *g, double *parts) {
+    cls_bench *k = self;
+    const bench_cfg *cfg = k->cfg;
+    tensor *x = tensor_new4(g, cfg->batch, 3, cfg->size, cfg->size, 0);
+    memcpy(x->data, k->img, sizeof(float) * x->n);
+    tensor *logits = classifier_forward(&k->c, g, x);
+    return loss_backward(g, op_cross_entropy(g, logits, k->labels, 0.0f));
+}
+
+/* ---- retinanet: the VOC detector, a synthetic batch through the detection pipeline, focal + L1 ---- */
+typedef struct det_bench {
+    retinanet net;
+    det_batch b;
+} det_bench;
+
+static tensor *det_step(void *self, graph *g, double *parts) {
+    det_bench *k = self;
+    const det_batch *b = &k->b;
+    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    tensor *l;
+    if (retinanet_loss(&k->net, g, x, b->metas, b->gts, &l, &parts[0], &parts[1])) return NULL;
+    return loss_backward(g, l);
+}
+
+/* warm-up and timed steps of one task (AdamW lr 1e-4, wd 0.05, as the recipes) */
+static int bench_run(const bench_cfg *cfg, const char *mname, bench_task *t, bench_result *r) {
     optim o;
-    if (optim_adamw_init(&o, &c.ps, 1e-4, 0.9, 0.999, 1e-8, 0.05)) {
-        classifier_free(&c);
-        return -1;
-    }
-    r->trainable = params_count(&c.ps, 1);
-    r->total = params_count(&c.ps, 0);
-    r->param_bytes = sizeof(float) * (size_t)(c.ps.n_frozen + 4 * c.ps.n_train); /* values, grads, m, v */
+    if (optim_adamw_init(&o, t->ps, 1e-4, 0.9, 0.999, 1e-8, 0.05)) return -1;
+    r->trainable = params_count(t->ps, 1);
+    r->total = params_count(t->ps, 0);
+    r->param_bytes = sizeof(float) * (size_t)(t->ps->n_frozen + 4 * t->ps->n_train); /* values, grads, m, v */
     graph g;
     graph_init(&g, 64 << 20);
-    if (cfg->plan) graph_plan_enable(&g);
+    if (t->plan) graph_plan_enable(&g);
     g.training = 1;
     rng_seed(&g.rng, cfg->seed + 1);
-    rng_t data;
-    rng_seed(&data, cfg->seed + 2);
-    float *img = xmalloc(sizeof(float) * (size_t)cfg->batch * 3 * cfg->size * cfg->size);
-    int *labels = xmalloc(sizeof(int) * cfg->batch);
-    for (int64_t i = 0; i < (int64_t)cfg->batch * 3 * cfg->size * cfg->size; i++) img[i] = rng_normal(&data);
-    for (int b = 0; b < cfg->batch; b++) labels[b] = (int)rng_below(&data, cfg->classes);
-    int total = cfg->warmup + cfg->steps;
+    int total = cfg->warmup + cfg->steps, rc = 0;
     double times[64];
     uint64_t f0 = 0;
     double optim_s = 0;
@@ -76,15 +96,22 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         if (graph_plan_needed(&g)) { /* once, untimed: a dry run records the memory plan */
             graph_prof *prof = g.prof; /* nor profiled (it is one with --warmup 0) */
             g.prof = NULL;
-            double td = time_now();
+            double td = time_now(), parts[2];
             graph_dry_begin(&g);
-            forward_backward(&c, &g, cfg, img, labels);
+            if (!t->step(t->self, &g, parts)) {
+                rc = err_prefix("%s: dry run", mname);
+                break;
+            }
             graph_reset(&g);
             t0 += time_now() - td;
             g.prof = prof;
         }
-        params_zero_grad(&c.ps);
-        tensor *loss = forward_backward(&c, &g, cfg, img, labels);
+        params_zero_grad(t->ps);
+        tensor *loss = t->step(t->self, &g, r->loss_parts);
+        if (!loss) {
+            rc = err_prefix("%s: step %d", mname, it);
+            break;
+        }
         double t_opt = time_now();
         optim_step(&o, 1e-4);
         double t_end = time_now(), dt = t_end - t0;
@@ -92,30 +119,91 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         r->final_loss = loss->data[0];
         if (it >= cfg->warmup) times[r->n_steps++] = dt;
     }
-    r->gflop_per_step = (double)(backend_flops - f0) / r->n_steps * 1e-9;
-    if (cfg->profile) {
-        graph_reset(&g); /* ends the last timed step */
-        fprintf(stderr, "bench: %s: per-op profile of %d steps (%.1f ms/step in AdamW, not in the table)\n", mname,
-                r->n_steps, 1e3 * optim_s / r->n_steps);
-        graph_profile_print(&g, stderr, cfg->profile);
+    if (!rc) {
+        r->gflop_per_step = (double)(backend_flops - f0) / r->n_steps * 1e-9;
+        if (cfg->profile) {
+            graph_reset(&g); /* ends the last timed step */
+            fprintf(stderr, "bench: %s: per-op profile of %d steps (%.1f ms/step in AdamW, not in the table)\n", mname,
+                    r->n_steps, 1e3 * optim_s / r->n_steps);
+            graph_profile_print(&g, stderr, cfg->profile);
+        }
+        memcpy(r->step_s, times, sizeof(double) * r->n_steps);
+        qsort(times, r->n_steps, sizeof(double), cmp_double);
+        r->median_s = r->n_steps % 2 ? times[r->n_steps / 2] : 0.5 * (times[r->n_steps / 2 - 1] + times[r->n_steps / 2]);
+        r->min_s = times[0];
+        r->images_per_s = cfg->batch / r->median_s;
+        r->gflops = r->gflop_per_step / r->median_s;
+        r->arena_bytes = graph_mem_bytes(&g);
+        r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
+        r->plan_bytes = g.plan.bytes;
+        r->plan_live_peak = g.plan.live_peak;
+        r->peak_rss = mem_peak_rss();
     }
-    memcpy(r->step_s, times, sizeof(double) * r->n_steps);
-    qsort(times, r->n_steps, sizeof(double), cmp_double);
-    r->median_s = r->n_steps % 2 ? times[r->n_steps / 2] : 0.5 * (times[r->n_steps / 2 - 1] + times[r->n_steps / 2]);
-    r->min_s = times[0];
-    r->images_per_s = cfg->batch / r->median_s;
-    r->gflops = r->gflop_per_step / r->median_s;
-    r->arena_bytes = graph_mem_bytes(&g);
-    r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
-    r->plan_bytes = g.plan.bytes;
-    r->plan_live_peak = g.plan.live_peak;
-    r->peak_rss = mem_peak_rss();
-    free(img);
-    free(labels);
     graph_free(&g);
     optim_free(&o);
-    classifier_free(&c);
-    return 0;
+    return rc;
+}
+
+static int bench_cls(const bench_cfg *cfg, const method *m, bench_result *r) {
+    swin_config sc;
+    if (swin_preset(cfg->backbone, &sc)) return -1;
+    sc.drop_path_rate = cfg->drop_path;
+    cls_bench k = {.cfg = cfg};
+    classifier_build(&k.c, &sc, &m->plug, cfg->classes);
+    classifier_init(&k.c, cfg->seed);
+    rng_t data;
+    rng_seed(&data, cfg->seed + 2);
+    int64_t n = (int64_t)cfg->batch * 3 * cfg->size * cfg->size;
+    k.img = xmalloc(sizeof(float) * n);
+    k.labels = xmalloc(sizeof(int) * cfg->batch);
+    for (int64_t i = 0; i < n; i++) k.img[i] = rng_normal(&data);
+    for (int b = 0; b < cfg->batch; b++) k.labels[b] = (int)rng_below(&data, cfg->classes);
+    bench_task t = {.ps = &k.c.ps, .self = &k, .step = cls_step, .plan = cfg->plan};
+    int rc = bench_run(cfg, m->name, &t, r);
+    free(k.img);
+    free(k.labels);
+    classifier_free(&k.c);
+    return rc;
+}
+
+static int bench_retinanet(const bench_cfg *cfg, const method *m, bench_result *r) {
+    swin_config sc;
+    if (swin_preset(cfg->backbone, &sc)) return -1;
+    sc.drop_path_rate = cfg->drop_path;
+    if (cfg->neck_channels < 1 || cfg->head_channels < 1 || cfg->classes < 1)
+        return err_set("retinanet bench: neck %d, head %d channels, %d classes (all must be positive)", cfg->neck_channels,
+                       cfg->head_channels, cfg->classes);
+    det_bench k;
+    memset(&k, 0, sizeof k);
+    det_pipeline_cfg pc;
+    det_pipeline_cfg_default(&pc);
+    pc.scale_long = pc.scale_short = cfg->size; /* the square images stay as drawn (then padded to 32) */
+    pc.flip_ratio = 0;
+    if (det_batch_synthetic(&pc, cfg->batch, cfg->size, cfg->boxes, cfg->classes, cfg->seed + 2, &k.b)) return -1;
+    retinanet_config nc;
+    retinanet_config_default(&nc, &sc, cfg->classes);
+    nc.fpn_channels = cfg->neck_channels;
+    nc.feat_channels = cfg->head_channels;
+    retinanet_build(&k.net, &nc, &m->plug);
+    retinanet_init(&k.net, cfg->seed);
+    /* the bump arena, as the detection task's trainer runs (train_det: plan_memory 0) */
+    bench_task t = {.ps = &k.net.ps, .self = &k, .step = det_step, .plan = 0};
+    int rc = bench_run(cfg, m->name, &t, r);
+    det_batch_free(&k.b);
+    retinanet_free(&k.net);
+    return rc;
+}
+
+int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", mname);
+    const method *m = method_find(mname);
+    if (!m) return err_set("unknown method '%s' (see deltabench methods)", mname);
+    if (cfg->steps < 1 || cfg->batch < 1 || cfg->size < 1) return err_set("bench: %d steps, batch %d, %d px", cfg->steps, cfg->batch, cfg->size);
+    omp_set_num_threads(cfg->threads);
+    openblas_set_num_threads(cfg->threads);
+    if (cfg->task == BENCH_RETINANET) return bench_retinanet(cfg, m, r);
+    return bench_cls(cfg, m, r);
 }
 
 double bench_sgemm_peak(int threads, int n, int engine) {

@@ -1,15 +1,20 @@
 /* bench.h - the training-step benchmark behind `deltabench bench` / `make bench`: one full training
- * step (forward, backward, AdamW) of the classification model per method, timed; plus the machine's
- * measured sgemm peak for context. */
+ * step (forward, backward, AdamW) per method, timed, of the classification model (task cls) or of the VOC
+ * RetinaNet (task retinanet: Swin + FPN + RetinaHead, focal + L1 loss on a fixed synthetic batch); plus
+ * the machine's measured sgemm peak for context. */
 #ifndef DB_BENCH_H
 #define DB_BENCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+enum { BENCH_CLS = 0, BENCH_RETINANET = 1 };
+
 typedef struct bench_cfg {
+    int task; /* BENCH_CLS or BENCH_RETINANET */
     char backbone[96];
     int size, batch, threads, steps, warmup, classes;
+    int neck_channels, head_channels, boxes; /* retinanet: FPN width, head tower width, gt boxes per image */
     float drop_path;
     uint64_t seed;
     int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
@@ -27,9 +32,10 @@ typedef struct bench_result {
     size_t plan_bytes, plan_live_peak; /* the plan's float block and its lower bound (0 without a plan) */
     int64_t trainable, total;
     float final_loss;
+    double loss_parts[2]; /* retinanet: loss_cls, loss_bbox of the last step */
 } bench_result;
 
-/* Run one method's benchmark in this process. Returns 0 or -1 (err_msg). */
+/* Run one method's benchmark of cfg->task in this process. Returns 0 or -1 (err_msg). */
 int bench_method(const bench_cfg *cfg, const char *method, bench_result *r);
 /* Best-of-3 GFLOP/s of an n x n x n sgemm on `threads` threads: through the engine's gemm (engine = 1: its own
  * AVX-512 kernel where the processor has one, split across the threads) or OpenBLAS's threaded cblas_sgemm (0). */

@@ -1,0 +1,194 @@
+/* test_bench.c - the training-step benchmark (experiments/bench, `deltabench bench`) runs, on tiny configs:
+ * one cls step and one RetinaNet step give a finite positive loss and a positive time; the RetinaNet
+ * bench's trainable counts are checked against hand counts (fixed: the FPN and head parameters, from their
+ * shapes; full minus fixed: the backbone less its patch embedding, frozen_stages 1); the synthetic detection
+ * batch is deterministic from its seed and its boxes lie inside the images; the CLI runs the retinanet task
+ * (JSON out) and refuses bad options; where /usr/bin/python3 has torch and torchvision, the PyTorch peer
+ * runs on the same tiny config and the CLI's check that both engines train the same number of parameters
+ * passes. No timing is asserted. */
+#include "test_util.h"
+
+#include <cJSON.h>
+
+#include "../datasets/det_pipeline.h"
+#include "../experiments/bench/bench.h"
+#include "../methods/method.h"
+#include "../models/swin.h"
+
+#define TINY "tiny:32:1,1,1,1:1,2,4,8:w4"
+
+static bench_cfg tiny_cfg(int task) {
+    bench_cfg c = {.task = task, .size = 64, .batch = 2, .threads = 1, .steps = 1, .warmup = 0, .classes = 20, .drop_path = 0.1f,
+                   .seed = 3, .plan = 1, .neck_channels = 16, .head_channels = 16, .boxes = 3};
+    snprintf(c.backbone, sizeof c.backbone, TINY);
+    return c;
+}
+
+static void check_ran(const bench_result *r) {
+    assert_int_equal(r->n_steps, 1);
+    assert_true(isfinite(r->final_loss) && r->final_loss > 0);
+    assert_true(r->median_s > 0 && r->min_s > 0 && r->images_per_s > 0);
+    assert_true(r->peak_rss > 0 && r->arena_bytes > 0);
+    assert_true(r->trainable > 0 && r->trainable <= r->total);
+}
+
+static void test_cls_step(void **state) {
+    bench_cfg c = tiny_cfg(BENCH_CLS);
+    c.size = 32, c.classes = 10;
+    bench_result r;
+    assert_int_equal(bench_method(&c, "mona", &r), 0);
+    check_ran(&r);
+    assert_true(r.gflop_per_step > 0);
+}
+
+/* conv k x k, cin -> cout, with bias */
+static int64_t conv_n(int k, int cin, int cout) { return (int64_t)k * k * cin * cout + cout; }
+
+static void test_retinanet_step(void **state) {
+    bench_cfg c = tiny_cfg(BENCH_RETINANET);
+    bench_result fixed, full;
+    assert_int_equal(bench_method(&c, "fixed", &fixed), 0);
+    check_ran(&fixed);
+    assert_true(fabs(fixed.loss_parts[0] + fixed.loss_parts[1] - fixed.final_loss) <= 1e-4 * fixed.final_loss);
+    assert_true(fixed.loss_parts[0] > 0 && fixed.loss_parts[1] > 0); /* 3 boxes per image: positives exist */
+    /* fixed trains the neck and the head only: backbone outputs 64, 128, 256 channels; FPN 16; head 16, 9 anchors */
+    int64_t fpn = conv_n(1, 64, 16) + conv_n(1, 128, 16) + conv_n(1, 256, 16) + 3 * conv_n(3, 16, 16) + conv_n(3, 256, 16) +
+                  conv_n(3, 16, 16);
+    int64_t head = 8 * conv_n(3, 16, 16) + conv_n(3, 16, 9 * 20) + conv_n(3, 16, 9 * 4);
+    assert_int_equal(fixed.trainable, fpn + head);
+    assert_int_equal(bench_method(&c, "full", &full), 0);
+    check_ran(&full);
+    /* full adds the backbone (out_indices 1-3) less patch_embed (4x4x3 -> 32 conv and its LayerNorm) */
+    swin_config sc;
+    assert_int_equal(swin_preset(TINY, &sc), 0);
+    sc.out_mask = 0xE;
+    params ps;
+    swin s;
+    params_init(&ps);
+    swin_build(&s, &ps, &sc, &method_find("full")->plug);
+    params_alloc(&ps);
+    int64_t backbone = params_count(&ps, 0), patch_embed = conv_n(4, 3, 32) + 2 * 32;
+    swin_free(&s);
+    params_free(&ps);
+    assert_int_equal(full.trainable - fixed.trainable, backbone - patch_embed);
+    assert_int_equal(full.total, fixed.total);
+}
+
+static void test_synthetic_batch(void **state) {
+    det_pipeline_cfg pc;
+    det_pipeline_cfg_default(&pc);
+    pc.scale_long = pc.scale_short = 80;
+    pc.flip_ratio = 0;
+    det_batch a, b, d;
+    assert_int_equal(det_batch_synthetic(&pc, 2, 80, 4, 20, 7, &a), 0);
+    assert_int_equal(det_batch_synthetic(&pc, 2, 80, 4, 20, 7, &b), 0);
+    assert_int_equal(det_batch_synthetic(&pc, 2, 80, 4, 20, 8, &d), 0);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.H, 96); /* 80 padded to a multiple of 32 */
+    assert_int_equal(a.W, 96);
+    size_t n = (size_t)2 * 3 * a.H * a.W;
+    assert_memory_equal(a.images, b.images, sizeof(float) * n);
+    assert_true(memcmp(a.images, d.images, sizeof(float) * n) != 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(a.metas[i].img_h, 80);
+        assert_int_equal(a.metas[i].img_w, 80);
+        assert_int_equal(a.metas[i].pad_h, 96);
+        assert_int_equal(a.gts[i].n, 4);
+        assert_memory_equal(a.gts[i].boxes, b.gts[i].boxes, sizeof(float) * 16);
+        for (int k = 0; k < 4; k++) {
+            const float *bx = a.gts[i].boxes + 4 * k;
+            assert_true(bx[0] >= 0 && bx[1] >= 0 && bx[2] <= 80 && bx[3] <= 80);
+            assert_true(bx[2] - bx[0] >= 10 - 1e-3 && bx[2] - bx[0] <= 40 + 1e-3); /* sides in [size/8, size/2] */
+            assert_true(a.gts[i].labels[k] >= 0 && a.gts[i].labels[k] < 20);
+        }
+        /* the padding is zero (collation), the image normalised: not all zero */
+        assert_true(a.images[(size_t)i * 3 * 96 * 96 + 95 * 96 + 95] == 0.0f);
+        assert_true(a.images[(size_t)i * 3 * 96 * 96] != 0.0f);
+    }
+    assert_int_not_equal(det_batch_synthetic(&pc, 0, 80, 4, 20, 7, &d), 0);
+    det_batch_free(&a), det_batch_free(&b), det_batch_free(&d);
+    det_batch_free(&d); /* freeing twice is harmless (memset) */
+}
+
+/* run the CLI, stdout into *out (malloc'd); returns the exit status */
+static int run_cli(const char *args, char **out) {
+    const char *bin = getenv("DB_BIN");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s bench %s 2>/dev/null", bin && *bin ? bin : "build/deltabench", args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0, k;
+    char *buf = malloc(cap);
+    while ((k = fread(buf + len, 1, cap - len - 1, p)) > 0)
+        if ((len += k) + 1 >= cap) buf = realloc(buf, cap *= 2);
+    buf[len] = 0;
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define CLI_TINY "--task retinanet --backbone " TINY " --image-size 64 --neck-channels 16 --head-channels 16 --threads 1 --steps 1 --warmup 0 --json"
+
+static void test_cli_retinanet(void **state) {
+    char *out;
+    assert_int_equal(run_cli(CLI_TINY " --methods fixed,mona --peer 0", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "task")->valuestring, "retinanet");
+    const cJSON *cfg = cJSON_GetObjectItem(j, "config");
+    assert_int_equal(cJSON_GetObjectItem(cfg, "batch")->valueint, 2);   /* the retinanet default */
+    assert_int_equal(cJSON_GetObjectItem(cfg, "classes")->valueint, 20); /* VOC */
+    assert_true(cJSON_GetObjectItem(j, "sgemm_peak_gflops")->valuedouble > 0);
+    const cJSON *res = cJSON_GetObjectItem(j, "results"), *e;
+    assert_int_equal(cJSON_GetArraySize(res), 2);
+    cJSON_ArrayForEach(e, res) {
+        double loss = cJSON_GetObjectItem(e, "final_loss")->valuedouble;
+        assert_true(isfinite(loss) && loss > 0);
+        assert_true(cJSON_GetObjectItem(e, "median_step_s")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(e, "trainable")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    free(out);
+    const char *bad[] = {"--task det", "--neck-channels 16", "--task retinanet --image-size 16", "--peer 2", "--batch x",
+                         "--methods nosuch"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(run_cli(bad[i], &out), 2);
+        free(out);
+    }
+}
+
+/* where the peer can run: the same tiny detector in PyTorch; the CLI fails when the trainable counts differ */
+static void test_cli_retinanet_peer(void **state) {
+    if (system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) {
+        skip();
+        return;
+    }
+    char *out;
+    assert_int_equal(run_cli(CLI_TINY " --methods fixed,lora,mona --peer 1", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "peer")));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "results")) {
+        assert_true(cJSON_GetObjectItem(e, "peer_median_step_s")->valuedouble > 0);
+        assert_int_equal((int64_t)cJSON_GetObjectItem(e, "peer_trainable")->valuedouble,
+                         (int64_t)cJSON_GetObjectItem(e, "trainable")->valuedouble);
+        /* at the initial weights, the box loss is the targets' L1 (the regression outputs are near 0): the
+         * same batch and the same assigner give the same value */
+        double lb = cJSON_GetObjectItem(e, "loss_bbox")->valuedouble, plb = cJSON_GetObjectItem(e, "peer_loss_bbox")->valuedouble;
+        assert_true(fabs(lb - plb) <= 0.02 * fabs(plb));
+    }
+    cJSON_Delete(j);
+    free(out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cls_step),
+        cmocka_unit_test(test_retinanet_step),
+        cmocka_unit_test(test_synthetic_batch),
+        cmocka_unit_test(test_cli_retinanet),
+        cmocka_unit_test(test_cli_retinanet_peer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
