@@ -48,8 +48,8 @@ static void bench_usage(FILE *f) {
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
             "  --seed N          model and batch seed (default 0)\n"
             "  --peer 0|1        run the PyTorch peer (default 1); --no-peer is --peer 0\n"
-            "  --no-plan         cls: keep every activation until the step ends (bump arena, no memory plan);\n"
-            "                    retinanet always runs on the bump arena, as the detection trainer does\n"
+            "  --no-plan         keep every activation until the step ends (bump arena, no memory plan); by\n"
+            "                    default both tasks plan their activation memory, as their trainers do\n"
             "  --profile N       also print, per method, the N ops that took longest in the timed steps\n"
             "                    (forward and backward ms per step; time between op starts, so\n"
             "                    the step's own glue is charged to the op before it)\n"
@@ -263,8 +263,8 @@ static void print_det_table(const bench_cfg *cfg, const char *const *list, int n
     printf("\nratio = PyTorch median step time / deltabench median step time (same machine, same run, same batch).\n"
            "trainable: the detector's trainable parameters (backbone under the method with frozen_stages 1, FPN, head);\n"
            "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
-           "peak MiB: process peak RSS; act MiB: the step's activation arena (bump arena, no memory plan, as the\n"
-           "detection trainer runs); loss: focal + L1 of the last timed step (before its AdamW update); the two\n"
+           "peak MiB: process peak RSS; act MiB: the step's activation memory (its plan's block, as the detection\n"
+           "trainer runs; with --no-plan the bump arena); loss: focal + L1 of the last timed step (before its AdamW update); the two\n"
            "engines start from different random weights, so their losses agree only roughly.\n");
 }
 
@@ -334,7 +334,6 @@ int cmd_bench(int argc, char **argv) {
     if (cfg.neck_channels < 0) cfg.neck_channels = 256;
     if (cfg.head_channels < 0) cfg.head_channels = 256;
     if (cfg.boxes < 0) cfg.boxes = 3;
-    if (det) cfg.plan = 0;
     if (det && cfg.size < 32) {
         fprintf(stderr, "deltabench bench: --task retinanet needs --image-size >= 32 (got %d)\n", cfg.size);
         return 2;

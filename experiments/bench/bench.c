@@ -186,8 +186,9 @@ static int bench_retinanet(const bench_cfg *cfg, const method *m, bench_result *
     nc.feat_channels = cfg->head_channels;
     retinanet_build(&k.net, &nc, &m->plug);
     retinanet_init(&k.net, cfg->seed);
-    /* the bump arena, as the detection task's trainer runs (train_det: plan_memory 0) */
-    bench_task t = {.ps = &k.net.ps, .self = &k, .step = det_step, .plan = 0};
+    /* planned activation memory, as the detection task's trainer runs (train_det: plan_memory 1); one fixed
+     * batch, so one plan */
+    bench_task t = {.ps = &k.net.ps, .self = &k, .step = det_step, .plan = cfg->plan};
     int rc = bench_run(cfg, m->name, &t, r);
     det_batch_free(&k.b);
     retinanet_free(&k.net);
