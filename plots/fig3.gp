@@ -15,6 +15,13 @@ if (nblocks == 0) {
     set xrange [0:1]; set yrange [0:1]
     plot NaN notitle
 } else {
+    # the y range follows the interval means (single raw spikes, up to 10x the mean early on, would flatten them)
+    ymax = 0
+    do for [b=0:nblocks-1] {
+        stats datafile index 2*b+1 using 2 nooutput
+        if (STATS_max > ymax) { ymax = STATS_max }
+    }
+    set yrange [0:1.4*ymax]
     plot for [b=0:nblocks-1] datafile index 2*b using 1:2 with dots lc rgb palette[(b % 12)+1] notitle, \
          for [b=0:nblocks-1] datafile index 2*b+1 using 1:2 with lines lw (word(titles, b+1) eq 'Mona' ? 3.5 : 1.8) lc rgb palette[(b % 12)+1] title word(titles, b+1)
 }
