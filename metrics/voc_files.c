@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../core/common.h"
 #include "../datasets/voc_xml.h"
@@ -37,6 +38,10 @@ int voc_eval_files(const char *root, const char *split, const char *det_dir, con
                    int ap_mode, double iou_thr, voc_result *out) {
     char path[4096];
     memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(det_dir, &st) != 0 || !S_ISDIR(st.st_mode)) /* a missing class file scores 0, a missing folder is a mistake */
+        return err_set("%s: no such detections folder (the comp4_det_<split>_<class>.txt files of a run lie in "
+                       "<runs>/<task>/<dataset>/<method>/dets)", det_dir);
     snprintf(path, sizeof path, "%s/ImageSets/Main/%s.txt", root, split);
     size_t n;
     char *list = file_read_all(path, &n);

@@ -148,12 +148,20 @@ static void test_voc_bad_dets(void **state) {
     assert_non_null(strstr(err_msg(), "comp4_det_test_car.txt:1"));
 }
 
+/* a detections folder that does not exist is an error naming it, not an mAP of 0 */
+static void test_voc_missing_dets_dir(void **state) {
+    (void)state;
+    voc_result r;
+    assert_int_equal(voc_eval_files("build/tmp", "test", "build/tmp/no_such_dets_folder", NULL, VOC_PROTO_MMDET, VOC_AP_11POINTS, 0.5, &r), -1);
+    assert_non_null(strstr(err_msg(), "build/tmp/no_such_dets_folder: no such detections folder"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_voc_mmdet_11points), cmocka_unit_test(test_voc_mmdet_area),
         cmocka_unit_test(test_voc_devkit_11points), cmocka_unit_test(test_voc_devkit_area),
         cmocka_unit_test(test_voc_threshold_rule),  cmocka_unit_test(test_voc_devkit_mean_over_all_classes),
-        cmocka_unit_test(test_voc_cli_devkit_note), cmocka_unit_test(test_voc_bad_dets),
+        cmocka_unit_test(test_voc_cli_devkit_note), cmocka_unit_test(test_voc_bad_dets), cmocka_unit_test(test_voc_missing_dets_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
