@@ -78,12 +78,64 @@ static void test_params_blocks(void **state) {
     params_free(&ps);
 }
 
+/* buffers: a third block, found by name, never counted, never trainable, no gradient; many names (hash growth
+ * across parameters and buffers) stay findable */
+static void test_params_buffers(void **state) {
+    (void)state;
+    params ps;
+    params_init(&ps);
+    params_add(&ps, "bn.weight", 1, (int[]){4});
+    tensor *rm = params_add_buffer(&ps, "bn.running_mean", 1, (int[]){4});
+    tensor *rv = params_add_buffer(&ps, "bn.running_var", 1, (int[]){4});
+    params_add(&ps, "bn.bias", 1, (int[]){4});
+    char name[64];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "m%d.w", i);
+        params_add(&ps, name, 1, (int[]){1});
+        snprintf(name, sizeof name, "m%d.running_mean", i);
+        params_add_buffer(&ps, name, 1, (int[]){2});
+    }
+    params_set_trainable(&ps, "bn.bias", 0);
+    params_alloc(&ps);
+    assert_int_equal(ps.n, 602);
+    assert_int_equal(ps.n_buffers, 602);
+    assert_int_equal(ps.n_buf, 8 + 1200);
+    assert_int_equal(ps.n_train, 4 + 600);
+    assert_int_equal(ps.n_frozen, 4);
+    assert_int_equal(params_count(&ps, 0), 608); /* buffers are not parameters */
+    assert_int_equal(params_count(&ps, 1), 604);
+    assert_int_equal(params_count_prefix(&ps, "bn.", 0), 8);
+    param *m = params_find(&ps, "bn.running_mean"), *v = params_find(&ps, "bn.running_var");
+    assert_non_null(m);
+    assert_true(m->is_buffer && !m->trainable && v->is_buffer);
+    assert_false(params_find(&ps, "bn.weight")->is_buffer);
+    assert_ptr_equal(&m->t, rm);
+    assert_ptr_equal(rm->data, ps.buf);
+    assert_ptr_equal(rv->data, ps.buf + 4);
+    assert_null(rm->grad);
+    assert_int_equal(rm->requires_grad, 0);
+    assert_int_equal(params_index(&ps, "bn.running_mean"), -1); /* not a parameter index */
+    assert_int_equal(params_index(&ps, "bn.bias"), 1);
+    for (int i = 0; i < 600; i += 37) {
+        snprintf(name, sizeof name, "m%d.running_mean", i);
+        param *q = params_find(&ps, name);
+        assert_non_null(q);
+        assert_true(q->is_buffer);
+        assert_ptr_equal(q->t.data, ps.buf + 8 + 2 * i);
+        snprintf(name, sizeof name, "m%d.w", i);
+        assert_false(params_find(&ps, name)->is_buffer);
+    }
+    for (int64_t i = 0; i < ps.n_buf; i++) assert_true(ps.buf[i] == 0.0f);
+    params_free(&ps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_prefix),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_arena_reuse),
         cmocka_unit_test(test_params_blocks),
+        cmocka_unit_test(test_params_buffers),
         cmocka_unit_test(test_rng_uniform_fill),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
