@@ -830,3 +830,116 @@ tensor *op_adaptive_avg_pool2d(graph *g, tensor *x, int oh, int ow) {
     }
     return y;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* channel concatenation: xs[i] (B, C_i, H, W) -> y (B, sum C_i, H, W)                               */
+typedef struct {
+    graph *g;
+    tensor **xs, *y;
+    int n;
+} concat_ctx;
+
+static void concat_channels_bwd(void *p) {
+    concat_ctx *c = p;
+    if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad);
+    int B = c->y->shape[0], Ct = c->y->shape[1];
+    int64_t HW = c->y->n / ((int64_t)B * Ct);
+    int off = 0;
+    for (int i = 0; i < c->n; i++) {
+        tensor *x = c->xs[i];
+        int Ci = x->shape[1];
+        if (NEEDS(x)) {
+            float *dx = tensor_grad(c->g, x);
+            const float *dy = c->y->grad;
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++) {
+                const float *s = dy + ((int64_t)b * Ct + off) * HW;
+                float *d = dx + (int64_t)b * Ci * HW;
+                for (int64_t k = 0; k < (int64_t)Ci * HW; k++) d[k] += s[k];
+            }
+        }
+        off += Ci;
+    }
+}
+
+tensor *op_concat_channels(graph *g, tensor **xs, int n) {
+    DB_ASSERT(n >= 1 && xs[0] && xs[0]->ndim >= 2, "concat_channels: %d inputs", n);
+    graph_op_tensors(g, __func__, (const tensor *const *)xs, n);
+    const tensor *x0 = xs[0];
+    int B = x0->shape[0], Ct = 0, need = 0;
+    int64_t HW = x0->n / ((int64_t)B * x0->shape[1]);
+    for (int i = 0; i < n; i++) {
+        const tensor *x = xs[i];
+        int same = x->ndim == x0->ndim && x->shape[0] == B;
+        for (int k = 2; same && k < x->ndim; k++) same = x->shape[k] == x0->shape[k];
+        DB_ASSERT(same, "concat_channels: input %d differs from input 0 outside the channel axis", i);
+        Ct += x->shape[1];
+        need |= NEEDS(x);
+    }
+    int shape[TENSOR_MAX_DIMS];
+    memcpy(shape, x0->shape, sizeof(int) * x0->ndim);
+    shape[1] = Ct;
+    tensor *y = tensor_new(g, x0->ndim, shape, need);
+    int off = 0;
+    for (int i = 0; i < n; i++) {
+        const tensor *x = xs[i];
+        int Ci = x->shape[1];
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            memcpy(y->data + ((int64_t)b * Ct + off) * HW, x->data + (int64_t)b * Ci * HW, sizeof(float) * (size_t)Ci * HW);
+        off += Ci;
+    }
+    if (y->requires_grad) {
+        concat_ctx *c = graph_push(g, concat_channels_bwd, sizeof *c);
+        tensor **keep = arena_alloc(&g->mem, sizeof(tensor *) * n);
+        memcpy(keep, xs, sizeof(tensor *) * n);
+        *c = (concat_ctx){g, keep, y, n};
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* channel dropout: y[b, c] = x[b, c] * m[b, c], m = 0 with probability p else 1/(1-p)               */
+typedef struct {
+    graph *g;
+    tensor *x, *y;
+    float *mask; /* (B*C) */
+    int64_t HW;
+} dropout2d_ctx;
+
+static void dropout2d_bwd(void *p) {
+    dropout2d_ctx *c = p;
+    if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad, c->mask);
+    float *dx = tensor_grad(c->g, c->x);
+    const float *dy = c->y->grad;
+    int64_t planes = (int64_t)c->x->shape[0] * c->x->shape[1], HW = c->HW;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float m = c->mask[pl];
+        for (int64_t i = 0; i < HW; i++) dx[pl * HW + i] += dy[pl * HW + i] * m;
+    }
+}
+
+tensor *op_dropout2d(graph *g, tensor *x, float p) {
+    if (!g->training || p <= 0.0f) return x;
+    GRAPH_OP(g, x);
+    DB_ASSERT(x->ndim >= 2 && p < 1.0f, "dropout2d: x %d-d, p %g", x->ndim, p);
+    int64_t planes = (int64_t)x->shape[0] * x->shape[1], HW = x->n / planes;
+    float *mask = graph_alloc(g, sizeof(float) * (size_t)planes), keep = 1.0f / (1.0f - p);
+    rng_uniform_fill(&g->rng, mask, planes);
+    for (int64_t pl = 0; pl < planes; pl++) mask[pl] = mask[pl] < p ? 0.0f : keep;
+    tensor *y = tensor_like(g, x, NEEDS(x));
+    const float *xd = x->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float m = mask[pl];
+        for (int64_t i = 0; i < HW; i++) y->data[pl * HW + i] = xd[pl * HW + i] * m;
+    }
+    if (y->requires_grad) {
+        dropout2d_ctx *c = graph_push(g, dropout2d_bwd, sizeof *c);
+        *c = (dropout2d_ctx){g, x, y, mask, HW};
+    }
+    return y;
+}

@@ -58,6 +58,14 @@ tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, float *running_
 /* GroupNorm: per sample and group of C/groups consecutive channels, biased variance; then per-channel w, b (C)
  * or NULL. x (B, C, ...) */
 tensor *op_group_norm(graph *g, tensor *x, int groups, tensor *w, tensor *b, float eps);
+/* torch.cat(xs, dim=1): xs[i] (B, C_i, H, W), same B, H, W, n >= 1 -> (B, sum C_i, H, W), channels in the order
+ * of xs. Backward: each input gets its channel slice of dy. */
+tensor *op_concat_channels(graph *g, tensor **xs, int n);
+/* F.dropout2d(x, p, training): x (B, C, H, W) (or (B, C, ...)) -> same shape; each whole channel plane (b, c)
+ * is zeroed with probability p, the others scaled by 1/(1-p). One draw per plane from the graph's random stream,
+ * in (b, c) order, dropped when the uniform is < p (op_dropout's rule). Identity (x itself) when the graph is not
+ * training or p == 0. */
+tensor *op_dropout2d(graph *g, tensor *x, float p);
 /* F.adaptive_avg_pool2d: x (B, C, H, W) -> (B, C, oh, ow); bin i covers rows [floor(i H / oh), ceil((i+1) H / oh)). */
 tensor *op_adaptive_avg_pool2d(graph *g, tensor *x, int oh, int ow);
 

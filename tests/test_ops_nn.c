@@ -656,6 +656,99 @@ static void test_adaptive_avg_pool_hand(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* channel concatenation and channel dropout                                                         */
+static int fwd_concat(graph *g, fd_case *c, tensor **out) {
+    out[0] = op_concat_channels(g, c->leaf, c->nl);
+    return 1;
+}
+
+static void test_concat_channels_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 101);
+    fd_case c = fd_case_new("concat_channels (2, 3|1|4, 5, 7), middle input needs no gradient", fwd_concat);
+    fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, 2, 3, 5, 7));
+    fd_add(&c, FD_LEAF(FD_ACT_NOGRAD, 1.0f, 2, 1, 5, 7));
+    fd_add(&c, FD_LEAF(FD_PARAM_TRAIN, 1.0f, 2, 4, 5, 7));
+    fd_run(&c);
+    fd_case c1 = fd_case_new("concat_channels one input (3, 2, 4, 1)", fwd_concat);
+    fd_add(&c1, FD_LEAF(FD_ACT_GRAD, 1.0f, 3, 2, 4, 1));
+    fd_run(&c1);
+    fd_free_leaves();
+}
+
+/* the layout: y[b, off_i + k] = xs[i][b, k] element for element */
+static void test_concat_channels_hand(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *a = tensor_new4(&g, 2, 1, 2, 3, 0), *b = tensor_new4(&g, 2, 2, 2, 3, 0);
+    for (int i = 0; i < 12; i++) a->data[i] = (float)i, b->data[i] = 100.0f + i, b->data[12 + i] = 200.0f + i;
+    tensor *y = op_concat_channels(&g, (tensor *[]){a, b}, 2);
+    assert_int_equal(y->shape[1], 3);
+    for (int bi = 0; bi < 2; bi++)
+        for (int ch = 0; ch < 3; ch++)
+            for (int k = 0; k < 6; k++) {
+                float want = ch == 0 ? a->data[bi * 6 + k] : b->data[(bi * 2 + ch - 1) * 6 + k];
+                assert_true(y->data[(bi * 3 + ch) * 6 + k] == want);
+            }
+    graph_free(&g);
+}
+
+static int fwd_dropout2d(graph *g, fd_case *c, tensor **out) {
+    out[0] = op_dropout2d(g, c->leaf[0], *(const float *)c->user);
+    return 1;
+}
+
+static void test_dropout2d_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 102);
+    static float p = 0.4f;
+    fd_case c = fd_case_new("dropout2d p 0.4 (3, 5, 4, 3) training", fwd_dropout2d);
+    c.user = &p;
+    c.training = 1; /* fd_util re-seeds the graph's rng before every forward: the same planes drop each time */
+    fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, 3, 5, 4, 3));
+    fd_run(&c);
+    fd_free_leaves();
+}
+
+/* whole planes dropped, survivors scaled by 1/(1-p), the drop rate near p, the graph's stream used; identity in
+ * evaluation and at p = 0 */
+static void test_dropout2d_planes(void **state) {
+    (void)state;
+    graph g;
+    graph_init(&g, 1 << 22);
+    int B = 8, C = 64, HW = 12;
+    tensor *x = tensor_new4(&g, B, C, 3, 4, 0);
+    for (int64_t i = 0; i < x->n; i++) x->data[i] = 1.0f + (float)(i % 7);
+    g.training = 1;
+    rng_seed(&g.rng, 5);
+    float p = 0.3f;
+    tensor *y = op_dropout2d(&g, x, p);
+    assert_ptr_not_equal(y, x);
+    int dropped = 0;
+    for (int pl = 0; pl < B * C; pl++) {
+        float r = y->data[pl * HW] / x->data[pl * HW];
+        int zero = r == 0.0f;
+        if (!zero) assert_float_equal(r, 1.0f / (1.0f - p), 1e-6);
+        for (int i = 0; i < HW; i++) assert_float_equal(y->data[pl * HW + i], x->data[pl * HW + i] * r, 1e-6);
+        dropped += zero;
+    }
+    double rate = (double)dropped / (B * C); /* 512 planes: sd 0.02 */
+    assert_true(rate > 0.2 && rate < 0.4);
+    /* the same seed gives the same planes, another seed others */
+    rng_seed(&g.rng, 5);
+    tensor *y2 = op_dropout2d(&g, x, p);
+    assert_memory_equal(y->data, y2->data, sizeof(float) * x->n);
+    rng_seed(&g.rng, 6);
+    tensor *y3 = op_dropout2d(&g, x, p);
+    assert_true(memcmp(y->data, y3->data, sizeof(float) * x->n) != 0);
+    assert_ptr_equal(op_dropout2d(&g, x, 0.0f), x);
+    g.training = 0;
+    assert_ptr_equal(op_dropout2d(&g, x, p), x);
+    graph_free(&g);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* planned memory: a small net of every op here gives bit-identical results with planning on and      */
 /* poison (a buffer read after its declared last use would be NaN) as with planning off               */
 enum { PN_W1, PN_B1, PN_BNW, PN_BNB, PN_W2, PN_GNW, PN_GNB, PN_WT, PN_BT, PN_W3, PN_N };
@@ -773,6 +866,10 @@ int main(void) {
         cmocka_unit_test(test_group_norm_fd),
         cmocka_unit_test(test_adaptive_avg_pool_fd),
         cmocka_unit_test(test_adaptive_avg_pool_hand),
+        cmocka_unit_test(test_concat_channels_fd),
+        cmocka_unit_test(test_concat_channels_hand),
+        cmocka_unit_test(test_dropout2d_fd),
+        cmocka_unit_test(test_dropout2d_planes),
         cmocka_unit_test(test_planned_memory),
         cmocka_unit_test(test_goldens_interpolate),
         cmocka_unit_test(test_goldens_nn_norm),
