@@ -1,5 +1,5 @@
-/* golden_op_head.c - golden-op/1 handlers for whole necks and heads: the FPN (models/fpn.c) and RetinaHead
- * (models/det/retina_head.c), built from the configuration in the file's attributes, run forward and
+/* golden_op_head.c - golden-op/1 handlers for whole necks and heads: the FPN (models/fpn.c), RetinaHead
+ * (models/det/retina_head.c) and UPerHead (models/seg/uper_head.c), built from the configuration in the file's attributes, run forward and
  * backward with the file's objective, every output, gradient and learning target compared. */
 #include "golden_op.h"
 
@@ -12,6 +12,7 @@
 #include "../models/det/retina_head.h"
 #include "../core/ops.h"
 #include "../models/fpn.h"
+#include "../models/seg/uper_head.h"
 
 static int attr_int(hid_t f, const char *name, int *v) {
     int64_t x;
@@ -287,7 +288,121 @@ static int run_retina_head(hid_t f, golden_result *r) {
     return rc;
 }
 
+/* ---- UPerHead ---- */
+/* norm_cfg {"type": "BN" | "SyncBN", "eps", "momentum", "training", "requires_grad"} into n and *training */
+static int uper_norm_from_json(hid_t f, seg_norm_config *n, int *training) {
+    cJSON *j = attr_json(f, "norm_cfg");
+    if (!j) return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    int rc = cJSON_IsString(t) ? seg_norm_config_set(n, t->valuestring) : err_set("norm_cfg: no type");
+    if (!rc) {
+        n->eps = (float)jnum(j, "eps", 1e-5);
+        n->momentum = (float)jnum(j, "momentum", 0.1);
+        *training = (int)jnum(j, "training", 1);
+        if (!(int)jnum(j, "requires_grad", 1)) rc = err_set("norm_cfg requires_grad false is not implemented");
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int run_uper_head(hid_t f, golden_result *r) {
+    uper_head_config c;
+    memset(&c, 0, sizeof c);
+    int64_t v[UPER_MAX_LEVELS];
+    int n_in = h5_attr_i64(f, "/", "in_channels", v, UPER_MAX_LEVELS);
+    if (n_in < 1) return err_set("attribute 'in_channels' missing");
+    c.n_in = n_in;
+    for (int i = 0; i < n_in; i++) c.in_channels[i] = (int)v[i];
+    int64_t idx[UPER_MAX_LEVELS];
+    for (int i = 0; i < n_in; i++) idx[i] = i;
+    if (h5_attr_i64(f, "/", "in_index", idx, UPER_MAX_LEVELS) < 0) err_clear(); /* absent: 0 .. n_in - 1 */
+    c.n_pool = h5_attr_i64(f, "/", "pool_scales", v, UPER_MAX_POOLS);
+    if (c.n_pool < 1) return err_set("attribute 'pool_scales' missing");
+    for (int i = 0; i < c.n_pool; i++) c.pool_scales[i] = (int)v[i];
+    if (attr_int(f, "channels", &c.channels) || attr_int(f, "num_classes", &c.num_classes)) return -1;
+    double d = 0;
+    if (h5_attr_f64(f, "/", "dropout_ratio", &d, 1) == 1 && d != 0)
+        return err_set("dropout_ratio %g: a random channel dropout cannot be compared (the goldens use 0)", d);
+    err_clear();
+    int ac = 0, training = 1;
+    attr_int_opt(f, "align_corners", &ac);
+    if (ac) return err_set("align_corners = 1 is not implemented (mmseg's UperNet uses False)");
+    char s[256];
+    if (!h5_attr_str(f, "/", "input_transform", s, sizeof s) && strcmp(s, "multiple_select"))
+        return err_set("input_transform %s: only multiple_select is implemented", s);
+    err_clear();
+    if (!h5_attr_str(f, "/", "act_cfg", s, sizeof s) && !strstr(s, "\"ReLU\"")) return err_set("act_cfg %s: only ReLU", s);
+    err_clear();
+    if (uper_norm_from_json(f, &c.norm, &training)) return -1;
+    params ps;
+    params_init(&ps);
+    uper_head h;
+    uper_head_declare(&h, &ps, &c, "");
+    params_alloc(&ps);
+    rng_t rng;
+    rng_seed(&rng, 1);
+    uper_head_init(&h, &rng); /* running statistics 0 and 1 (torch's defaults, the file's starting state) */
+    int rc = golden_load_params(f, &ps); /* a params/<m>.bn.running_* in the file would be loaded as well */
+    graph g;
+    graph_init(&g, 32 << 20);
+    g.training = training;
+    char path[128];
+    tensor *x[UPER_MAX_LEVELS * 2] = {0}, *sel[UPER_MAX_LEVELS];
+    int nx = 0;
+    for (; !rc && nx < UPER_MAX_LEVELS * 2; nx++) {
+        snprintf(path, sizeof path, "inputs/x%d", nx);
+        if (!h5_exists(f, path)) break;
+        if (!(x[nx] = golden_input(&g, f, path))) rc = -1;
+    }
+    for (int i = 0; i < n_in && !rc; i++) {
+        if (idx[i] < 0 || idx[i] >= nx) rc = err_set("in_index %lld with %d inputs", (long long)idx[i], nx);
+        else if (x[idx[i]]->ndim != 4 || x[idx[i]]->shape[1] != c.in_channels[i])
+            rc = err_set("inputs/x%lld: %d channels, in_channels[%d] = %d", (long long)idx[i], x[idx[i]]->shape[1], i, c.in_channels[i]);
+        else sel[i] = x[idx[i]];
+    }
+    double loss = 0;
+    if (!rc) {
+        tensor *y = uper_head_forward(&h, &g, sel);
+        rc = golden_compare(f, r, "outputs", GOLDEN_TOL_OUT, "outputs/seg_logit", y->data, y->n);
+        if (!rc) rc = golden_seed_loss(&g, f, "loss_weights/seg_logit", y, &loss);
+    }
+    /* the running statistics after the step: every buffer named in outputs/, and every output accounted for */
+    char **names = NULL;
+    int n_out = rc ? 0 : h5_list_datasets(f, "outputs", &names);
+    if (n_out < 0) rc = -1;
+    int compared = 1;
+    for (int i = 0; i < ps.n_buffers && !rc; i++) {
+        snprintf(path, sizeof path, "outputs/%s", ps.b[i]->name);
+        if (!h5_exists(f, path)) {
+            if (training) golden_record(r, "outputs", GOLDEN_TOL_OUT, path, INFINITY); /* a training step must record them */
+            continue;
+        }
+        rc = golden_compare(f, r, "outputs", GOLDEN_TOL_OUT, path, ps.b[i]->t.data, ps.b[i]->t.n);
+        compared++;
+    }
+    if (!rc && compared != n_out) rc = err_set("outputs/: %d datasets, %d compared (an output this handler does not know)", n_out, compared);
+    if (names) h5_free_strings(names, n_out);
+    r->loss = loss;
+    if (!rc) {
+        graph_backward(&g);
+        for (int i = 0; i < nx && !rc; i++) {
+            snprintf(path, sizeof path, "grads/inputs/x%d", i);
+            if (!h5_exists(f, path)) continue;
+            if (!x[i]->grad) {
+                float *z = tensor_grad(&g, x[i]); /* an input no level reads: zero gradient */
+                memset(z, 0, sizeof(float) * x[i]->n);
+            }
+            rc = golden_compare(f, r, "grads/inputs", GOLDEN_TOL_GRAD, path, x[i]->grad, x[i]->n);
+        }
+    }
+    if (!rc) rc = golden_compare_param_grads(f, &ps, r);
+    graph_free(&g);
+    params_free(&ps);
+    return rc;
+}
+
 const golden_op_entry golden_ops_head[] = {
+    {"uper_head", run_uper_head},
     {"fpn", run_fpn},
     {"retina_head", run_retina_head},
     {NULL, NULL},

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/ops_loss.h"
+#include "../models/seg/uper_head.h"
 
 /* a numeric root attribute, or the string "None": 1 number (in *v), 0 None; missing counts as None when
  * none_ok, else an error */
@@ -385,7 +386,60 @@ done:
     return rc;
 }
 
+/* ---- seg_decode_loss: mmseg 0.11 BaseDecodeHead.losses (models/seg/uper_head.c seg_decode_loss): resize the
+ * low-resolution seg_logit to the label size (bilinear, align_corners False), CE with ignore_index over all
+ * pixels, times loss_weight; acc_seg (no loss weight) compared as an output ---- */
+static int run_seg_decode_loss(hid_t f, golden_result *r) {
+    float lw;
+    double ii, ac = 0, v;
+    if (attr_common(f, &lw, NULL) || attr_req(f, "ignore_index", &ii)) return -1;
+    int k = attr_num(f, "align_corners", &ac, 1);
+    if (k < 0) return -1;
+    if (k && ac != 0) return err_set("seg_decode_loss: align_corners = 1 is not implemented (mmseg's UperNet uses False)");
+    char s[64];
+    if (!h5_attr_str(f, "/", "sampler", s, sizeof s) && strcmp(s, "None")) return err_set("seg_decode_loss: sampler %s is not implemented", s);
+    err_clear();
+    if (attr_num(f, "use_sigmoid", &v, 1) == 1 && v != 0) return err_set("seg_decode_loss: use_sigmoid is not implemented");
+    err_clear();
+    graph g;
+    graph_init(&g, 1 << 22);
+    int rc = -1, *label = NULL;
+    int nd;
+    int64_t sh[8], nl = 0;
+    tensor *x = golden_input(&g, f, "inputs/seg_logit");
+    if (!x) goto done;
+    if (x->ndim != 4) {
+        err_set("inputs/seg_logit: (N, C, h, w) expected");
+        goto done;
+    }
+    int64_t *lab = h5_read_i64(f, "inputs/seg_label", &nd, sh); /* (N, 1, H, W) as the head receives it */
+    if (!lab) goto done;
+    free(lab);
+    if (nd != 4 || sh[0] != x->shape[0] || sh[1] != 1) {
+        err_set("inputs/seg_label: (N, 1, H, W) with N = %d expected", x->shape[0]);
+        goto done;
+    }
+    int H = (int)sh[2], W = (int)sh[3], C = x->shape[1];
+    if (!(label = read_int(f, "inputs/seg_label", &nl))) goto done;
+    for (int64_t i = 0; i < nl; i++)
+        if (label[i] != (int)ii && (label[i] < 0 || label[i] >= C)) {
+            err_set("inputs/seg_label[%lld] = %d: neither in [0, %d) nor ignore_index %d", (long long)i, label[i], C, (int)ii);
+            goto done;
+        }
+    double acc = 0;
+    tensor *loss = seg_decode_loss(&g, x, label, H, W, (int)ii, lw, &acc);
+    float accf = (float)acc;
+    if (golden_compare(f, r, "outputs", GOLDEN_TOL_OUT, "outputs/acc_seg", &accf, 1)) goto done;
+    tensor *out[1] = {loss};
+    rc = finish(f, r, &g, x, "seg_logit", out, (const char *const[]){"loss_seg"}, 1);
+done:
+    free(label);
+    graph_free(&g);
+    return rc;
+}
+
 const golden_op_entry golden_ops_loss[] = {
+    {"seg_decode_loss", run_seg_decode_loss},
     {"sigmoid_focal_loss", run_focal},
     {"l1_loss", run_l1},
     {"smooth_l1_loss", run_smooth_l1},
