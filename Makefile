@@ -50,7 +50,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench bench-retinanet clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
+.PHONY: all deps config test bench bench-retinanet clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k smoke-paper smoke-paper-voc smoke-paper-ade20k
 all: config $(BUILD)/deltabench
 
 help:
@@ -62,6 +62,8 @@ help:
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
+	@echo "make reproduce-ade20k the ADE20K UperNet column (embedded default unless PROFILE=paper)"
+	@echo "make smoke-paper-ade20k the ADE20K paper profile's path (Swin-L 512x512) for 3 iterations on synthetic data"
 	@echo "make smoke-paper     the paper profile's code path (Swin-L 224) for 3 iterations on synthetic data"
 	@echo "make tables          results/\$$TASK.md and .tex from results/\$$TASK.h5 alone (TASK=cls by default)"
 	@echo "make plots           plots/\$$TASK_*.png and .svg from results/\$$TASK.h5 alone (gnuplot; data in build/plots)"
@@ -129,6 +131,21 @@ reproduce-cls: all
 reproduce-voc: all
 	./$(BUILD)/deltabench reproduce voc --profile $(PROFILE) --shared $(SHARED_DIR) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+
+# The paper's ADE20K semantic segmentation column (UperNet): PROFILE=default (embedded) or PROFILE=paper
+# DATA_ROOT=... (DATA_ROOT/ADEChallengeData2016) PRETRAINED=swin_large_patch4_window7_224_22k.pth.
+reproduce-ade20k: all
+	./$(BUILD)/deltabench reproduce ade20k --profile $(PROFILE) --shared $(SHARED_DIR) \
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+
+# The ADE20K paper profile's exact path (Swin-L, 512x512 crops from the (2048, 512) resize, UperNet 512 + FCN 256,
+# poly after warm-up, from an official-layout checkpoint) for 3 iterations on the embedded synthetic ADE20K images,
+# two validation images.
+smoke-paper-ade20k: all
+	./$(BUILD)/deltabench pretrain --random-official swin-l $(SMOKE_CKPT)
+	./$(BUILD)/deltabench reproduce ade20k --profile paper --pretrained $(SMOKE_CKPT) --data-root cache/data --datasets-from default \
+	  --methods mona,full --max-iters 3 --max-eval-batches 2 --restart --no-report --no-control \
+	  --results $(BUILD)/smoke/ade20k_smoke.h5 --runs-dir $(BUILD)/smoke/runs_ade20k --shared $(SHARED_DIR)
 
 # The VOC paper profile's exact path (Swin-L, 1000x600, FPN 256 + RetinaHead 256, from an official-layout
 # checkpoint) for 3 iterations on the embedded synthetic VOC images, one evaluation batch.

@@ -1,4 +1,4 @@
-/* cmd_reproduce.c - `deltabench reproduce cls|voc` (the paper's classification table, its Pascal VOC
+/* cmd_reproduce.c - `deltabench reproduce cls|voc|ade20k` (the paper's classification table, its Pascal VOC
  * detection column) and `deltabench pretrain` (the embedded default's upstream backbone). */
 #include <signal.h>
 #include <stdio.h>
@@ -27,25 +27,29 @@ static void install_handlers(void) {
 
 static void reproduce_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench reproduce cls|voc [options]\n\n"
+            "usage: deltabench reproduce cls|voc|ade20k [options]\n\n"
             "Runs every (dataset, method) of a paper table under one recipe profile into one results file\n"
             "(results/<task>.h5), then writes the tables and figures. Finished runs are skipped when the command\n"
             "is repeated; an interrupted run (Ctrl-C, kill) resumes from its last checkpoint with the same result.\n"
             "  cls   classification (Flowers102, Oxford Pets, VOC2007), recipes experiments/recipes/cls_*.json\n"
             "  voc   RetinaNet on Pascal VOC 07+12, tested on VOC2007 test (mmdet's 11-point mAP@0.5), recipes\n"
             "        experiments/recipes/voc_*.json; each run also writes its test detections as comp4 files\n"
-            "        (results/runs/voc/<dataset>/<method>/dets) that `deltabench eval voc` scores\n\n"
+            "        (results/runs/voc/<dataset>/<method>/dets) that `deltabench eval voc` scores\n"
+            "  ade20k UperNet on ADE20K (iteration-based, mmseg's single-scale mIoU on the validation set),\n"
+            "        recipes experiments/recipes/ade20k_*.json; each run writes its validation predictions as PNG\n"
+            "        label maps (results/runs/ade20k/ade20k/<method>/preds) that `deltabench eval seg` scores\n\n"
             "  --profile P         default (embedded synthetic data and harness-pretrained backbone) or paper\n"
             "                      (the authors' recipe), or a recipe .json (default: default)\n"
             "  --data-root DIR     real datasets for the paper profile: cls: DIR/flowers102, DIR/oxford_pets,\n"
-            "                      DIR/VOCdevkit/VOC2007; voc: DIR/VOCdevkit/VOC2007 and VOC2012 (or $DATA_ROOT)\n"
+            "                      DIR/VOCdevkit/VOC2007; voc: DIR/VOCdevkit/VOC2007 and VOC2012;\n"
+            "                      ade20k: DIR/ADEChallengeData2016 (or $DATA_ROOT)\n"
             "  --pretrained FILE   released Swin checkpoint (.pth or .safetensors), e.g.\n"
             "                      swin_large_patch4_window7_224_22k.pth (or $PRETRAINED)\n"
             "  --cache DIR         synthetic data and the pretrained embedded backbone (default cache)\n"
             "  --results FILE      results file (default results/<task>.h5)\n"
             "  --runs-dir DIR      per-run checkpoints (default results/runs/<task>)\n"
             "  --methods LIST      only these methods (comma-separated run keys: mona, mona_width32)\n"
-            "  --datasets LIST     only these datasets (cls: flowers102, oxford_pets, voc2007; voc: voc0712)\n"
+            "  --datasets LIST     only these datasets (cls: flowers102, oxford_pets, voc2007; voc: voc0712; ade20k: ade20k)\n"
             "  --datasets-from P   use the datasets of profile P (e.g. the paper recipe on the synthetic data)\n"
             "  --epochs N, --batch N, --max-iters N, --max-eval-batches N, --threads N   override the recipe\n"
             "  --restart           ignore finished runs and saved states: train everything again\n"
@@ -61,7 +65,7 @@ int cmd_reproduce(int argc, char **argv) {
         reproduce_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "cls") && strcmp(argv[1], "voc")) {
+    if (strcmp(argv[1], "cls") && strcmp(argv[1], "voc") && strcmp(argv[1], "ade20k")) {
         fprintf(stderr, "deltabench reproduce: task '%s' is not available yet (available: %s)\n", argv[1], reproduce_tasks);
         return 2;
     }

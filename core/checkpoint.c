@@ -465,6 +465,7 @@ int ckpt_save_delta(const char *path, const params *ps, const char *metadata_jso
     entries E = {0};
     for (int i = 0; i < ps->n; i++)
         if (ps->p[i]->trainable) ent_add(&E, ps->p[i]->name, ps->p[i], ps->p[i]->t.data);
+    for (int i = 0; i < ps->n_buffers; i++) ent_add(&E, ps->b[i]->name, ps->b[i], ps->b[i]->t.data); /* BN running stats */
     int rc = ent_write(&E, path, &m);
     kv_free(&m);
     return rc;
@@ -503,7 +504,7 @@ int ckpt_load_delta(const char *path, params *ps, char **metadata_json) {
     int rc = check_schema(&sd, path, CKPT_DELTA_SCHEMA);
     for (int i = 0; !rc && i < sd.n; i++) {
         const param *p = params_find(ps, sd.t[i].name);
-        if (!p || !p->trainable)
+        if (!p || (!p->trainable && !p->is_buffer))
             rc = err_set("%s: tensor '%s' is not a trainable parameter of this model (%s): wrong method or backbone?", path,
                          sd.t[i].name, p ? "it is frozen here" : "no such parameter");
     }
@@ -519,8 +520,11 @@ int ckpt_load_delta(const char *path, params *ps, char **metadata_json) {
             if (!same) rc = err_set("%s: tensor '%s' has a different shape than the model's parameter", path, p->name);
         }
     }
+    for (int i = 0; !rc && i < ps->n_buffers; i++) /* buffers (BN running stats): all of them, shapes checked */
+        rc = take(&sd, path, ps->b[i]->name, ps->b[i], NULL);
     for (int i = 0; !rc && i < ps->n; i++)
         if (ps->p[i]->trainable) rc = take(&sd, path, ps->p[i]->name, ps->p[i], ps->p[i]->t.data);
+    for (int i = 0; !rc && i < ps->n_buffers; i++) rc = take(&sd, path, ps->b[i]->name, ps->b[i], ps->b[i]->t.data);
     if (!rc && metadata_json) *metadata_json = meta_to_json(&sd);
     ckpt_tensors_free(&sd);
     return rc;
@@ -577,6 +581,7 @@ int ckpt_save_train_state(const char *path, const params *ps, const optim *o, co
             ent_add(&E, name, p, o->exp_avg_sq + p->offset);
         }
     }
+    for (int i = 0; i < ps->n_buffers; i++) ent_add(&E, ps->b[i]->name, ps->b[i], ps->b[i]->t.data); /* BN running stats */
     int rc = ent_write(&E, path, &m);
     kv_free(&m);
     return rc;
@@ -659,6 +664,8 @@ int ckpt_load_train_state(const char *path, params *ps, optim *o, train_state *s
                 expected++;
             }
         }
+        for (int i = 0; !rc && i < ps->n_buffers; i++, expected++) /* buffers (BN running stats) */
+            rc = take(&sd, path, ps->b[i]->name, ps->b[i], pass ? ps->b[i]->t.data : NULL);
         if (!rc && pass == 0 && sd.n != expected)
             rc = err_set("%s: %d tensors, %d expected for this model's trainable parameters and optimiser: wrong "
                          "method or optimiser settings?", path, sd.n, expected);

@@ -666,8 +666,10 @@ tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, float *running_
                 for (int64_t i = 0; i < HW; i++) s2 += (xp[i] - m) * (xp[i] - m);
             }
             v = s2 / N;
-            if (running_mean) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * m);
-            if (running_var) running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * s2 / (N - 1));
+            /* a dry run (graph_dry_begin) computes on scratch memory: its statistics are not the batch's and the
+             * real step that follows updates the buffers once */
+            if (running_mean && !g->dry) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * m);
+            if (running_var && !g->dry) running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * s2 / (N - 1));
         } else {
             m = running_mean[ch];
             v = running_var[ch];

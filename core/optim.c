@@ -318,7 +318,9 @@ static const param *module_weight(const params *ps, const char *name, char *buf,
     return params_find(ps, buf);
 }
 
-void pg_apply(params *ps, const pg_rules *r, const char *match_prefix) {
+void pg_apply(params *ps, const pg_rules *r, const char *match_prefix) { pg_apply_ex(ps, r, match_prefix, NULL, 0); }
+
+void pg_apply_ex(params *ps, const pg_rules *r, const char *match_prefix, const char *const *keep, int n_keep) {
     pg_custom_key **sorted = xmalloc(sizeof(pg_custom_key *) * (size_t)(r->n_keys + 1));
     for (int i = 0; i < r->n_keys; i++) sorted[i] = &r->keys[i];
     qsort(sorted, (size_t)r->n_keys, sizeof *sorted, key_cmp);
@@ -334,7 +336,9 @@ void pg_apply(params *ps, const pg_rules *r, const char *match_prefix) {
             full = xrealloc(full, cap);
             wbuf = xrealloc(wbuf, cap);
         }
-        snprintf(full, cap, "%s%s", pre, p->name);
+        int kept = 0; /* names that already carry their module path (a detector's heads) take no prefix */
+        for (int i = 0; i < n_keep && !kept; i++) kept = !strncmp(p->name, keep[i], strlen(keep[i]));
+        snprintf(full, cap, "%s%s", kept ? "" : pre, p->name);
         if (!strchr(full, '.')) snprintf(full, cap, ".%s%s", pre, p->name);
         p->lr_mult = 1.0f;
         p->decay_mult = 1.0f;

@@ -113,5 +113,8 @@ int pg_rules_from_json(pg_rules *r, const struct cJSON *json, const char *where)
  * are left alone (they get no optimiser state). match_prefix may be NULL (e.g. "backbone." when the
  * store holds backbone-relative names and the recipe's keys were written for the whole detector). */
 void pg_apply(params *ps, const pg_rules *r, const char *match_prefix);
+/* The same with the prefix left off the names that start with one of keep[0..n_keep-1] (a segmentor's
+ * "decode_head." and "auxiliary_head." beside its unprefixed backbone, matched as mmcv sees "backbone.<name>"). */
+void pg_apply_ex(params *ps, const pg_rules *r, const char *match_prefix, const char *const *keep, int n_keep);
 
 #endif

@@ -487,6 +487,8 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
     if (cfg.min_side <= 0) cfg.min_side = 128;
     if (cfg.max_side < cfg.min_side) cfg.max_side = cfg.min_side < 256 ? 256 : cfg.min_side;
     if (cfg.max_objects <= 0) cfg.max_objects = 20;
+    if (cfg.n_classes <= 0 || cfg.n_classes > 150) cfg.n_classes = 150;
+    const int nc = cfg.n_classes;
     memset(sum, 0, sizeof *sum);
     rng_t r;
     rng_seed(&r, cfg.seed);
@@ -506,7 +508,7 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
             image_alloc(&img, w, h, 3);
             image_alloc(&lab, w, h, 1);
             int *inst = xmalloc((size_t)w * h * sizeof(int));
-            int bands[3] = {tops[rng_below(&r, 3)], mids[rng_below(&r, 3)], bottoms[rng_below(&r, 4)]};
+            int bands[3] = {tops[rng_below(&r, 3)] % nc, mids[rng_below(&r, 3)] % nc, bottoms[rng_below(&r, 4)] % nc};
             int cut1 = (int)(h * (0.2 + 0.2 * rng_uniform(&r))), cut2 = (int)(h * (0.55 + 0.2 * rng_uniform(&r)));
             texture bt[3];
             for (int b = 0; b < 3; b++) {
@@ -526,7 +528,7 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
             for (int o = 0; o < n; o++) {
                 /* mostly objects of the 150 classes; some "other" (label 0 in the file) blobs */
                 int other = rng_uniform(&r) < 0.1f;
-                int c = other ? -1 : (int)rng_below(&r, 150);
+                int c = other ? -1 : (int)rng_below(&r, (uint32_t)nc);
                 double poly[96];
                 double mn = fmin(w, h), rad = exp(log(3.0) + rng_uniform(&r) * (log(0.3 * mn) - log(3.0)));
                 int np = shape_polygon(other ? 1 : c % 6, rng_uniform(&r) * w, rng_uniform(&r) * h, rad,

@@ -57,6 +57,7 @@ typedef struct synth_ade_cfg {
     int n_train, n_val;
     int min_side, max_side; /* default 128..256 */
     int max_objects;        /* default 20 */
+    int n_classes;          /* classes drawn (objects below n_classes, bands folded into them); 0: all 150 */
     uint64_t seed;
 } synth_ade_cfg;
 int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg, synth_summary *sum);

@@ -130,7 +130,17 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
         get_str(j, "pretrain_recipe", r->pretrain_recipe, sizeof r->pretrain_recipe, vars, w, 0) ||
         get_str(j, "output", r->output, sizeof r->output, vars, w, 0))
         goto fail;
-    NUM(img_size, "img_size", 224, 1) NUM(test_resize, "test_resize", 0, 0) NUM(batch, "batch", 16, 1) NUM(epochs, "epochs", 1, 1);
+    {
+        char runner[16] = "";
+        if (get_str(j, "runner", runner, sizeof runner, vars, w, 0)) goto fail;
+        if (*runner && strcmp(runner, "iter") && strcmp(runner, "epoch")) {
+            err_set("%s: \"runner\" must be \"epoch\" (EpochBasedRunner, the default) or \"iter\" (IterBasedRunner), got \"%s\"", w, runner);
+            goto fail;
+        }
+        r->iter_based = !strcmp(runner, "iter");
+    }
+    NUM(img_size, "img_size", 224, 1) NUM(test_resize, "test_resize", 0, 0) NUM(batch, "batch", 16, 1) NUM(epochs, "epochs", 1, !r->iter_based);
+    NUM(eval_interval_iters, "eval_interval_iters", 0, 0);
     NUM(max_iters, "max_iters", 0, 0) NUM(max_eval_batches, "max_eval_batches", 0, 0) NUM(eval_interval_epochs, "eval_interval_epochs", 1, 0);
     NUM(ckpt_interval_iters, "checkpoint_interval_iters", 200, 0) NUM(workers, "workers", 2, 0) NUM(threads, "threads", 0, 0);
     NUM(grad_clip, "grad_clip", 0, 0) NUM(drop_path, "drop_path_rate", 0, 0);
@@ -171,6 +181,10 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
             r->beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble;
             r->beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
         }
+    }
+    if (r->iter_based && r->max_iters < 1) {
+        err_set("%s: an iteration-based recipe (\"runner\": \"iter\") needs \"max_iters\" >= 1", w);
+        goto fail;
     }
     r->lr_config = cJSON_GetObjectItemCaseSensitive(j, "lr_config");
     r->paramwise = cJSON_GetObjectItemCaseSensitive(j, "paramwise_cfg");
@@ -244,7 +258,7 @@ fail:
 
 int recipe_set(recipe *r, const char *key, double v) {
     static const char *keys[] = {"epochs", "batch", "max_iters", "max_eval_batches", "threads", "workers", "img_size", "eval_interval_epochs",
-                                 "checkpoint_interval_iters", "lr", "seed"};
+                                 "eval_interval_iters", "checkpoint_interval_iters", "lr", "seed"};
     int found = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) found |= !strcmp(keys[i], key);
     if (!found) return err_set("recipe field '%s' cannot be overridden", key);
@@ -256,6 +270,7 @@ int recipe_set(recipe *r, const char *key, double v) {
     else if (!strcmp(key, "workers")) r->workers = (int)v;
     else if (!strcmp(key, "img_size")) r->img_size = (int)v, r->test_resize = (int)(v * 256.0 / 224.0 + 0.5);
     else if (!strcmp(key, "eval_interval_epochs")) r->eval_interval_epochs = (int)v;
+    else if (!strcmp(key, "eval_interval_iters")) r->eval_interval_iters = (int)v;
     else if (!strcmp(key, "checkpoint_interval_iters")) r->ckpt_interval_iters = (int)v;
     else if (!strcmp(key, "seed")) r->seed = (uint64_t)v;
     if (!strcmp(key, "lr")) {

@@ -31,6 +31,8 @@ typedef struct recipe {
     char backbone[96], pretrained[1024];
     char pretrain_recipe[64]; /* "embedded" pretrained weights: the recipe that makes them */
     char output[1024];        /* pretraining recipes: where the backbone checkpoint goes */
+    int iter_based;         /* "runner": "iter": mmcv's IterBasedRunner, the length is max_iters (epochs follow from it) */
+    int eval_interval_iters; /* iteration-based evaluation interval ("eval_interval_iters"; 0: only at the end) */
     int img_size, test_resize, batch, epochs, max_iters, max_eval_batches, eval_interval_epochs, ckpt_interval_iters, workers, threads;
     double lr, weight_decay, beta1, beta2, eps, grad_clip, drop_path;
     double crop_scale[2]; /* RandomResizedCrop area range of training ("crop_scale", default [0.08, 1]) */

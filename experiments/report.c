@@ -751,6 +751,10 @@ static int export_fig3(const report_data *d, const char *dir) {
     return write_text(dir, t->task, "fig3", &b);
 }
 
+/* Tasks whose table comes from an iteration-based run with several evaluations (ADE20K: the authors' logs evaluate
+ * every 16k iterations): they get the metric-against-iteration figure. */
+static int has_eval_curves(const results_task_desc *t) { return !strcmp(t->task, "ade20k"); }
+
 static int export_data(const report_data *d, const char *dir) {
     const results_task_desc *t = d->t;
     if (mkdir_p(dir)) return -1;
@@ -831,6 +835,27 @@ static int export_data(const report_data *d, const char *dir) {
         if (write_text(dir, t->task, suf, &b)) return -1;
     }
     if (fig3_methods(t, NULL) > 0 && export_fig3(d, dir)) return -1;
+    if (has_eval_curves(t))
+        for (int di = 0; di < t->n_datasets; di++) {
+            sb_printf(&b, "# %s %s: %s (%%) at each evaluation; columns: iteration value; one block per method (the block's first "
+                          "comment names it)\n", t->task, t->datasets[di].label, metric);
+            int blocks = 0;
+            for (int mi = 0; mi < t->n_methods; mi++) {
+                const results_run *r = run_at(d, di, mi);
+                int m = r ? metric_index(r, metric) : -1;
+                if (!r || m < 0 || r->n_eval == 0) continue;
+                sb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
+                for (int64_t i = 0; i < r->n_eval; i++) {
+                    sb_printf(&b, "%lld", (long long)r->eval_iter[i]);
+                    dat_num(&b, r->eval[m][i]);
+                    sb_printf(&b, "\n");
+                }
+                blocks++;
+            }
+            char suf[256];
+            snprintf(suf, sizeof suf, "evals_%s", t->datasets[di].key);
+            if (write_text(dir, t->task, suf, &b)) return -1;
+        }
     return 0;
 }
 
@@ -995,6 +1020,33 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             free(titles.s);
             snprintf(script, sizeof script, "%s/loss.gp", scripts_dir);
             snprintf(out, sizeof out, "%s/%s_loss_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
+            rc = run_gnuplot(script, v.s, out);
+            free(v.s);
+            if (!rc) count++;
+        }
+        /* the headline metric against iterations (iteration-based tasks) */
+        for (int di = 0; di < t->n_datasets && !rc && has_eval_curves(t); di++) {
+            sbuf titles = {0};
+            int blocks = 0;
+            for (int mi = 0; mi < t->n_methods; mi++) {
+                const results_run *r = run_at(&d, di, mi);
+                if (!r || r->n_eval == 0 || metric_index(r, t->metrics[0].key) < 0) continue;
+                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
+                blocks++;
+            }
+            memset(&v, 0, sizeof v);
+            snprintf(datf, sizeof datf, "%s/%s_evals_%s.dat", data_dir, task, t->datasets[di].key);
+            gp_var(&v, "term", terms[k]);
+            gp_var(&v, "datafile", datf);
+            gp_var(&v, "titles", titles.s ? titles.s : "");
+            gp_var(&v, "ylab", t->metrics[0].label);
+            sb_printf(&v, "; nblocks=%d", blocks);
+            snprintf(title, sizeof title, "%s, %s: %s against iterations", t->title, t->datasets[di].label, t->metrics[0].label);
+            gp_var(&v, "plottitle", title);
+            gp_var(&v, "subtitle", sub.s);
+            free(titles.s);
+            snprintf(script, sizeof script, "%s/evals.gp", scripts_dir);
+            snprintf(out, sizeof out, "%s/%s_evals_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
             rc = run_gnuplot(script, v.s, out);
             free(v.s);
             if (!rc) count++;

@@ -13,15 +13,18 @@
 #include "../core/sha256.h"
 #include "../datasets/cls_synth.h"
 #include "../datasets/synth_dense.h"
+#include "../datasets/seg_pipeline.h"
 #include "../datasets/voc_det.h"
 #include "../metrics/voc_files.h"
 #include "../models/det/retinanet.h"
+#include "../models/seg/upernet.h"
 #include "report.h"
 #include "results.h"
 #include "train_cls.h"
 #include "train_det.h"
+#include "train_seg.h"
 
-const char *const reproduce_tasks = "cls, voc";
+const char *const reproduce_tasks = "cls, voc, ade20k";
 
 void repro_opts_default(repro_opts *o) {
     memset(o, 0, sizeof *o);
@@ -135,9 +138,44 @@ static int ensure_synth_voc(const recipe *r, const recipe_dataset *d, int quiet)
     return file_write_atomic(path, desc, strlen(desc));
 }
 
+/* a synthetic ADEChallengeData2016 folder (datasets/synth_dense.h) sized by "synth_cfg"; the root names the
+ * ADEChallengeData2016 folder itself, written from its parent; <root>/synth.json as for VOC */
+static int ensure_synth_ade(const recipe *r, const recipe_dataset *d, int quiet) {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "synth_cfg");
+    synth_ade_cfg ac = {.n_train = cfg_int(c, "training", 200), .n_val = cfg_int(c, "validation", 100), .min_side = cfg_int(c, "min_side", 0),
+                        .max_side = cfg_int(c, "max_side", 0), .max_objects = cfg_int(c, "max_objects", 0),
+                        .n_classes = cfg_int(c, "n_classes", 0), .seed = r->seed};
+    if (ac.n_classes < 0 || ac.n_classes > 150)
+        return err_set("recipe %s: datasets.%s.synth_cfg.n_classes is %d; it must be 1..150 (0: all)", r->path, d->key, ac.n_classes);
+    const char *base = "/ADEChallengeData2016";
+    size_t lr = strlen(d->root), lb = strlen(base);
+    if (lr <= lb || strcmp(d->root + lr - lb, base))
+        return err_set("recipe %s: datasets.%s.root '%s' must name an ADEChallengeData2016 folder for the synthetic writer", r->path, d->key, d->root);
+    char parent[1024], desc[512], path[1200];
+    snprintf(parent, sizeof parent, "%.*s", (int)(lr - lb), d->root);
+    snprintf(desc, sizeof desc,
+             "{\"kind\": \"ade20k\", \"writer\": \"synth_ade20k_write/1\", \"training\": %d, \"validation\": %d, \"min_side\": %d, "
+             "\"max_side\": %d, \"max_objects\": %d, \"n_classes\": %d, \"seed\": %llu}\n",
+             ac.n_train, ac.n_val, ac.min_side, ac.max_side, ac.max_objects, ac.n_classes, (unsigned long long)ac.seed);
+    snprintf(path, sizeof path, "%s/synth.json", d->root);
+    size_t n = 0;
+    char *have = file_exists(path) ? file_read_all(path, &n) : NULL;
+    int same = have && !strcmp(have, desc);
+    free(have);
+    if (same) return 0;
+    if (!quiet) fprintf(stderr, "writing the synthetic ADE20K set (%d training, %d validation images) to %s\n", ac.n_train, ac.n_val, d->root);
+    if (mkdir_p(d->root)) return -1;
+    remove(path);
+    synth_summary sum;
+    if (synth_ade20k_write(parent, &ac, &sum)) return err_prefix("%s", d->root);
+    if (!quiet) fprintf(stderr, "  %d images, %d objects\n", sum.n_images, sum.n_objects);
+    return file_write_atomic(path, desc, strlen(desc));
+}
+
 int ensure_synth(const recipe *r, const recipe_dataset *d, int quiet) {
     if (!d->synth[0]) return 0;
     if (!strcmp(d->synth, "voc_det")) return ensure_synth_voc(r, d, quiet);
+    if (!strcmp(d->synth, "ade20k")) return ensure_synth_ade(r, d, quiet);
     synth_kind k;
     if (synth_kind_parse(d->synth, &k)) return -1;
     synth_opts so;
@@ -376,6 +414,70 @@ static double det_step_s(const recipe *r) {
     return best < 1e29 ? best * r->batch / B : -1;
 }
 
+static int seg_run(const repro_run *q, repro_out *out) {
+    char preds[1500];
+    snprintf(preds, sizeof preds, "%s/preds", q->run_dir);
+    seg_run_spec s = {.r = q->r, .ds = q->ds, .method = q->method, .results_key = q->key, .pretrained = q->weights, .run_dir = q->run_dir,
+                      .results_path = q->results, .resume = 1, .restart_if_stale = 1, .quiet = q->quiet, .data_desc = q->data_desc,
+                      .preds_dir = preds};
+    seg_run_out ro;
+    if (seg_train_run(&s, &ro)) return -1;
+    out->metric[0] = ro.miou, out->metric[1] = ro.best_miou, out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
+    return 0;
+}
+
+static void seg_print(const char *ds, const char *key, const repro_out *o) {
+    printf("%-10s %-18s mIoU %6.2f (best %6.2f)  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->metric[1], o->wall_s,
+           (long long)o->trainable);
+}
+
+/* iteration-based: the recipe's max_iters */
+static int64_t seg_iters(const recipe *r, const recipe_dataset *d) { return r->max_iters; }
+
+/* one UperNet training step (full fine-tuning) on a batch of crop-sized images, best of three */
+static double seg_step_s(const recipe *r) {
+    swin_config sc;
+    if (swin_preset(r->backbone, &sc)) return -1;
+    sc.out_mask = 0xF, sc.frozen_stages = -1;
+    int ncls = (int)rj_num(r, "num_classes", 150), crop = (int)rj_num(r, "crop_size", 512), B = r->batch < 2 ? r->batch : 2;
+    upernet_config nc;
+    upernet_config_default(&nc, &sc, ncls);
+    nc.channels = (int)rj_num(r, "decode_channels", nc.channels);
+    nc.aux_channels = (int)rj_num(r, "aux_channels", nc.aux_channels);
+    upernet net;
+    upernet_build(&net, &nc, &method_find("full")->plug);
+    upernet_init(&net, 0);
+    seg_pipeline_cfg pc;
+    seg_pipeline_cfg_default(&pc);
+    pc.n_classes = ncls;
+    seg_batch b;
+    if (seg_batch_synthetic(&pc, B, crop, 1, &b)) {
+        upernet_free(&net);
+        return -1;
+    }
+    graph g;
+    graph_init(&g, 64 << 20);
+    g.training = 1;
+    double best = 1e30;
+    for (int k = 0; k < 3; k++) { /* the first step also sizes the arena */
+        double t0 = time_now();
+        graph_reset(&g);
+        tensor *x = tensor_new4(&g, B, 3, crop, crop, 0);
+        memcpy(x->data, b.images, sizeof(float) * x->n);
+        tensor *l;
+        double ld, la, acc;
+        if (upernet_loss(&net, &g, x, b.labels, &l, &ld, &la, &acc)) break;
+        tensor_grad(&g, l)[0] = 1;
+        graph_backward(&g);
+        double dt = time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    graph_free(&g);
+    seg_batch_free(&b);
+    upernet_free(&net);
+    return best < 1e29 ? best * r->batch / B : -1;
+}
+
 typedef struct repro_task_row {
     const char *task;
     int (*run)(const repro_run *q, repro_out *out);
@@ -388,6 +490,7 @@ typedef struct repro_task_row {
 static const repro_task_row task_rows[] = {
     {"cls", cls_run, cls_print, cls_iters, estimate_step_s, "full-tuning classification"},
     {"voc", det_run, det_print, det_iters, det_step_s, "full-tuning RetinaNet"},
+    {"ade20k", seg_run, seg_print, seg_iters, seg_step_s, "full-tuning UperNet"},
 };
 
 int reproduce_task(const char *task, const repro_opts *o_in) {

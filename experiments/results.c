@@ -71,6 +71,28 @@ static const results_task_desc tasks[] = {
         .n_metrics = 1,
         .metrics = {{"mAP", "mAP@0.5 (%)", "APbox"}},
     },
+    {
+        /* Table 2's ADE20K column: UperNet, 160k iterations, single-scale mIoU on the validation set */
+        .task = "ade20k",
+        .paper_task = "semantic_segmentation",
+        .title = "Semantic segmentation (ADE20K, UperNet)",
+        .n_datasets = 1,
+        .datasets = {{"ade20k", "ADE20K", "ADE20K(Swin-L;UperNet)"}},
+        .paper_average = NULL,
+        .n_methods = 10,
+        .methods = {{"full", "Full", "Full"},
+                    {"fixed", "Fixed", "Fixed"},
+                    {"bitfit", "BitFit", "BitFit"},
+                    {"norm_tuning", "NormTuning", "NormTuning"},
+                    {"partial_1", "Partial-1", "Partial-1"},
+                    {"adapter", "Adapter", "Adapter"},
+                    {"lora", "LoRA", "LoRA"},
+                    {"adaptformer", "AdaptFormer", "AdaptFormer"},
+                    {"lorand", "LoRand", "LoRand"},
+                    {"mona", "Mona", "Mona"}},
+        .n_metrics = 3,
+        .metrics = {{"mIoU", "mIoU (%)", "mIoU"}, {"mAcc", "mAcc (%)", "mAcc"}, {"aAcc", "aAcc (%)", "aAcc"}},
+    },
 };
 
 const results_task_desc *results_task(const char *task) {
@@ -703,8 +725,18 @@ static int write_run_group(hid_t f, const results_run *r) {
         int64_t n[1] = {r->n_per_class};
         snprintf(p, sizeof p, "%s/final/per_class", g);
         int bad = h5_write_f64(f, p, 1, n, r->per_class) || set_str(f, p, "class_names", names);
+        if (!bad && r->per_class2_name && r->per_class2) {
+            snprintf(p, sizeof p, "%s/final/%s", g, r->per_class2_name);
+            bad = h5_write_f64(f, p, 1, n, r->per_class2) || set_str(f, p, "class_names", names);
+        }
         free(names);
         if (bad) return -1;
+    }
+    if (r->best_iter > 0) {
+        char an[96];
+        snprintf(p, sizeof p, "%s/final", g);
+        snprintf(an, sizeof an, "best_%s", r->n_metrics > 0 ? r->metric[0] : "metric");
+        if (set_f64(f, p, an, r->best_value) || set_i64(f, p, "best_iter", r->best_iter)) return -1;
     }
     return 0;
 }

@@ -70,6 +70,13 @@ typedef struct results_run {
     int n_per_class;
     const char *const *class_names;
     const double *per_class;
+    /* A second per-class table beside it (segmentation: accuracy per class), final/<per_class2_name>; NULL: none. */
+    const char *per_class2_name;
+    const double *per_class2;
+    /* The best evaluation of the headline metric when it is not the final one that the table takes (segmentation
+     * stores it beside the final, named as such: attributes best_<metric> and best_iter of final/); best_iter 0: none. */
+    int64_t best_iter;
+    double best_value;
 } results_run;
 
 /* Root attributes of a results file. */

@@ -191,15 +191,19 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     char *meta = NULL, state_path[1100], delta_path[1100];
     snprintf(state_path, sizeof state_path, "%s/state.safetensors", s->run_dir);
     snprintf(delta_path, sizeof delta_path, "%s/delta.safetensors", s->run_dir);
-    if (r->paramwise && pg_rules_from_json(&rules, r->paramwise, r->path)) goto done;
-    pg_apply(t->ps, &rules, NULL);
+    const cJSON *pw = s->paramwise ? s->paramwise : r->paramwise;
+    if (pw && pg_rules_from_json(&rules, pw, r->path)) goto done;
+    pg_apply_ex(t->ps, &rules, t->match_prefix, t->match_keep, t->n_match_keep);
     if (optim_adamw_init(&o, t->ps, s->lr, r->beta1, r->beta2, r->eps, r->weight_decay)) goto done;
     have_optim = 1;
     int ipe = t->iters_per_epoch;
-    int64_t total = (int64_t)ipe * r->epochs, stop_at = total;
+    /* epoch-based: epochs x ipe iterations (max_iters, when smaller, stops early); iteration-based (IterBasedRunner):
+     * max_iters iterations, the data stream running over as many epochs as that takes */
+    int n_epochs = r->iter_based ? (int)((r->max_iters + ipe - 1) / ipe) : r->epochs;
+    int64_t total = r->iter_based ? (int64_t)r->max_iters : (int64_t)ipe * r->epochs, stop_at = total;
     if (r->max_iters > 0 && r->max_iters < total) stop_at = r->max_iters;
     sched sch;
-    if (sched_from_json(&sch, r->lr_config, ipe, r->epochs, total, r->path)) goto done;
+    if (sched_from_json(&sch, r->lr_config, ipe, n_epochs, total, r->path)) goto done;
     out->trainable = params_count(t->ps, 1);
     out->total = params_count(t->ps, 0);
     /* resume */
@@ -291,7 +295,20 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         series_push(&cv, row);
         t_last = now;
         int epoch_end = it % ipe == 0;
-        if (epoch_end) {
+        if (r->iter_based) { /* mmcv EvalHook by iteration: every eval_interval_iters, and the last iteration */
+            if ((r->eval_interval_iters > 0 && it % r->eval_interval_iters == 0) || it >= stop_at) {
+                double m[RESULTS_MAX_METRICS];
+                if (evaluate(t, &g, m)) goto done;
+                double er[SERIES_MAX_COLS] = {(double)it, (double)it / ipe};
+                for (int k = 0; k < t->n_metrics; k++) er[2 + k] = m[k];
+                series_push(&ev, er);
+                if (!s->quiet) {
+                    fprintf(stderr, "\n[%s] iteration %lld:", tag, (long long)it);
+                    for (int k = 0; k < t->n_metrics; k++) fprintf(stderr, "  %s %.2f", t->metric_name[k], m[k]);
+                    fputc('\n', stderr);
+                }
+            }
+        } else if (epoch_end) {
             int ep = (int)(it / ipe);
             if (ep % (r->eval_interval_epochs > 0 ? r->eval_interval_epochs : 1) == 0 || it >= stop_at) {
                 double m[RESULTS_MAX_METRICS];
@@ -321,7 +338,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
             double ips = (it - it0_win) * (double)r->batch / (now - t0_win + 1e-9);
             char eta[32];
             fmt_time((stop_at - it) * (double)r->batch / (ips + 1e-9), eta, sizeof eta);
-            fprintf(stderr, "\r[%s] epoch %lld/%d iter %lld/%lld loss %.4f", tag, (long long)(it / ipe + (it % ipe ? 1 : 0)), r->epochs,
+            fprintf(stderr, "\r[%s] epoch %lld/%d iter %lld/%lld loss %.4f", tag, (long long)(it / ipe + (it % ipe ? 1 : 0)), n_epochs,
                     (long long)it, (long long)stop_at, loss);
             for (int k = 0; k < t->n_parts; k++) fprintf(stderr, " %s %.4f", t->part_name[k], parts[k]);
             fprintf(stderr, " lr %.3g %.1f img/s ETA %s   ", cur_lr, ips, eta);
@@ -346,6 +363,8 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         series_push(&ev, er);
     }
     for (int k = 0; k < t->n_metrics; k++) out->final[k] = ev.col[2 + k][ev.n - 1];
+    for (int64_t e = 0; e < ev.n; e++) /* the first of equal bests */
+        if (e == 0 || ev.col[2][e] > out->best_value) out->best_value = ev.col[2][e], out->best_iter = (int64_t)ev.col[0][e];
     out->iters = it;
     out->final_loss = cv.n ? cv.col[2][cv.n - 1] : NAN;
     out->wall_s = time_now() - t_start;
@@ -388,6 +407,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
         for (int k = 0; k < t->n_metrics; k++) rr.metric[k] = t->metric_name[k], rr.eval[k] = ev.col[2 + k], rr.final[k] = out->final[k];
         rr.n_eval = ev.n;
         rr.eval_iter = ei;
+        if (t->record_best) rr.best_iter = out->best_iter, rr.best_value = out->best_value;
         if (t->fill_results) t->fill_results(t->self, &rr);
         int wrc = results_write_run(s->results_path, &rr);
         free(recj), free(ci), free(ei);

@@ -40,6 +40,12 @@ typedef struct train_task {
     int (*evaluate)(void *self, graph *g, double *metrics);
     /* task-specific fields of the results record (data description, splits, sample counts, backbone counts) */
     void (*fill_results)(void *self, results_run *rr);
+    /* names as mmcv's paramwise_cfg matches them: match_prefix before every parameter name except those starting
+     * with one of match_keep (NULL/0: the names as they are) */
+    const char *match_prefix;
+    const char *const *match_keep;
+    int n_match_keep;
+    int record_best;            /* 1: the best evaluation of the headline metric is stored beside the final one */
 } train_task;
 
 typedef struct trainer_spec {
@@ -58,6 +64,8 @@ typedef struct trainer_spec {
     int stop_after_iters;       /* testing: stop as if killed after this many iterations */
     const char *save_backbone;  /* called back (after the delta) when not NULL */
     int (*save_extra)(void *self, const char *meta_json);
+    const struct cJSON *paramwise; /* the method's own paramwise_cfg (e.g. ADE20K Mona's extra "backbone" key); NULL: the
+                                    * recipe's */
 } trainer_spec;
 
 typedef struct trainer_out {
@@ -65,6 +73,8 @@ typedef struct trainer_out {
     double wall_s, final_loss;
     int64_t iters, trainable, total;
     int stopped;
+    double best_value;          /* the best evaluation of the headline metric and its iteration */
+    int64_t best_iter;
 } trainer_out;
 
 int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out);
