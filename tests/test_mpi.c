@@ -75,6 +75,15 @@ static int sh(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* <g_dir>/rel, into one of four rotating static buffers */
+static const char *at(const char *rel) {
+    static char buf[4][1400];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, rel);
+    return buf[k];
+}
+
 static char *slurp(const char *path) {
     size_t n;
     char *s = file_read_all(path, &n);
@@ -176,7 +185,7 @@ static void test_equivalence(void **state) {
     write_recipe("r", NULL);
     run_ok("one", 0, NULL, "r", NULL);
     run_ok("two", 2, NULL, "r", NULL);
-    char *log = slurp("build/tmp/mpi/two.log");
+    char *log = slurp(at("two.log"));
     assert_non_null(strstr(log, "data parallel over 2 ranks"));
     free(log);
     compare_runs("one", "two", "mona");
@@ -188,18 +197,18 @@ static void test_kill_and_resume(void **state) {
     (void)state;
     need_mpi();
     write_recipe("r", NULL);
-    if (!file_exists("build/tmp/mpi/one.h5")) run_ok("one", 0, NULL, "r", NULL);
+    if (!file_exists(at("one.h5"))) run_ok("one", 0, NULL, "r", NULL);
     /* rank 1 dies after 5 of 12 steps: the job ends (not hangs), with a non-zero status and Open MPI's word */
     int rc = run_tag("kill2", 2, "DB_FAULT_KILL=1:5", "r", "--methods mona");
-    char *log = slurp("build/tmp/mpi/kill2.log");
+    char *log = slurp(at("kill2.log"));
     if (rc == 0) fail_msg("a killed rank left mpirun with status 0:\n%s", log);
     assert_non_null(strstr(log, "DB_FAULT_KILL: rank 1"));
     if (!strstr(log, "signal 9") && !strstr(log, "Killed")) fail_msg("no word of the killed rank in the output:\n%s", log);
     free(log);
     /* rank 0 saved the state at the epoch end (4 steps); one process finishes the run from there */
-    assert_true(file_exists("build/tmp/mpi/runs_kill2/flowers102/mona/state.safetensors"));
+    assert_true(file_exists(at("runs_kill2/flowers102/mona/state.safetensors")));
     run_ok("kill2", 0, NULL, "r", "--methods mona");
-    log = slurp("build/tmp/mpi/kill2.log");
+    log = slurp(at("kill2.log"));
     assert_non_null(strstr(log, "resuming at iteration 4"));
     free(log);
     compare_runs("one", "kill2", "mona");
@@ -207,7 +216,7 @@ static void test_kill_and_resume(void **state) {
     rc = run_tag("kill1", 0, "DB_FAULT_KILL=0:7", "r", "--methods mona");
     assert_int_not_equal(rc, 0);
     run_ok("kill1", 2, NULL, "r", "--methods mona");
-    log = slurp("build/tmp/mpi/kill1.log");
+    log = slurp(at("kill1.log"));
     assert_non_null(strstr(log, "resuming at iteration 6"));
     assert_non_null(strstr(log, "data parallel over 2 ranks"));
     free(log);
@@ -226,29 +235,29 @@ static void test_disagree(void **state) {
     snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 1 %s %s --cache %s/cache : -np 1 %s %s --cache %s/cache --batch 4 > %s/dis.log 2>&1",
              g_mpirun, g_bin, common, g_dir, g_bin, common, g_dir, g_dir);
     int rc = sh(cmd);
-    char *log = slurp("build/tmp/mpi/dis.log");
+    char *log = slurp(at("dis.log"));
     if (rc == 0 || rc == 124) fail_msg("ranks with different recipes: exit %d\n%s", rc, log);
     if (!strstr(log, "disagree about the recipe") || !strstr(log, "rank 1 differs from rank 0")) fail_msg("no message naming the recipe and rank 1:\n%s", log);
-    assert_false(file_exists("build/tmp/mpi/runs_dis/flowers102/mona/state.safetensors"));
+    assert_false(file_exists(at("runs_dis/flowers102/mona/state.safetensors")));
     free(log);
     /* the same data under another root trains; other data refuses */
     snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 1 %s %s --cache %s/cache : -np 1 %s %s --cache %s/cache_copy > %s/dis.log 2>&1",
              g_mpirun, g_bin, common, g_dir, g_bin, common, g_dir, g_dir);
     rc = sh(cmd);
-    log = slurp("build/tmp/mpi/dis.log");
+    log = slurp(at("dis.log"));
     if (rc != 0) fail_msg("ranks with the same data under two roots: exit %d\n%s", rc, log);
     free(log);
     snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 1 %s %s --cache %s/cache --restart : -np 1 %s %s --cache %s/cache_other --restart > %s/dis.log 2>&1",
              g_mpirun, g_bin, common, g_dir, g_bin, common, g_dir, g_dir);
     rc = sh(cmd);
-    log = slurp("build/tmp/mpi/dis.log");
+    log = slurp(at("dis.log"));
     if (rc == 0 || rc == 124) fail_msg("ranks on different data: exit %d\n%s", rc, log);
     if (!strstr(log, "disagree about the data") || !strstr(log, "rank 1 differs from rank 0")) fail_msg("no message naming the data and rank 1:\n%s", log);
     free(log);
     /* a global batch the ranks cannot share equally */
     snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 3 %s %s --cache %s/cache --restart > %s/dis.log 2>&1", g_mpirun, g_bin, common, g_dir, g_dir);
     rc = sh(cmd);
-    log = slurp("build/tmp/mpi/dis.log");
+    log = slurp(at("dis.log"));
     if (rc == 0 || rc == 124) fail_msg("batch 8 over 3 ranks: exit %d\n%s", rc, log);
     if (!strstr(log, "not a multiple of the 3 ranks")) fail_msg("no message about the batch:\n%s", log);
     free(log);
