@@ -287,7 +287,7 @@ static int bench_ranks(const bench_cfg *cfg, const char **list, int n, const cha
                      task_name, cfg->backbone, cfg->size, cfg->batch, nr, cfg->threads, cfg->steps, cfg->warmup, host, build_commit(), comm_library());
     else
         printf("bench --ranks: %s %s %d px, global batch %d over %d rank%s (%d per rank, %d thread%s each), median of %d steps after %d, %s, %s, commit %s\n"
-               "%-14s %12s %14s %12s %14s %10s\n",
+               "%-14s %12s %14s %12s %14s %10s   (allreduce ms: 0 on 1 rank, nothing is sent)\n",
                task_name, cfg->backbone, cfg->size, cfg->batch, nr, nr > 1 ? "s" : "", cfg->batch / nr, cfg->threads, cfg->threads > 1 ? "s" : "",
                cfg->steps, cfg->warmup, nr > 1 ? comm_library() : "no MPI (one process)", host, build_commit(), "method", "trainable", "allreduce B/step",
                "step ms", "allreduce ms", "img/s");
@@ -303,7 +303,7 @@ static int bench_ranks(const bench_cfg *cfg, const char **list, int n, const cha
             printf("%s{\"method\": \"%s\", \"trainable\": %lld, \"allreduce_bytes\": %lld, \"step_s\": %.6g, \"allreduce_s\": %.6g, \"images_per_s\": %.6g}",
                    i ? ", " : "", list[i], (long long)r.trainable, bytes, r.median_s, nr > 1 ? r.allreduce_s : 0.0, r.images_per_s);
         else
-            printf("%-14s %12lld %14lld %12.1f %14.2f %10.2f\n", list[i], (long long)r.trainable, nr > 1 ? bytes : 0LL, 1e3 * r.median_s,
+            printf("%-14s %12lld %14lld %12.1f %14.2f %10.2f\n", list[i], (long long)r.trainable, bytes, 1e3 * r.median_s,
                    nr > 1 ? 1e3 * r.allreduce_s : 0.0, r.images_per_s);
         fflush(stdout);
     }
