@@ -5,10 +5,13 @@
  *   2. faults and resume: a rank killed (SIGKILL) mid-run ends the job with Open MPI's message and a non-zero
  *      status instead of hanging; the state rank 0 left resumes in a single process, and a single process's
  *      state resumes under 2 ranks, both to the uninterrupted run's result;
- *   3. ranks started with different recipes, or on different data, refuse to start and say which.
+ *   3. ranks started with different recipes, or on different data, refuse to start and say which;
+ *   4. bench --ranks reports 4 x trainable bytes all-reduced per step.
  * Skipped (not passed) when the build has no MPI or mpirun is missing (DB_MPIRUN empty). Every mpirun runs
  * under `timeout`, so a hang fails the test instead of stalling make test; nothing is timed. */
 #include "test_util.h"
+
+#include <cJSON.h>
 
 #include "../core/checkpoint.h"
 #include "../core/comm.h"
@@ -337,12 +340,46 @@ static void test_disagree(void **state) {
     free(log);
 }
 
+/* 4. bench --ranks on 2 ranks: the bytes all-reduced per step are 4 x the trainable count, for each method */
+static void test_bench_ranks(void **state) {
+    (void)state;
+    need_mpi();
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "timeout 300 %s -np 2 --oversubscribe %s bench --ranks --backbone tiny:8:1,1,1,1:1,1,1,1 --size 32 --batch 4 --threads 1 "
+             "--steps 2 --warmup 1 --classes 10 --methods full,mona --json > %s/bench.json 2> %s/bench.log",
+             g_mpirun, g_bin, g_dir, g_dir);
+    int rc = sh(cmd);
+    if (rc) fail_msg("bench --ranks: exit %d\n%s", rc, slurp(at("bench.log")));
+    char *js = slurp(at("bench.json"));
+    cJSON *j = cJSON_Parse(js);
+    if (!j) fail_msg("bench --ranks printed no JSON (only rank 0 may print):\n%s", js);
+    assert_int_equal(cJSON_GetObjectItem(j, "ranks")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(j, "global_batch")->valueint, 4);
+    const cJSON *ms = cJSON_GetObjectItem(j, "methods"), *m;
+    assert_int_equal(cJSON_GetArraySize(ms), 2);
+    double tr[2];
+    int k = 0;
+    cJSON_ArrayForEach(m, ms) {
+        double t = cJSON_GetObjectItem(m, "trainable")->valuedouble, b = cJSON_GetObjectItem(m, "allreduce_bytes")->valuedouble;
+        assert_true(t > 0);
+        assert_true(b == 4 * t);
+        assert_true(cJSON_GetObjectItem(m, "step_s")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(m, "allreduce_s")->valuedouble > 0);
+        tr[k++] = t;
+    }
+    assert_true(tr[1] != tr[0]); /* full and mona differ */
+    cJSON_Delete(j);
+    free(js);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_det),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_disagree),
+        cmocka_unit_test(test_bench_ranks),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
