@@ -68,7 +68,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench bench-retinanet clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
+.PHONY: all deps config test bench bench-retinanet bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc smoke-paper smoke-paper-voc
 all: config $(BUILD)/deltabench
 
 help:
@@ -77,6 +77,7 @@ help:
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
 	@echo "make bench-retinanet the same for the VOC RetinaNet step (BENCH_TASK=retinanet; also installs python3-torchvision)"
+	@echo "make bench-ranks     data parallel: bench --ranks on 1 process and under mpirun -np RANKS=2 (needs MPI: yes)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
@@ -192,6 +193,11 @@ else
 endif
 bench-retinanet:
 	@$(MAKE) --no-print-directory bench BENCH_TASK=retinanet
+# Data parallel (README "Data-parallel training over MPI"): bytes all-reduced and step times on 1 and RANKS ranks.
+RANKS ?= 2
+bench-ranks: config $(BUILD)/deltabench
+	@[ -n "$(HAVE_MPI)" ] || { echo "make bench-ranks: this build has no MPI (make deps installs Open MPI)"; exit 1; }
+	DB_BIN=$(BUILD)/deltabench ./scripts/bench_ranks.sh $(RANKS) $(RANKS_ARGS)
 # Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
 # with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
 # committed seeds (datasets/fuzz/seeds/<name> or core/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.
