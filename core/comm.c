@@ -39,6 +39,9 @@ int comm_init(int *argc, char ***argv) {
     /* the training step's OpenMP threads never call MPI: only the main thread does */
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     comm_on = 1;
+    if (provided < MPI_THREAD_FUNNELED)
+        return err_set("%s:%d: MPI_Init_thread gave thread level %d, below MPI_THREAD_FUNNELED (%d) that the OpenMP step needs", __FILE__,
+                       __LINE__, provided, MPI_THREAD_FUNNELED);
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL));
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &comm_r));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &comm_n));

@@ -5,13 +5,14 @@
  *   2. faults and resume: a rank killed (SIGKILL) mid-run ends the job with Open MPI's message and a non-zero
  *      status instead of hanging; the state rank 0 left resumes in a single process, and a single process's
  *      state resumes under 2 ranks, both to the uninterrupted run's result;
- *   3. ranks started with different recipes, or on different data, refuse to start and say which;
+ *   3. ranks started with different recipes, on different data or from different builds refuse to start and say which;
  *   4. bench --ranks reports 4 x trainable bytes all-reduced per step.
  * Skipped (not passed) when the build has no MPI or mpirun is missing (DB_MPIRUN empty). Every mpirun runs
  * under `timeout`, so a hang fails the test instead of stalling make test; nothing is timed. */
 #include "test_util.h"
 
 #include <cJSON.h>
+#include <sys/stat.h>
 
 #include "../core/checkpoint.h"
 #include "../core/comm.h"
@@ -330,6 +331,30 @@ static void test_disagree(void **state) {
     log = slurp(at("dis.log"));
     if (rc == 0 || rc == 124) fail_msg("ranks on different data: exit %d\n%s", rc, log);
     if (!strstr(log, "disagree about the data") || !strstr(log, "rank 1 differs from rank 0")) fail_msg("no message naming the data and rank 1:\n%s", log);
+    free(log);
+    /* another build on rank 1: a copy of the binary whose commit string (build_commit(), one literal) is changed
+     * in place to another of the same length */
+    size_t nb;
+    char *bin = file_read_all(g_bin, &nb);
+    if (!bin) fail_msg("%s", err_msg());
+    const char *commit = build_commit();
+    size_t cl = strlen(commit), hits = 0;
+    assert_true(cl > 0);
+    for (size_t i = 0; i + cl + 1 <= nb; i++)
+        if (!memcmp(bin + i, commit, cl + 1)) { /* with its NUL: the literal itself */
+            memset(bin + i, 'x', cl);
+            hits++;
+        }
+    if (hits != 1) fail_msg("%s holds the commit string '%s' %zu times, expected once", g_bin, commit, hits);
+    assert_int_equal(file_write_atomic(at("deltabench_other"), bin, nb), 0);
+    free(bin);
+    assert_int_equal(chmod(at("deltabench_other"), 0755), 0);
+    snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 1 %s %s --cache %s/cache --restart : -np 1 %s %s --cache %s/cache --restart > %s/dis.log 2>&1",
+             g_mpirun, g_bin, common, g_dir, at("deltabench_other"), common, g_dir, g_dir);
+    rc = sh(cmd);
+    log = slurp(at("dis.log"));
+    if (rc == 0 || rc == 124) fail_msg("ranks of two builds: exit %d\n%s", rc, log);
+    if (!strstr(log, "disagree about the build commit") || !strstr(log, "rank 1 differs from rank 0")) fail_msg("no message naming the commit and rank 1:\n%s", log);
     free(log);
     /* a global batch the ranks cannot share equally */
     snprintf(cmd, sizeof cmd, "timeout 300 %s --oversubscribe -np 3 %s %s --cache %s/cache --restart > %s/dis.log 2>&1", g_mpirun, g_bin, common, g_dir, g_dir);
