@@ -40,6 +40,24 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC := $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
 HAVE_CUDNN := $(shell ls $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h 2>/dev/null | head -1)
 HAVE_TORCH := $(shell /usr/bin/python3 -c 'import torch' 2>/dev/null && echo yes)
+# Optional: MPI (Open MPI's libopenmpi-dev) for data-parallel training (core/comm.c). Flags from
+# `mpicc --showme:compile/link`, else pkg-config ompi; MPI=0 builds the singleton communicator regardless.
+MPI ?= 1
+ifeq ($(MPI),1)
+  MPICC := $(shell command -v mpicc 2>/dev/null)
+  MPI_CFLAGS := $(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null))
+  MPI_LIBS := $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null))
+  ifeq ($(strip $(MPI_LIBS)),)
+    MPI_CFLAGS := $(shell pkg-config --cflags ompi 2>/dev/null)
+    MPI_LIBS := $(shell pkg-config --libs ompi 2>/dev/null)
+  endif
+  MPIRUN := $(shell command -v mpirun 2>/dev/null)
+endif
+HAVE_MPI := $(if $(strip $(MPI_LIBS)),yes)
+ifeq ($(HAVE_MPI),yes)
+  CFLAGS += -DDB_HAVE_MPI $(MPI_CFLAGS)
+  LDLIBS += $(MPI_LIBS)
+endif
 
 LIB_DIRS := core models methods conformance datasets metrics experiments
 LIB_SRCS := $(shell find $(LIB_DIRS) -name '*.c' -not -path '*/fuzz/*' 2>/dev/null | sort)
@@ -50,7 +68,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench bench-retinanet clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k smoke-paper smoke-paper-voc smoke-paper-ade20k
+.PHONY: all deps config test bench bench-retinanet bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k smoke-paper smoke-paper-voc smoke-paper-ade20k
 all: config $(BUILD)/deltabench
 
 help:
@@ -59,6 +77,7 @@ help:
 	@echo "make test            build and run the cmocka suite (reads goldens from SHARED_DIR=$(SHARED_DIR))"
 	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
 	@echo "make bench-retinanet the same for the VOC RetinaNet step (BENCH_TASK=retinanet; also installs python3-torchvision)"
+	@echo "make bench-ranks     data parallel: bench --ranks on 1 process and under mpirun -np RANKS=2 (needs MPI: yes)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
@@ -74,6 +93,7 @@ config:
 	@echo "deltabench build: commit $(COMMIT), CC=$(CC) $(ARCH), BLAS=$(BLAS_DIR)"
 	@echo "  optional: nvcc=$(if $(NVCC),$(NVCC),none)  cudnn=$(if $(HAVE_CUDNN),$(HAVE_CUDNN),none)  python3-torch peer=$(if $(HAVE_TORCH),yes,no)"
 	@echo "  GPU backend: not built (CPU backend only)"
+	@echo "  MPI: $(if $(HAVE_MPI),yes ($(firstword $(MPI_LIBS) $(MPI_CFLAGS)) ... ; mpirun=$(if $(MPIRUN),$(MPIRUN),none)),no (singleton communicator; apt-get install libopenmpi-dev openmpi-bin, or MPI=0))"
 
 deps:
 	@./scripts/install_deps.sh
@@ -83,6 +103,10 @@ $(BUILD)/commit.txt: FORCE | $(BUILD)
 	@echo '$(COMMIT)' | cmp -s - $@ || echo '$(COMMIT)' > $@
 FORCE:
 $(BUILD)/obj/core/common.o: $(BUILD)/commit.txt
+# the communicator (and everything the tests run under mpirun) follows the MPI choice
+$(BUILD)/mpi.txt: FORCE | $(BUILD)
+	@echo '$(HAVE_MPI) $(MPI_CFLAGS) $(MPI_LIBS)' | cmp -s - $@ || echo '$(HAVE_MPI) $(MPI_CFLAGS) $(MPI_LIBS)' > $@
+$(BUILD)/obj/core/comm.o: $(BUILD)/mpi.txt
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
@@ -107,7 +131,7 @@ $(BUILD)/memplan_cost: tools/memplan_cost.c $(BUILD)/libdeltabench.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdeltabench.a $(LDLIBS)
 
 test: config $(BUILD)/deltabench $(TEST_BINS)
-	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) ./tests/run_tests.sh $(TEST_BINS)
+	@DB_SHARED=$(SHARED_DIR) DB_BIN=$(abspath $(BUILD)/deltabench) DB_MPIRUN=$(if $(HAVE_MPI),$(MPIRUN)) ./tests/run_tests.sh $(TEST_BINS)
 
 # Tables and figures from a results file alone (never re-runs anything). RESULTS overrides the file.
 TASK ?= cls
@@ -186,6 +210,11 @@ else
 endif
 bench-retinanet:
 	@$(MAKE) --no-print-directory bench BENCH_TASK=retinanet
+# Data parallel (README "Data-parallel training over MPI"): bytes all-reduced and step times on 1 and RANKS ranks.
+RANKS ?= 2
+bench-ranks: config $(BUILD)/deltabench
+	@[ -n "$(HAVE_MPI)" ] || { echo "make bench-ranks: this build has no MPI (make deps installs Open MPI)"; exit 1; }
+	DB_BIN=$(BUILD)/deltabench ./scripts/bench_ranks.sh $(RANKS) $(RANKS_ARGS)
 # Fuzzing: clang + libFuzzer + ASan/UBSan. The library sources the parsers need (core/, datasets/) are rebuilt
 # with the sanitizers into build/fuzz; each harness runs for FUZZ_SECONDS, one at a time, starting from the
 # committed seeds (datasets/fuzz/seeds/<name> or core/fuzz/seeds/<name>) and keeping its corpus in build/fuzz/corpus_<name>.

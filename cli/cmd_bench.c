@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/backend.h"
+#include "../core/comm.h"
 #include "../core/common.h"
 #include "../datasets/det_pipeline.h"
 #include "../experiments/bench/bench.h"
@@ -54,7 +55,11 @@ static void bench_usage(FILE *f) {
             "                    (forward and backward ms per step; time between op starts, so\n"
             "                    the step's own glue is charged to the op before it)\n"
             "  --peer-python P   interpreter for the peer (default /usr/bin/python3)\n"
-            "  --json            machine-readable output on stdout\n");
+            "  --json            machine-readable output on stdout\n"
+            "  --ranks           data parallel: run under mpirun -np N (or alone for N = 1); --batch is the global\n"
+            "                    batch, each rank steps on batch / N samples and the trainable gradient is all-reduced\n"
+            "                    as in training. Prints per method the bytes all-reduced per step (trainable x 4),\n"
+            "                    the median step (barrier to AdamW) and the all-reduce's share; in-process, no peer\n");
 }
 
 /* Every measurement runs in a forked child: the parent never starts an OpenMP or BLAS thread, since a
@@ -268,6 +273,44 @@ static void print_det_table(const bench_cfg *cfg, const char *const *list, int n
            "engines start from different random weights, so their losses agree only roughly.\n");
 }
 
+/* --ranks: every method in this process (no fork under MPI), the table on rank 0 */
+static int bench_ranks(const bench_cfg *cfg, const char **list, int n, const char *task_name, int json) {
+    int nr = comm_size();
+    if (cfg->batch % nr) {
+        fprintf(stderr, "deltabench bench: --batch %d is not a multiple of the %d ranks\n", cfg->batch, nr);
+        return 2;
+    }
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host)) snprintf(host, sizeof host, "unknown");
+    if (json) printf("{\"task\": \"%s\", \"backbone\": \"%s\", \"size\": %d, \"global_batch\": %d, \"ranks\": %d, \"threads_per_rank\": %d, "
+                     "\"steps\": %d, \"warmup\": %d, \"host\": \"%s\", \"commit\": \"%s\", \"mpi\": \"%s\", \"methods\": [",
+                     task_name, cfg->backbone, cfg->size, cfg->batch, nr, cfg->threads, cfg->steps, cfg->warmup, host, build_commit(), comm_library());
+    else
+        printf("bench --ranks: %s %s %d px, global batch %d over %d rank%s (%d per rank, %d thread%s each), median of %d steps after %d, %s, %s, commit %s\n"
+               "%-14s %12s %14s %12s %14s %10s   (allreduce ms: 0 on 1 rank, nothing is sent)\n",
+               task_name, cfg->backbone, cfg->size, cfg->batch, nr, nr > 1 ? "s" : "", cfg->batch / nr, cfg->threads, cfg->threads > 1 ? "s" : "",
+               cfg->steps, cfg->warmup, nr > 1 ? comm_library() : "no MPI (one process)", host, build_commit(), "method", "trainable", "allreduce B/step",
+               "step ms", "allreduce ms", "img/s");
+    for (int i = 0; i < n; i++) {
+        bench_result r;
+        if (comm_rank() == 0) fprintf(stderr, "bench: [%d/%d] %s on %d rank%s...\n", i + 1, n, list[i], nr, nr > 1 ? "s" : "");
+        if (bench_method(cfg, list[i], &r)) {
+            fprintf(stderr, "deltabench bench: %s: %s\n", list[i], err_msg());
+            return 1;
+        }
+        long long bytes = 4LL * r.trainable;
+        if (json)
+            printf("%s{\"method\": \"%s\", \"trainable\": %lld, \"allreduce_bytes\": %lld, \"step_s\": %.6g, \"allreduce_s\": %.6g, \"images_per_s\": %.6g}",
+                   i ? ", " : "", list[i], (long long)r.trainable, bytes, r.median_s, nr > 1 ? r.allreduce_s : 0.0, r.images_per_s);
+        else
+            printf("%-14s %12lld %14lld %12.1f %14.2f %10.2f\n", list[i], (long long)r.trainable, bytes, 1e3 * r.median_s,
+                   nr > 1 ? 1e3 * r.allreduce_s : 0.0, r.images_per_s);
+        fflush(stdout);
+    }
+    if (json) printf("]}\n");
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_cfg cfg = {.size = -1, .batch = -1, .threads = 2, .steps = 5, .warmup = 3, .classes = -1, .drop_path = 0.2f, .seed = 0,
                      .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1};
@@ -317,6 +360,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--no-peer")) peer = 0;
         else if (!strcmp(a, "--no-plan")) cfg.plan = 0;
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--ranks")) cfg.ranks = 1;
         else {
             fprintf(stderr, "deltabench bench: unknown option '%s'%s\n", a, v || a[0] != '-' ? "" : " (or its value is missing)");
             bench_usage(stderr);
@@ -358,6 +402,7 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     const char *task_name = det ? "retinanet" : "cls";
+    if (cfg.ranks) return bench_ranks(&cfg, list, n, task_name, json);
     char host[256] = "unknown";
     gethostname(host, sizeof host);
     fprintf(stderr, "bench: measuring the sgemm peak (2048^3, %d threads, deltabench's gemm and OpenBLAS)...\n", cfg.threads);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/comm.h"
 #include "../core/common.h"
 #include "../experiments/reproduce.h"
 #include "../models/classifier.h"
@@ -114,6 +115,7 @@ int cmd_reproduce(int argc, char **argv) {
         }
     }
     install_handlers();
+    if (comm_rank() != 0) o.quiet = 1; /* under mpirun rank 0 speaks for the job */
     if (reproduce_task(argv[1], &o)) {
         fprintf(stderr, "deltabench: %s\n", err_msg());
         return 1;

@@ -1,7 +1,10 @@
-/* main.c - the deltabench command line: dispatches to one subcommand per task. */
+/* main.c - the deltabench command line: dispatches to one subcommand per task. Under mpirun every rank runs
+ * the same command (core/comm.h): rank 0 speaks, the others print only errors; a rank whose command fails
+ * ends the whole job (MPI_Abort), so no rank is left waiting in a collective. */
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/comm.h"
 #include "../core/common.h"
 #include "commands.h"
 
@@ -36,7 +39,28 @@ int cmd_version(int argc, char **argv) {
 #else
     printf("cuda: no (CPU backend only)\n");
 #endif
+    printf("mpi: %s\n", comm_built() ? (comm_size() > 1 ? comm_library() : "yes (run under mpirun for data-parallel training)")
+                                    : "no (singleton communicator)");
     return 0;
+}
+
+/* the command under the communicator: started, finished, and on failure every rank ended */
+static int run_command(const command *c, int argc, char **argv) {
+    if (comm_init(&argc, &argv)) {
+        fprintf(stderr, "deltabench: %s\n", err_msg());
+        return 1;
+    }
+    if (comm_rank() != 0 && !freopen("/dev/null", "w", stdout)) { /* rank 0 alone prints results */
+        fprintf(stderr, "deltabench: rank %d: %s:%d: cannot send stdout to /dev/null\n", comm_rank(), __FILE__, __LINE__);
+        comm_abort(1);
+    }
+    int rc = c->run(argc - 1, argv + 1);
+    if (rc != 0 && comm_size() > 1) {
+        fprintf(stderr, "deltabench: rank %d of %d: the command failed (exit %d): ending every rank\n", comm_rank(), comm_size(), rc);
+        comm_abort(rc);
+    }
+    comm_finalize();
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -45,7 +69,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (int i = 0; i < n_commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return run_command(&commands[i], argc, argv);
     fprintf(stderr, "deltabench: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -882,11 +882,23 @@ static tensor *apply_mask(graph *g, tensor *x, float *mask, int64_t per) {
     return y;
 }
 
+/* Draws of a random op over n elements in sample-major layout: before (after) them the numbers of the global
+ * batch's samples ahead of (behind) this shard are drawn and dropped (graph.shard_*; none unsharded). */
+static void shard_skip(graph *g, int64_t n, int after) {
+    if (g->shard_total <= 0) return;
+    DB_ASSERT(g->shard_count > 0 && n % g->shard_count == 0, "a random op's tensor is not sample-major over the shard");
+    int64_t per = n / g->shard_count, k = after ? g->shard_total - g->shard_offset - g->shard_count : g->shard_offset;
+    float u[1024];
+    for (int64_t i = 0, m = k * per; i < m; i += 1024) rng_uniform_fill(&g->rng, u, m - i < 1024 ? m - i : 1024);
+}
+
 tensor *op_dropout(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
     float *mask = graph_alloc(g, sizeof(float) * x->n);
     float keep = 1.0f / (1.0f - p);
+    shard_skip(g, x->n, 0);
     rng_uniform_fill(&g->rng, mask, x->n); /* the draws serially (one stream), the threshold in parallel */
+    shard_skip(g, x->n, 1);
     int64_t n = x->n;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) mask[i] = mask[i] < p ? 0.0f : keep;
@@ -924,11 +936,13 @@ tensor *op_gelu_dropout(graph *g, tensor *x, float p) {
     int64_t n = x->n;
     unsigned char *keep = arena_alloc(&g->mem, (size_t)n);
     float u[4096];
+    shard_skip(g, n, 0);
     for (int64_t i0 = 0; i0 < n; i0 += 4096) { /* op_dropout's draws: element i dropped when its uniform < p */
         int m = n - i0 < 4096 ? (int)(n - i0) : 4096;
         rng_uniform_fill(&g->rng, u, m);
         for (int i = 0; i < m; i++) keep[i0 + i] = !(u[i] < p);
     }
+    shard_skip(g, n, 1);
     float scale = 1.0f / (1.0f - p);
     tensor *y = tensor_like(g, x, NEEDS(x));
     const float *xd = x->data;
@@ -950,7 +964,9 @@ tensor *op_drop_path(graph *g, tensor *x, float p) {
     if (!g->training || p <= 0.0f) return x;
     int B = x->shape[0];
     float *mask = graph_alloc(g, sizeof(float) * B);
+    shard_skip(g, B, 0);
     for (int b = 0; b < B; b++) mask[b] = floorf(1.0f - p + rng_uniform(&g->rng)) / (1.0f - p);
+    shard_skip(g, B, 1);
     return apply_mask(g, x, mask, x->n / B);
 }
 

@@ -127,6 +127,11 @@ typedef struct graph {
     int training;  /* dropout / drop path active */
     int grad_mode; /* 0: pure inference, never record */
     rng_t rng;     /* dropout / drop path randomness */
+    /* data-parallel shard (shard_total 0: none): this step's batch is samples [shard_offset, shard_offset +
+     * shard_count) of a global batch of shard_total. The random ops (dropout, drop path) then draw the global
+     * batch's numbers from rng and use their slice, so every sample sees the randomness of an unsharded step
+     * and rng advances the same on every rank. */
+    int shard_offset, shard_count, shard_total;
     /* planned float memory (graph_plan_enable) */
     int planning;  /* 0: graph_alloc is the bump arena, nothing recorded */
     int clock;     /* current tick */

@@ -75,8 +75,9 @@ static int fill_batch(cls_loader *L, int64_t g, slot *s, int *perm, int *perm_ep
         cls_epoch_perm(L->cfg.seed, epoch, L->ds->n, L->cfg.shuffle, perm);
         *perm_epoch = epoch;
     }
-    int B = L->cfg.batch, S = L->cfg.aug.size;
+    int B = L->cfg.batch, S = L->cfg.aug.size, ns = L->cfg.shard_size > 1 ? L->cfg.shard_size : 1;
     int first = iter * B, n = L->ds->n - first < B ? L->ds->n - first : B;
+    if (ns > 1) first += L->cfg.shard_rank * (B / ns), n = B / ns; /* drop_last: every batch is whole */
     size_t per = (size_t)3 * S * S;
     s->status = 0;
     s->err[0] = 0;
@@ -147,6 +148,12 @@ int cls_loader_open(const cls_dataset *ds, const cls_loader_cfg *cfg, cls_loader
         return err_set("loader: resume position epoch %d iteration %d is outside 0..%d iterations per epoch",
                        cfg->start_epoch, cfg->start_iter, ipe - 1);
     if (cfg->epochs < 0) return err_set("loader: epochs %d < 0", cfg->epochs);
+    int ns = cfg->shard_size > 1 ? cfg->shard_size : 1;
+    if (ns > 1 && (cfg->batch % ns || !cfg->drop_last))
+        return err_set("loader: a batch of %d cannot be split into %d equal shards%s", cfg->batch, ns,
+                       cfg->drop_last ? " (the batch must be a multiple of the number of ranks)" : " without drop_last");
+    if (ns > 1 && (cfg->shard_rank < 0 || cfg->shard_rank >= ns))
+        return err_set("loader: shard %d outside 0..%d", cfg->shard_rank, ns - 1);
     cls_loader *L = xcalloc(1, sizeof *L);
     L->ds = ds;
     L->cfg = *cfg;
@@ -157,9 +164,9 @@ int cls_loader_open(const cls_dataset *ds, const cls_loader_cfg *cfg, cls_loader
     size_t per = (size_t)3 * cfg->aug.size * cfg->aug.size;
     for (int i = 0; i < L->nbuf; i++) {
         L->slots[i].g = -1;
-        L->slots[i].b.images = xmalloc_aligned(sizeof(float) * per * cfg->batch);
-        L->slots[i].b.labels = xmalloc(sizeof(int) * cfg->batch);
-        L->slots[i].b.indices = xmalloc(sizeof(int) * cfg->batch);
+        L->slots[i].b.images = xmalloc_aligned(sizeof(float) * per * (cfg->batch / ns));
+        L->slots[i].b.labels = xmalloc(sizeof(int) * (cfg->batch / ns));
+        L->slots[i].b.indices = xmalloc(sizeof(int) * (cfg->batch / ns));
     }
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->can_claim, NULL);

@@ -6,7 +6,8 @@
  * seeded by (seed, e) (identity order when shuffle is off), and item j of epoch e is augmented with the
  * generator cls_aug_seed(seed, e, j). So the content of every batch is a pure function of (seed, e, i):
  * the same for any number of threads, and a run resumed at (e, i) sees exactly the batches an
- * uninterrupted run would have seen from there.
+ * uninterrupted run would have seen from there. A sharded loader (shard_rank, shard_size) produces rank r's
+ * slice of each of those batches, so the union over the ranks is exactly the unsharded batch.
  *
  * Usage:
  *   cls_loader_cfg cfg; cls_loader_cfg_default(&cfg, 1, 16, 224);   // train, batch 16, 224 px
@@ -35,11 +36,15 @@ typedef struct cls_loader_cfg {
     int start_epoch;     /* resume position: first batch is (start_epoch, start_iter) */
     int start_iter;
     int epochs;          /* produce batches up to the end of epoch start_epoch + epochs - 1; 0 = endless */
+    /* data-parallel sharding (0, 0 or 1: none): of every batch of `batch` items this loader produces only
+     * the slice [shard_rank * batch / shard_size, (shard_rank + 1) * batch / shard_size), the same items with
+     * the same augmentation as in the whole batch; needs batch % shard_size == 0 and drop_last */
+    int shard_rank, shard_size;
     cls_aug_cfg aug;
 } cls_loader_cfg;
 
 typedef struct cls_batch {
-    int n;               /* images in this batch (< batch only for a last partial batch) */
+    int n;               /* images in this batch (< batch only for a last partial batch; batch / shard_size sharded) */
     int epoch, iter;     /* its position */
     int size;            /* image side */
     float *images;       /* n x 3 x size x size, normalised */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/checkpoint.h"
+#include "../core/comm.h"
 #include "../models/classifier.h"
 #include "../methods/method.h"
 #include "../core/sha256.h"
@@ -172,8 +173,7 @@ static int ensure_synth_ade(const recipe *r, const recipe_dataset *d, int quiet)
     return file_write_atomic(path, desc, strlen(desc));
 }
 
-int ensure_synth(const recipe *r, const recipe_dataset *d, int quiet) {
-    if (!d->synth[0]) return 0;
+static int ensure_synth_here(const recipe *r, const recipe_dataset *d, int quiet) {
     if (!strcmp(d->synth, "voc_det")) return ensure_synth_voc(r, d, quiet);
     if (!strcmp(d->synth, "ade20k")) return ensure_synth_ade(r, d, quiet);
     synth_kind k;
@@ -182,6 +182,13 @@ int ensure_synth(const recipe *r, const recipe_dataset *d, int quiet) {
     memset(&so, 0, sizeof so);
     so.quiet = quiet;
     return cls_synth_write(k, d->root, r->seed, &so);
+}
+
+/* under mpirun rank 0 alone writes the data; the others wait for it (a failure on rank 0 ends the job) */
+int ensure_synth(const recipe *r, const recipe_dataset *d, int quiet) {
+    if (!d->synth[0]) return 0;
+    if (comm_rank() == 0 && ensure_synth_here(r, d, quiet)) return -1;
+    return comm_barrier();
 }
 
 /* whether the file at pr->output was written by this very pretraining recipe (its "deltabench" metadata) */
@@ -216,8 +223,16 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
         return err_set("%s: a pretraining recipe needs \"output\"", pr.path);
     }
     snprintf(out, n, "%s", pr.output);
-    if (file_exists(pr.output)) {
-        if (pretrained_matches(&pr)) {
+    /* under mpirun rank 0 looks at the cached file (and moves a stale one aside) and tells the others */
+    int64_t cached = 0;
+    if (comm_rank() == 0) cached = file_exists(pr.output) ? (pretrained_matches(&pr) ? 1 : 2) : 0;
+    if (comm_bcast(&cached, sizeof cached, 0)) {
+        recipe_free(&pr);
+        return -1;
+    }
+    if (comm_rank() != 0) quiet = 1;
+    if (cached) {
+        if (cached == 1) {
             if (!quiet) fprintf(stderr, "pretrained backbone: %s (cached; delete it to pretrain again)\n", pr.output);
             recipe_free(&pr);
             return 0;
@@ -225,7 +240,7 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
         /* made by another version of the recipe: keep it aside, pretrain again */
         char old[1200];
         snprintf(old, sizeof old, "%s.stale", pr.output);
-        if (rename(pr.output, old) != 0) {
+        if (comm_rank() == 0 && rename(pr.output, old) != 0) {
             int e = errno;
             recipe_free(&pr);
             return err_set("%s: cannot move the stale pretrained backbone aside: %s", out, strerror(e));
@@ -615,7 +630,9 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
     }
     char paper_csv[1200];
     snprintf(paper_csv, sizeof paper_csv, "%s/reference/paper_numbers.csv", o->shared_dir);
-    if ((rc = results_open_or_create(o->results, task, r.profile, file_exists(paper_csv) ? paper_csv : NULL))) goto out;
+    /* under mpirun rank 0 alone writes the results file, the tables and the figures */
+    if (comm_rank() == 0 && (rc = results_open_or_create(o->results, task, r.profile, file_exists(paper_csv) ? paper_csv : NULL))) goto out;
+    if ((rc = comm_barrier())) goto out;
     double t0 = time_now();
     int k = 0;
     for (int d = 0; d < r.n_datasets && !rc; d++) {
@@ -645,8 +662,12 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
             }
             k++;
             char *rj = recipe_json(&r);
-            int stale = 0, cur = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj, weights_sha_memo(weights, &memo), &stale);
+            int stale = 0, cur = 0;
+            if (comm_rank() == 0) cur = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj, weights_sha_memo(weights, &memo), &stale);
             free(rj);
+            int64_t dec[2] = {cur, stale}; /* rank 0's reading of the results file decides for every rank */
+            if ((rc = comm_bcast(dec, sizeof dec, 0))) break;
+            cur = (int)dec[0], stale = (int)dec[1];
             if (cur) {
                 if (!o->quiet) fprintf(stderr, "[%s %s] complete in %s, skipped\n", r.datasets[d].key, key, o->results);
                 continue;
@@ -655,7 +676,7 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
                 fprintf(stderr, "[%s %s] the stored run was made by another recipe or other weights: training it again\n", r.datasets[d].key, key);
             char run_dir[1400];
             snprintf(run_dir, sizeof run_dir, "%s/%s/%s", o->runs_dir, r.datasets[d].key, key);
-            if (o->restart) {
+            if (o->restart && comm_rank() == 0) {
                 char state[1500];
                 snprintf(state, sizeof state, "%s/state.safetensors", run_dir);
                 remove(state);
@@ -675,7 +696,7 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
         }
     }
     if (!rc) printf("all runs complete (%.0f s this invocation)\n", time_now() - t0);
-    if (!rc && !o->no_report) {
+    if (!rc && !o->no_report && comm_rank() == 0) {
         rc = report_tables(o->results, task, "results");
         int made = 0;
         if (!rc) rc = report_plots(o->results, task, "build/plots", "plots", "plots", &made);

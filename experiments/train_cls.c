@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/checkpoint.h"
+#include "../core/comm.h"
+#include "../core/sha256.h"
 #include "../models/classifier.h"
 #include "../methods/method.h"
 #include "../core/optim.h"
@@ -37,7 +40,9 @@ static tensor *train_forward_backward(classifier *c, graph *g, const cls_batch *
     return loss;
 }
 
-/* top-1 / top-5 over the test split (no gradients, eval mode) */
+/* top-1 / top-5 over the test split (no gradients, eval mode). Under mpirun rank r evaluates the test batches
+ * b with b % N == r and the counts are summed over the ranks (exact: integer counts), so every rank returns
+ * the single-process numbers. */
 static int evaluate(classifier *c, graph *g, const cls_dataset *test, const recipe *r, double *top1, double *top5) {
     cls_loader_cfg lc;
     cls_loader_cfg_default(&lc, 0, r->batch, r->img_size);
@@ -54,8 +59,10 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     int gm = g->grad_mode, tr = g->training;
     g->grad_mode = 0;
     g->training = 0;
+    int rank = comm_rank(), n_ranks = comm_size();
     while ((rc = cls_loader_next(L, &b)) == 1) {
-        if (r->max_eval_batches > 0 && nb++ >= r->max_eval_batches) break;
+        if (r->max_eval_batches > 0 && nb >= r->max_eval_batches) break;
+        if (nb++ % n_ranks != rank) continue;
         graph_reset(g);
         graph_set_key(g, (uint64_t)b.n << 32 | (uint32_t)b.size); /* the last batch may be smaller */
         if (graph_plan_needed(g)) { /* a dry run first records the memory plan of the evaluation forward */
@@ -77,6 +84,9 @@ static int evaluate(classifier *c, graph *g, const cls_dataset *test, const reci
     g->training = tr;
     cls_loader_close(L);
     if (rc < 0) return -1;
+    double cnt[3] = {(double)c1, (double)c5, (double)n};
+    if (comm_allreduce_sum_f64(cnt, 3)) return -1;
+    c1 = (long)cnt[0], c5 = (long)cnt[1], n = (long)cnt[2];
     *top1 = n ? 100.0 * c1 / n : 0;
     *top5 = n ? 100.0 * c5 / n : 0;
     return 0;
@@ -122,6 +132,7 @@ typedef struct cls_task {
     cls_loader *L;
     cls_batch b;
     int ipe;
+    const train_task *t; /* its shard (set by the trainer) */
 } cls_task;
 
 static int cls_open(void *self, int start_epoch, int start_iter) {
@@ -136,6 +147,7 @@ static int cls_open(void *self, int start_epoch, int start_iter) {
     lc.start_epoch = start_epoch;
     lc.start_iter = start_iter;
     lc.epochs = r->epochs - start_epoch;
+    lc.shard_rank = k->t->shard_rank, lc.shard_size = k->t->shard_size;
     return cls_loader_open(&k->train, &lc, &k->L);
 }
 
@@ -186,6 +198,29 @@ static void cls_fill_results(void *self, results_run *rr) {
     rr->n_classes = k->train.n_classes;
 }
 
+/* the data every rank must agree on: per split the item count, the classes, and per item its path below the
+ * root, its label and its file size */
+static void cls_hash_split(sha256_ctx *c, const cls_dataset *d) {
+    sha256_update(c, &d->n, sizeof d->n);
+    sha256_update(c, &d->n_classes, sizeof d->n_classes);
+    size_t rl = d->root ? strlen(d->root) : 0;
+    for (int i = 0; i < d->n; i++) {
+        const char *p = d->paths[i];
+        if (rl && !strncmp(p, d->root, rl)) p += rl;
+        struct stat sb;
+        int64_t size = stat(d->paths[i], &sb) == 0 ? (int64_t)sb.st_size : -1;
+        sha256_update(c, p, strlen(p) + 1);
+        sha256_update(c, &d->labels[i], sizeof d->labels[i]);
+        sha256_update(c, &size, sizeof size);
+    }
+}
+
+static void cls_fingerprint(void *self, void *ctx) {
+    cls_task *k = self;
+    cls_hash_split(ctx, &k->train);
+    cls_hash_split(ctx, &k->test);
+}
+
 static int cls_save_extra(void *self, const char *meta_json) {
     cls_task *k = self;
     return k->s->save_backbone ? cls_save_released_layout(k->s->save_backbone, &k->c, NULL, meta_json) : 0;
@@ -232,7 +267,8 @@ int cls_train_run(const cls_run_spec *s, cls_run_out *out) {
     train_task t = {.self = &k, .ps = &k.c.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .n_metrics = 2, .metric_name = {"top1", "top5"},
                     .train_open = cls_open, .train_next = cls_next, .train_close = cls_close, .batch_free = cls_batch_free,
                     .batch_images = cls_batch_images, .batch_key = cls_batch_key, .step = cls_step, .evaluate = cls_evaluate,
-                    .fill_results = cls_fill_results};
+                    .fill_results = cls_fill_results, .can_shard = 1, .eval_sharded = 1, .fingerprint = cls_fingerprint};
+    k.t = &t;
     char bbjson[700];
     const swin_config *sc = &k.sc;
     snprintf(bbjson, sizeof bbjson,

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "../core/checkpoint.h"
+#include "../core/comm.h"
+#include "../core/sha256.h"
 #include "../datasets/det_pipeline.h"
 #include "../methods/method.h"
 #include "../metrics/voc_eval.h"
@@ -27,7 +29,8 @@ typedef struct det_task {
     int batch, test_batch, ipe;
     /* the training stream */
     int epoch, iter, *order, n_order;
-    det_batch b;
+    det_batch b, view; /* view: this rank's images of b (data parallel) */
+    const train_task *t;
     char train_desc[512], test_desc[256];
     double map, ap[VOC_N_CLASSES];
     voc_det_box *dt; /* the last evaluation's detections (original-image pixels, mmdet's 0-based frame) */
@@ -82,6 +85,19 @@ static int det_next(void *self, void **batch) {
     if (det_batch_load(&k->train, &k->pc, 1, k->order + (size_t)k->iter * k->batch, k->batch, seed, &k->b)) return -1;
     k->iter++;
     *batch = &k->b;
+    int ns = k->t->shard_size;
+    if (ns > 1) {
+        /* Data parallel: every rank loads the whole global batch (flips are drawn per image from (seed, index),
+         * so they are the single process's) and steps on its slice of the collated tensor: the images keep the
+         * global batch's padded size, as in one process (a shard padded to its own largest image would see other
+         * window partitions). Decoding is repeated on every rank; the network runs on the slice only. */
+        int per = k->batch / ns, off = k->t->shard_rank * per;
+        det_batch *v = &k->view;
+        v->n = per, v->H = k->b.H, v->W = k->b.W;
+        v->images = k->b.images + (size_t)off * 3 * k->b.H * k->b.W;
+        v->metas = k->b.metas + off, v->gts = k->b.gts + off, v->index = k->b.index + off;
+        *batch = v;
+    }
     return 1;
 }
 
@@ -91,7 +107,11 @@ static void det_close(void *self) {
     k->order = NULL;
 }
 
-static void det_batch_release(void *self, void *batch) { det_batch_free(batch); }
+static void det_batch_release(void *self, void *batch) {
+    det_task *k = self;
+    (void)batch; /* the batch or the view into it */
+    det_batch_free(&k->b);
+}
 static int det_batch_images(const void *batch) { return ((const det_batch *)batch)->n; }
 static uint64_t det_batch_key(const void *batch) {
     const det_batch *b = batch;
@@ -187,6 +207,25 @@ static int det_evaluate(void *self, graph *g, double *m) {
     }
     free(gt), free(dt);
     return rc;
+}
+
+/* the data every rank must agree on: per image its id, size and boxes with labels, for both splits */
+static void det_hash_split(sha256_ctx *c, const voc_det_dataset *d) {
+    sha256_update(c, &d->n, sizeof d->n);
+    for (int i = 0; i < d->n; i++) {
+        const voc_det_image *im = &d->images[i];
+        int hdr[4] = {im->width, im->height, im->n_gt, im->n_ignore}, m = im->n_gt + im->n_ignore;
+        sha256_update(c, im->id, strlen(im->id) + 1);
+        sha256_update(c, hdr, sizeof hdr);
+        sha256_update(c, im->boxes, sizeof(float) * 4 * (size_t)m);
+        sha256_update(c, im->labels, sizeof(int) * (size_t)m);
+    }
+}
+
+static void det_fingerprint(void *self, void *ctx) {
+    det_task *k = self;
+    det_hash_split(ctx, &k->train);
+    det_hash_split(ctx, &k->test);
 }
 
 static void det_fill_results(void *self, results_run *rr) {
@@ -304,7 +343,9 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .plan_slots = DET_PLAN_SLOTS, .n_parts = 2,
                     .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
                     .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
-                    .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results};
+                    .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results,
+                    .can_shard = 1, .eval_sharded = 0, .fingerprint = det_fingerprint};
+    k.t = &t;
     char bbjson[700];
     snprintf(bbjson, sizeof bbjson,
              "{\"name\": \"%s\", \"embed_dim\": %d, \"depths\": [%d, %d, %d, %d], \"num_heads\": [%d, %d, %d, %d], \"window\": %d, "
@@ -328,7 +369,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     out->iters = to.iters, out->trainable = to.trainable, out->total = to.total;
     out->stopped = to.stopped;
     rc = 0;
-    if (s->dets_dir && !to.stopped && k.dt) {
+    if (s->dets_dir && !to.stopped && k.dt && comm_rank() == 0) { /* rank 0 evaluated alone */
         const char *sl = strrchr(te[0], '/');
         rc = det_write_comp4(&k, s->dets_dir, sl ? sl + 1 : te[0]);
     }

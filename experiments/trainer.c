@@ -5,14 +5,17 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../core/checkpoint.h"
+#include "../core/comm.h"
 #include "../core/optim.h"
 #include "../core/schedule.h"
+#include "../core/sha256.h"
 #include "../methods/method.h"
 
 volatile int trainer_interrupted;
@@ -141,14 +144,111 @@ static int train_step(train_task *t, graph *g, const void *b, double *loss, doub
     return t->step(t->self, g, b, loss, parts);
 }
 
+/* the metrics on every rank: the task's evaluate on every rank when it splits the test split itself
+ * (eval_sharded), else on rank 0 alone while the others wait for its broadcast */
 static int evaluate(train_task *t, graph *g, double *m) {
-    int gm = g->grad_mode, tr = g->training;
+    int gm = g->grad_mode, tr = g->training, alone = comm_size() > 1 && !t->eval_sharded;
     g->grad_mode = 0;
     g->training = 0;
-    int rc = t->evaluate(t->self, g, m);
+    int rc = !alone || comm_rank() == 0 ? t->evaluate(t->self, g, m) : 0;
     g->grad_mode = gm;
     g->training = tr;
+    if (!rc && alone) rc = comm_bcast(m, sizeof(double) * t->n_metrics, 0);
     return rc;
+}
+
+/* ---- data parallel (see trainer.h) ---- */
+
+/* Every rank hashes the recipe (with the method and the learning rate), the build commit and the data; rank 0
+ * broadcasts its hashes and every rank learns which ranks differ in which. Refuses (on every rank, with the
+ * same message) when any differs. */
+static int ranks_agree(const trainer_spec *s, train_task *t, const char *rj, const char *tag) {
+    int n = comm_size(), me = comm_rank();
+    if (n == 1) return 0;
+    enum { N_WHAT = 3 };
+    static const char *what[N_WHAT] = {"the recipe (recipe file, overrides, method or learning rate)", "the build commit",
+                                       "the data (file lists and labels)"};
+    uint8_t mine[N_WHAT][32], root[N_WHAT][32];
+    sha256_ctx c;
+    char lr[64];
+    snprintf(lr, sizeof lr, "%.17g", s->lr);
+    /* threads and workers only change speed (recipe_json_same), and where a dataset is mounted is not what
+     * it holds (the data hash below compares the contents): a rank may differ in them */
+    cJSON *rc_json = cJSON_Parse(rj), *dse;
+    cJSON_DeleteItemFromObjectCaseSensitive(rc_json, "threads");
+    cJSON_DeleteItemFromObjectCaseSensitive(rc_json, "workers");
+    cJSON_ArrayForEach(dse, cJSON_GetObjectItemCaseSensitive(rc_json, "datasets")) cJSON_DeleteItemFromObjectCaseSensitive(dse, "root");
+    char *rtext = rc_json ? cJSON_PrintUnformatted(rc_json) : NULL;
+    cJSON_Delete(rc_json);
+    if (!rtext) return err_set("[%s] %s:%d: the recipe's JSON text does not parse back", tag, __FILE__, __LINE__);
+    sha256_init(&c);
+    sha256_update(&c, rtext, strlen(rtext) + 1);
+    free(rtext);
+    sha256_update(&c, s->method, strlen(s->method) + 1);
+    sha256_update(&c, lr, strlen(lr) + 1);
+    sha256_final(&c, mine[0]);
+    sha256_init(&c);
+    sha256_update(&c, build_commit(), strlen(build_commit()) + 1);
+    sha256_final(&c, mine[1]);
+    sha256_init(&c);
+    sha256_update(&c, s->dataset_key, strlen(s->dataset_key) + 1);
+    if (t->fingerprint) t->fingerprint(t->self, &c);
+    sha256_final(&c, mine[2]);
+    memcpy(root, mine, sizeof root);
+    if (comm_bcast(root, sizeof root, 0)) return -1;
+    int64_t *bad = xcalloc((size_t)N_WHAT * n, sizeof(int64_t));
+    for (int k = 0; k < N_WHAT; k++) bad[k * n + me] = memcmp(mine[k], root[k], 32) != 0;
+    int rc = comm_allreduce_max_i64(bad, (int64_t)N_WHAT * n);
+    for (int k = 0; k < N_WHAT && !rc; k++) {
+        char ranks[256] = "";
+        int nb = 0;
+        size_t len = 0;
+        for (int q = 0; q < n; q++)
+            if (bad[k * n + q] && len < sizeof ranks - 16) len += snprintf(ranks + len, sizeof ranks - len, "%s%d", nb++ ? ", " : "", q);
+        if (nb)
+            rc = err_set("[%s] the %d ranks disagree about %s: rank%s %s differ%s from rank 0; every rank must run the same command "
+                         "with the same build on the same data",
+                         tag, n, what[k], nb > 1 ? "s" : "", ranks, nb > 1 ? "" : "s");
+    }
+    free(bad);
+    return rc;
+}
+
+/* After each rank's backward: the trainable block's gradient summed over the ranks in one all-reduce and
+ * divided by N (the mean of the ranks' shard means = the global batch mean: equal shards); the loss, its parts,
+ * the gradient-present flags (a parameter with a gradient on any rank has one) and an interruption on any rank
+ * in a second, small all-reduce. */
+static int sync_step(train_task *t, double *loss, double *parts, int *interrupted) {
+    int n = comm_size();
+    if (n == 1) return 0;
+    params *ps = t->ps;
+    if (comm_allreduce_sum_f32(ps->grad, ps->n_train)) return -1;
+    float inv = 1.0f / (float)n;
+    for (int64_t i = 0; i < ps->n_train; i++) ps->grad[i] *= inv;
+    int m = 2 + TRAIN_MAX_PARTS;
+    double *v = xmalloc(sizeof(double) * (m + ps->n));
+    v[0] = *loss, v[1] = *interrupted;
+    for (int k = 0; k < TRAIN_MAX_PARTS; k++) v[2 + k] = parts[k];
+    for (int i = 0; i < ps->n; i++) v[m + i] = ps->p[i]->trainable && ps->p[i]->t.grad_set;
+    int rc = comm_allreduce_sum_f64(v, m + ps->n);
+    if (!rc) {
+        *loss = v[0] / n, *interrupted = v[1] > 0;
+        for (int k = 0; k < TRAIN_MAX_PARTS; k++) parts[k] = v[2 + k] / n;
+        for (int i = 0; i < ps->n; i++)
+            if (ps->p[i]->trainable) ps->p[i]->t.grad_set = v[m + i] > 0;
+    }
+    free(v);
+    return rc;
+}
+
+/* Fault injection for the tests: DB_FAULT_KILL="RANK:ITER" makes rank RANK kill itself with SIGKILL just
+ * before training step ITER + 1 (after ITER steps), as a crashed machine would. */
+static int64_t fault_kill_iter(void) {
+    const char *e = getenv("DB_FAULT_KILL");
+    int rank = -1;
+    long long iter = -1;
+    if (!e || sscanf(e, "%d:%lld", &rank, &iter) != 2 || rank != comm_rank()) return -1;
+    return iter;
 }
 
 static char *state_meta(const trainer_spec *s, const series *cv, const series *ev, double wall) {
@@ -166,7 +266,10 @@ static char *state_meta(const trainer_spec *s, const series *cv, const series *e
     return ms;
 }
 
-int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
+int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
+    trainer_spec s_rank = *s_in;
+    if (comm_rank() != 0) s_rank.quiet = 1; /* rank 0 speaks for the job */
+    const trainer_spec *s = &s_rank;
     const recipe *r = s->r;
     memset(out, 0, sizeof *out);
     for (int k = 0; k < RESULTS_MAX_METRICS; k++) out->final[k] = NAN;
@@ -206,11 +309,25 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     if (sched_from_json(&sch, r->lr_config, ipe, n_epochs, total, r->path)) goto done;
     out->trainable = params_count(t->ps, 1);
     out->total = params_count(t->ps, 0);
+    int n_ranks = comm_size(), rank = comm_rank(), lead = rank == 0;
+    if (n_ranks > 1 && !t->can_shard) {
+        err_set("[%s] this task cannot be split over %d ranks yet (run it without mpirun)", tag, n_ranks);
+        goto done;
+    }
+    if (n_ranks > 1 && r->batch % n_ranks) {
+        err_set("[%s] the global batch %d is not a multiple of the %d ranks: each rank takes an equal share of every batch "
+                "(choose --batch or -np so that it divides)", tag, r->batch, n_ranks);
+        goto done;
+    }
     /* resume */
     train_state st;
     memset(&st, 0, sizeof st);
     char *rj = recipe_json(r);
-    if (s->resume && s->restart_if_stale && file_exists(state_path)) {
+    if (ranks_agree(s, t, rj, tag)) {
+        free(rj);
+        goto done;
+    }
+    if (lead && s->resume && s->restart_if_stale && file_exists(state_path)) {
         /* a state left by another recipe (the recipe file or an override changed) cannot be continued */
         ckpt_tensors h;
         int same = 0;
@@ -226,6 +343,10 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
                 goto done;
             }
         }
+    }
+    if (comm_barrier()) { /* rank 0 removed a stale state before any rank looks for one */
+        free(rj);
+        goto done;
     }
     if (s->resume && file_exists(state_path)) {
         if (ckpt_load_train_state(state_path, t->ps, &o, &st, &meta)) {
@@ -262,6 +383,16 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     } else
         rng_seed(&g.rng, r->seed * 7919 + 17);
     free(rj);
+    if (n_ranks > 1) { /* every rank starts from rank 0's parameters (DDP's broadcast at construction) */
+        if (comm_bcast(t->ps->train, sizeof(float) * t->ps->n_train, 0) || comm_bcast(t->ps->frozen, sizeof(float) * t->ps->n_frozen, 0))
+            goto done;
+        int per = r->batch / n_ranks;
+        g.shard_offset = rank * per, g.shard_count = per, g.shard_total = r->batch;
+        if (!s->quiet)
+            fprintf(stderr, "[%s] data parallel over %d ranks (%s): %d of every %d samples per rank; %lld gradient floats (%.1f MiB) all-reduced per step\n",
+                    tag, n_ranks, comm_library(), per, r->batch, (long long)t->ps->n_train, 4.0 * t->ps->n_train / (1 << 20));
+    }
+    t->shard_rank = rank, t->shard_size = n_ranks;
     if (mkdir_p(s->run_dir)) goto done;
     int64_t it = st.iter, it_start = st.iter;
     if (it < stop_at) {
@@ -270,17 +401,23 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     }
     g.training = 1;
     double t_last = time_now(), t_prog = 0, t0_win = time_now();
-    int64_t it0_win = it;
+    int64_t it0_win = it, kill_at = fault_kill_iter();
     while (it < stop_at) {
+        if (it == kill_at) {
+            fprintf(stderr, "[%s] DB_FAULT_KILL: rank %d kills itself (SIGKILL) after %lld iterations\n", tag, rank, (long long)it);
+            raise(SIGKILL);
+        }
         void *b = NULL;
         int nr = t->train_next(t->self, &b);
         if (nr < 0) goto done;
         if (nr == 0) break;
         double loss, parts[TRAIN_MAX_PARTS] = {0};
         int src = train_step(t, &g, b, &loss, parts);
-        int nimg = t->batch_images(b);
+        int nimg = t->batch_images(b) * n_ranks;
         t->batch_free(t->self, b);
         if (src) goto done;
+        int any_interrupted = trainer_interrupted;
+        if (sync_step(t, &loss, parts, &any_interrupted)) goto done;
         if (!isfinite(loss)) {
             err_set("[%s] the loss became %f at iteration %lld: lower the learning rate", tag, loss, (long long)it);
             goto done;
@@ -323,8 +460,8 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
                 }
             }
         }
-        int stop = trainer_interrupted || (s->stop_after_iters > 0 && it - it_start >= s->stop_after_iters);
-        if (epoch_end || stop || (r->ckpt_interval_iters > 0 && it % r->ckpt_interval_iters == 0)) {
+        int stop = any_interrupted || (s->stop_after_iters > 0 && it - it_start >= s->stop_after_iters);
+        if (lead && (epoch_end || stop || (r->ckpt_interval_iters > 0 && it % r->ckpt_interval_iters == 0))) {
             st.iter = it;
             st.epoch = it / ipe;
             st.n_rng = 1;
@@ -349,7 +486,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
             out->stopped = 1;
             out->iters = it;
             if (!s->quiet) fprintf(stderr, "\n[%s] stopped at iteration %lld; state saved in %s (resume to continue)\n", tag, (long long)it, state_path);
-            rc = 0;
+            rc = comm_barrier(); /* the state is on disk before any rank moves on */
             goto done;
         }
     }
@@ -368,14 +505,14 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
     out->iters = it;
     out->final_loss = cv.n ? cv.col[2][cv.n - 1] : NAN;
     out->wall_s = time_now() - t_start;
-    {
+    if (lead) {
         char *ms = state_meta(s, NULL, NULL, 0);
         int wrc = ckpt_save_delta(delta_path, t->ps, ms);
         if (!wrc && s->save_extra) wrc = s->save_extra(t->self, ms);
         free(ms);
         if (wrc) goto done;
     }
-    if (s->results_path) {
+    if (lead && s->results_path) {
         char *recj = recipe_json(r);
         int64_t *ci = xmalloc(sizeof(int64_t) * (cv.n + 1)), *ei = xmalloc(sizeof(int64_t) * (ev.n + 1));
         for (int64_t i = 0; i < cv.n; i++) ci[i] = (int64_t)cv.col[0][i];
@@ -421,7 +558,7 @@ int trainer_run(const trainer_spec *s, train_task *t, trainer_out *out) {
             fprintf(stderr, "[%s] memory plans: %d computed from %d dry runs, %d held, %d evicted; shared block %.1f MiB\n", tag,
                     g.stats.n_plans, g.stats.dry_runs, g.stats.held, g.stats.evictions, (double)g.stats.block_bytes / (1 << 20));
     }
-    rc = 0;
+    rc = comm_barrier(); /* rank 0's delta and results are written before any rank reads them */
 done:
     if (opened) t->train_close(t->self);
     free(meta);

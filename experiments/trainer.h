@@ -5,7 +5,17 @@
  * delta checkpoint, provenance and the results file live here once.
  *
  * Determinism: the task's batches must depend only on (seed, epoch, iteration) (train_open starts the stream
- * at any iteration); the graph's random stream (dropout, drop path) is part of the saved state. */
+ * at any iteration); the graph's random stream (dropout, drop path) is part of the saved state.
+ *
+ * Data parallel (core/comm.h, under mpirun): every rank runs the same loop on its shard of each global batch
+ * (shard_rank, shard_size, set before train_open: samples [r*B/N, (r+1)*B/N) of the batch a single process
+ * would take; B % N == 0 is required), the graph draws the global batch's random numbers (tensor.h shard_*),
+ * the trainable block's gradient (ps->grad, one flat buffer) is summed over the ranks in one all-reduce and
+ * divided by N (each rank's loss is the mean over its equal shard, so this is the single-process mean
+ * gradient), the logged loss is the mean of the ranks' losses. Rank 0's parameters are broadcast at the start;
+ * the ranks first compare a hash of the recipe, the build commit and the data with rank 0's and refuse to start
+ * when they differ. Rank 0 alone writes states, the delta and results; the states do not depend on N, so a run
+ * resumes under another number of ranks with the same global batch. */
 #ifndef DB_TRAINER_H
 #define DB_TRAINER_H
 
@@ -46,6 +56,12 @@ typedef struct train_task {
     const char *const *match_keep;
     int n_match_keep;
     int record_best;            /* 1: the best evaluation of the headline metric is stored beside the final one */
+    /* data parallel: can_shard: train_open honours shard_rank/shard_size (set by the trainer); eval_sharded:
+     * evaluate splits the test split over the ranks itself and returns the totals on every rank (otherwise
+     * rank 0 evaluates alone while the others wait, and its metrics are broadcast); fingerprint: the data
+     * (file lists, labels) into a hash that every rank compares with rank 0's (NULL: the dataset key only) */
+    int can_shard, eval_sharded, shard_rank, shard_size;
+    void (*fingerprint)(void *self, void *sha256_ctx);
 } train_task;
 
 typedef struct trainer_spec {

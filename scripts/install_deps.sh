@@ -1,9 +1,11 @@
 #!/bin/sh
 # install_deps.sh - install the Debian packages deltabench needs, only those missing.
 # Run by `make deps` (and by the targets that need the libraries). Needs root or sudo for apt-get.
+# Open MPI (libopenmpi-dev, openmpi-bin) is optional for the build: the Makefile detects mpicc and builds
+# the singleton communicator without it (core/comm.h).
 set -e
 PKGS="build-essential pkg-config libopenblas-openmp-dev libhdf5-dev hdf5-tools libcmocka-dev libjpeg62-turbo-dev
-libpng-dev libcjson-dev libexpat1-dev libzip-dev libmatio-dev gnuplot-nox"
+libpng-dev libcjson-dev libexpat1-dev libzip-dev libmatio-dev gnuplot-nox libopenmpi-dev openmpi-bin"
 [ -n "$DB_EXTRA_PKGS" ] && PKGS="$PKGS $DB_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do

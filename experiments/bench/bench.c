@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../core/backend.h"
+#include "../../core/comm.h"
 #include "../../core/optim.h"
 #include "../../datasets/det_pipeline.h"
 #include "../../methods/method.h"
@@ -83,13 +84,17 @@ static int bench_run(const bench_cfg *cfg, const char *mname, bench_task *t, ben
     g.training = 1;
     rng_seed(&g.rng, cfg->seed + 1);
     int total = cfg->warmup + cfg->steps, rc = 0;
-    double times[64];
+    double times[64], ar_times[64];
     uint64_t f0 = 0;
     double optim_s = 0;
     for (int it = 0; it < total && it < 64 + cfg->warmup; it++) {
         if (it == cfg->warmup) {
             f0 = backend_flops;
             if (cfg->profile) graph_profile_enable(&g);
+        }
+        if (cfg->ranks && comm_barrier()) { /* the ranks start each step together */
+            rc = -1;
+            break;
         }
         double t0 = time_now();
         graph_reset(&g);
@@ -112,7 +117,17 @@ static int bench_run(const bench_cfg *cfg, const char *mname, bench_task *t, ben
             rc = err_prefix("%s: step %d", mname, it);
             break;
         }
+        double t_ar = time_now();
+        if (cfg->ranks) { /* the trainer's sync: one all-reduce of the trainable block, then / N */
+            if (comm_allreduce_sum_f32(t->ps->grad, t->ps->n_train)) {
+                rc = -1;
+                break;
+            }
+            float inv = 1.0f / (float)comm_size();
+            for (int64_t i = 0; i < t->ps->n_train; i++) t->ps->grad[i] *= inv;
+        }
         double t_opt = time_now();
+        if (it >= cfg->warmup) ar_times[r->n_steps] = t_opt - t_ar;
         optim_step(&o, 1e-4);
         double t_end = time_now(), dt = t_end - t0;
         if (it >= cfg->warmup) optim_s += t_end - t_opt;
@@ -131,7 +146,10 @@ static int bench_run(const bench_cfg *cfg, const char *mname, bench_task *t, ben
         qsort(times, r->n_steps, sizeof(double), cmp_double);
         r->median_s = r->n_steps % 2 ? times[r->n_steps / 2] : 0.5 * (times[r->n_steps / 2 - 1] + times[r->n_steps / 2]);
         r->min_s = times[0];
-        r->images_per_s = cfg->batch / r->median_s;
+        r->n_ranks = cfg->ranks ? comm_size() : 1;
+        r->images_per_s = cfg->batch * r->n_ranks / r->median_s; /* ranks: cfg->batch is the shard */
+        qsort(ar_times, r->n_steps, sizeof(double), cmp_double);
+        r->allreduce_s = !cfg->ranks ? 0 : r->n_steps % 2 ? ar_times[r->n_steps / 2] : 0.5 * (ar_times[r->n_steps / 2 - 1] + ar_times[r->n_steps / 2]);
         r->gflops = r->gflop_per_step / r->median_s;
         r->arena_bytes = graph_mem_bytes(&g);
         r->arena_first_bytes = g.planning ? g.stats.meta_bytes + g.stats.record_bytes : g.mem.high_water;
@@ -203,8 +221,15 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     if (cfg->steps < 1 || cfg->batch < 1 || cfg->size < 1) return err_set("bench: %d steps, batch %d, %d px", cfg->steps, cfg->batch, cfg->size);
     omp_set_num_threads(cfg->threads);
     openblas_set_num_threads(cfg->threads);
-    if (cfg->task == BENCH_RETINANET) return bench_retinanet(cfg, m, r);
-    return bench_cls(cfg, m, r);
+    bench_cfg local = *cfg;
+    if (cfg->ranks) { /* each rank steps on its shard of the global batch */
+        int nr = comm_size();
+        if (cfg->batch % nr) return err_set("bench: the global batch %d is not a multiple of the %d ranks", cfg->batch, nr);
+        local.batch = cfg->batch / nr;
+        local.seed = cfg->seed + 1000003ull * (uint64_t)comm_rank(); /* other images on every rank */
+    }
+    if (cfg->task == BENCH_RETINANET) return bench_retinanet(&local, m, r);
+    return bench_cls(&local, m, r);
 }
 
 double bench_sgemm_peak(int threads, int n, int engine) {

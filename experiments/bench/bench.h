@@ -19,6 +19,8 @@ typedef struct bench_cfg {
     uint64_t seed;
     int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
     int profile; /* print a per-op time profile of the timed steps to stderr (top `profile` ops) */
+    int ranks;   /* data parallel (core/comm.h): batch is the global batch, each of the comm_size() ranks steps
+                  * on batch / N samples, then the gradient is all-reduced; every step starts at a barrier */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -33,6 +35,9 @@ typedef struct bench_result {
     int64_t trainable, total;
     float final_loss;
     double loss_parts[2]; /* retinanet: loss_cls, loss_bbox of the last step */
+    int n_ranks;          /* ranks: the number of ranks; allreduce_s the median seconds of the gradient all-reduce
+                           * (on rank 0, so it includes waiting for the slowest rank's backward) */
+    double allreduce_s;
 } bench_result;
 
 /* Run one method's benchmark of cfg->task in this process. Returns 0 or -1 (err_msg). */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/comm.h"
+#include "../../core/common.h"
 #include "../../core/init.h"
 #include "../../core/ops.h"
 #include "../../core/ops_loss.h"
@@ -155,6 +157,15 @@ void retina_head_loss(const retina_head *h, graph *g, tensor *const *cls, tensor
                       tensor **loss_cls, tensor **loss_bbox) {
     const retina_head_config *c = &h->cfg;
     int A = h->A, C = c->num_classes, B = t->B;
+    float avg = t->avg_factor;
+    if (g->shard_total > 0 && !g->dry) {
+        /* data parallel: the normaliser of the global batch (a sum over its images), over the N ranks, so that the
+         * ranks' gradients summed and divided by N are the single-process gradient (mmdet's AnchorHead keeps a
+         * per-GPU normaliser instead). Not in dry runs: the ranks plan at different times. */
+        double a = avg;
+        DB_ASSERT(comm_allreduce_sum_f64(&a, 1) == 0, "%s", err_msg());
+        avg = (float)(a * g->shard_count / g->shard_total);
+    }
     for (int l = 0; l < L; l++) {
         int Hl = cls[l]->shape[2], Wl = cls[l]->shape[3], nl = Hl * Wl * A, n = B * nl;
         /* rows (b, y, x, a): the permute(0, 2, 3, 1).reshape(-1, C) of the reference */
@@ -170,8 +181,8 @@ void retina_head_loss(const retina_head *h, graph *g, tensor *const *cls, tensor
             memcpy(bt + 4 * dst, t->bbox_targets + 4 * src, sizeof(float) * 4 * nl);
             memcpy(bw + 4 * dst, t->bbox_weights + 4 * src, sizeof(float) * 4 * nl);
         }
-        loss_cls[l] = op_sigmoid_focal_loss(g, pc, lab, lw, c->gamma, c->alpha, t->avg_factor, LOSS_MEAN, c->loss_cls_weight);
-        loss_bbox[l] = op_l1_loss(g, pr, bt, bw, t->avg_factor, c->loss_bbox_weight);
+        loss_cls[l] = op_sigmoid_focal_loss(g, pc, lab, lw, c->gamma, c->alpha, avg, LOSS_MEAN, c->loss_cls_weight);
+        loss_bbox[l] = op_l1_loss(g, pr, bt, bw, avg, c->loss_bbox_weight);
     }
 }
 
