@@ -9,7 +9,10 @@
 
 #include <math.h>
 
+#include <cJSON.h>
+
 #include "../core/checkpoint.h"
+#include "../core/optim.h"
 #include "../datasets/seg_pipeline.h"
 #include "../datasets/synth_dense.h"
 #include "../experiments/recipe.h"
@@ -229,9 +232,67 @@ static void test_seg_fit_and_preds(void **state) {
     recipe_free(&r);
 }
 
+
+/* the paper profile as the released configs have it: iteration-based 160k, the per-method differences, and
+ * Mona's extra "backbone" custom key matched as mmcv matches it (longest key first, on "backbone.<name>") */
+static void test_paper_recipe(void **state) {
+    (void)state;
+    const char *path = "experiments/recipes/ade20k_paper.json"; /* the tests run from the repository root */
+    recipe r;
+    recipe_vars v = {.data_root = "/data", .pretrained = "swin_large_patch4_window7_224_22k.pth", .cache = "cache"};
+    if (recipe_load(path, &v, &r)) fail_msg("%s", err_msg());
+    assert_int_equal(r.iter_based, 1);
+    assert_int_equal(r.max_iters, 160000);
+    assert_int_equal(r.eval_interval_iters, 16000);
+    assert_int_equal(r.batch, 16);
+    assert_true(fabs(r.lr - 6e-5) < 1e-12);
+    assert_true(fabs(r.lr * recipe_lr_mult(&r, "mona", "ade20k") - 3e-4) < 1e-12);
+    assert_true(recipe_lr_mult(&r, "full", "ade20k") == 1.0);
+    const cJSON *dp = seg_per_method(&r, "drop_path", "mona", "mona");
+    assert_true(cJSON_IsNumber(dp) && fabs(dp->valuedouble - 0.2) < 1e-12);
+    assert_null(seg_per_method(&r, "drop_path", "full", "full"));
+    assert_true(fabs(r.drop_path - 0.3) < 1e-12);
+    const cJSON *hn = seg_per_method(&r, "head_norm", "lora", "lora");
+    assert_true(cJSON_IsString(hn) && !strcmp(hn->valuestring, "BN"));
+    assert_null(seg_per_method(&r, "head_norm", "mona", "mona"));
+    /* decay multipliers on a small Mona UperNet: the baselines' rules give Mona's LayerNorm decay 0, Mona's own
+     * rules (the "backbone" key) give it full decay; the relative position tables get 0 under both */
+    swin_config sc;
+    if (swin_preset("tiny:8:1,1,1,1:1,1,2,2:w2", &sc)) fail_msg("%s", err_msg());
+    upernet_config nc;
+    upernet_config_default(&nc, &sc, 150);
+    nc.channels = 8, nc.aux_channels = 8;
+    method_spec sp;
+    if (method_spec_parse("mona", &sp)) fail_msg("%s", err_msg());
+    upernet m;
+    upernet_build(&m, &nc, &sp.plug);
+    const char *keep[2] = {"decode_head.", "auxiliary_head."};
+    const cJSON *pw[2] = {r.paramwise, seg_per_method(&r, "paramwise", "mona", "mona")};
+    assert_non_null(pw[0]);
+    assert_non_null(pw[1]);
+    for (int k = 0; k < 2; k++) {
+        pg_rules rules;
+        if (pg_rules_from_json(&rules, pw[k], path)) fail_msg("%s", err_msg());
+        pg_apply_ex(&m.ps, &rules, "backbone.", keep, 2);
+        int n_ln = 0, n_table = 0, n_head = 0;
+        for (int i = 0; i < m.ps.n; i++) {
+            const param *p = m.ps.p[i];
+            if (!p->trainable) continue;
+            if (strstr(p->name, "my_module") && strstr(p->name, "norm.")) n_ln++, assert_true(p->decay_mult == (k ? 1.0f : 0.0f));
+            if (strstr(p->name, "relative_position_bias_table")) n_table++, assert_true(p->decay_mult == 0.0f);
+            if (!strncmp(p->name, "decode_head.", 12)) n_head++, assert_true(p->decay_mult == 1.0f); /* no key matches "bn" */
+        }
+        assert_true(n_ln > 0 && n_head > 0);
+        pg_rules_free(&rules);
+    }
+    upernet_free(&m);
+    recipe_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_paper_recipe),
         cmocka_unit_test(test_eval_batch_independent),
         cmocka_unit_test(test_seg_resume),
         cmocka_unit_test(test_seg_fit_and_preds),
