@@ -6,13 +6,15 @@
  *      status instead of hanging; the state rank 0 left resumes in a single process, and a single process's
  *      state resumes under 2 ranks, both to the uninterrupted run's result;
  *   3. ranks started with different recipes, on different data or from different builds refuse to start and say which;
- *   4. bench --ranks reports 4 x trainable bytes all-reduced per step.
+ *   4. bench --ranks reports 4 x trainable bytes all-reduced per step;
+ *   5. every collective of core/comm.h, the SyncBN seam included, on 3 ranks (this binary relaunched by mpirun).
  * Skipped (not passed) when the build has no MPI or mpirun is missing (DB_MPIRUN empty). Every mpirun runs
  * under `timeout`, so a hang fails the test instead of stalling make test; nothing is timed. */
 #include "test_util.h"
 
 #include <cJSON.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../core/checkpoint.h"
 #include "../core/comm.h"
@@ -332,12 +334,18 @@ static void test_disagree(void **state) {
     if (rc == 0 || rc == 124) fail_msg("ranks on different data: exit %d\n%s", rc, log);
     if (!strstr(log, "disagree about the data") || !strstr(log, "rank 1 differs from rank 0")) fail_msg("no message naming the data and rank 1:\n%s", log);
     free(log);
-    /* another build on rank 1: a copy of the binary whose commit string (build_commit(), one literal) is changed
+    /* another build on rank 1: a copy of the binary whose commit string (build_commit(), one literal, as
+     * `deltabench version` prints it) is changed
      * in place to another of the same length */
     size_t nb;
     char *bin = file_read_all(g_bin, &nb);
     if (!bin) fail_msg("%s", err_msg());
-    const char *commit = build_commit();
+    char commit[256] = "";
+    snprintf(cmd, sizeof cmd, "%s version > %s/version.txt", g_bin, g_dir); /* the binary's own commit */
+    assert_int_equal(sh(cmd), 0);
+    char *ver = slurp(at("version.txt"));
+    if (sscanf(ver, "deltabench commit %255s", commit) != 1) fail_msg("%s version printed no commit:\n%s", g_bin, ver);
+    free(ver);
     size_t cl = strlen(commit), hits = 0;
     assert_true(cl > 0);
     for (size_t i = 0; i + cl + 1 <= nb; i++)
@@ -398,13 +406,61 @@ static void test_bench_ranks(void **state) {
     free(js);
 }
 
-int main(void) {
+/* Launched by mpirun (test_collectives below): every collective of core/comm.h against its known result on N
+ * ranks, the SyncBN seam included. Exit 0 when all agree; rank 0 prints what differs. */
+static int collectives_main(int argc, char **argv) {
+    if (comm_init(&argc, &argv)) return fprintf(stderr, "%s\n", err_msg()), 1;
+    int r = comm_rank(), n = comm_size(), bad = 0;
+    if (n < 2) bad |= 1;
+    float f[3] = {1.0f + r, 0.5f, (float)(r * r)};
+    if (comm_allreduce_sum_f32(f, 3)) bad |= 2;
+    float want0 = 0, want2 = 0;
+    for (int q = 0; q < n; q++) want0 += 1.0f + q, want2 += (float)(q * q);
+    if (f[0] != want0 || f[1] != 0.5f * n || f[2] != want2) bad |= 4;
+    double d = 0.25 * r;
+    if (comm_allreduce_sum_f64(&d, 1) || d != 0.25 * n * (n - 1) / 2) bad |= 8;
+    int64_t mx[2] = {r, -r};
+    if (comm_allreduce_max_i64(mx, 2) || mx[0] != n - 1 || mx[1] != 0) bad |= 16;
+    char word[8] = "";
+    if (r == 0) snprintf(word, sizeof word, "rank0");
+    if (comm_bcast(word, sizeof word, 0) || strcmp(word, "rank0")) bad |= 32;
+    /* SyncBN: rank q holds q + 1 rows of channel values (c + 1) and (c + 1)^2 summed per row */
+    float sum[2] = {(float)(r + 1) * 1, (float)(r + 1) * 2}, sq[2] = {(float)(r + 1) * 1, (float)(r + 1) * 4};
+    int64_t cnt = r + 1, rows = (int64_t)n * (n + 1) / 2;
+    if (comm_syncbn_reduce(sum, sq, 2, &cnt) || cnt != rows || sum[0] != rows || sum[1] != 2 * rows || sq[1] != 4 * rows) bad |= 64;
+    if (comm_barrier()) bad |= 128;
+    int64_t all = bad;
+    if (comm_allreduce_max_i64(&all, 1)) all |= 256;
+    if (r == 0 && all) fprintf(stderr, "collectives on %d ranks: failed checks 0x%llx\n", n, (long long)all);
+    if (r == 0 && !all) printf("collectives on %d ranks: all agree\n", n);
+    comm_finalize();
+    return all ? 1 : 0;
+}
+
+/* 5. the communicator's collectives and the SyncBN seam, on 3 ranks (this binary, relaunched by mpirun) */
+static void test_collectives(void **state) {
+    (void)state;
+    need_mpi();
+    char self[1024], cmd[4096];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0) fail_msg("readlink /proc/self/exe failed");
+    self[k] = 0;
+    snprintf(cmd, sizeof cmd, "DB_TEST_COLLECTIVES=1 timeout 300 %s -np 3 --oversubscribe %s > %s/coll.log 2>&1", g_mpirun, self, g_dir);
+    int rc = sh(cmd);
+    char *log = slurp(at("coll.log"));
+    if (rc != 0 || !strstr(log, "collectives on 3 ranks: all agree")) fail_msg("exit %d:\n%s", rc, log);
+    free(log);
+}
+
+int main(int argc, char **argv) {
+    if (getenv("DB_TEST_COLLECTIVES")) return collectives_main(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_det),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_disagree),
         cmocka_unit_test(test_bench_ranks),
+        cmocka_unit_test(test_collectives),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
