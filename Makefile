@@ -164,12 +164,14 @@ reproduce-ade20k: all
 
 # The ADE20K paper profile's exact path (Swin-L, 512x512 crops from the (2048, 512) resize, UperNet 512 + FCN 256,
 # poly after warm-up, from an official-layout checkpoint) for 3 iterations on the embedded synthetic ADE20K images,
-# two validation images.
+# two validation images. The paper's batch of 16 Swin-L 512x512 crops needs far more memory than a small machine
+# has; SMOKE_ADE20K_ARGS (default --batch 2) keeps the path and shrinks the batch.
+SMOKE_ADE20K_ARGS ?= --batch 2
 smoke-paper-ade20k: all
 	./$(BUILD)/deltabench pretrain --random-official swin-l $(SMOKE_CKPT)
 	./$(BUILD)/deltabench reproduce ade20k --profile paper --pretrained $(SMOKE_CKPT) --data-root cache/data --datasets-from default \
 	  --methods mona,full --max-iters 3 --max-eval-batches 2 --restart --no-report --no-control \
-	  --results $(BUILD)/smoke/ade20k_smoke.h5 --runs-dir $(BUILD)/smoke/runs_ade20k --shared $(SHARED_DIR)
+	  --results $(BUILD)/smoke/ade20k_smoke.h5 --runs-dir $(BUILD)/smoke/runs_ade20k --shared $(SHARED_DIR) $(SMOKE_ADE20K_ARGS)
 
 # The VOC paper profile's exact path (Swin-L, 1000x600, FPN 256 + RetinaHead 256, from an official-layout
 # checkpoint) for 3 iterations on the embedded synthetic VOC images, one evaluation batch.
