@@ -325,3 +325,17 @@ int recipe_text_same(const char *a, const char *b) {
     cJSON_Delete(x), cJSON_Delete(y);
     return same;
 }
+
+const cJSON *recipe_dataset_json(const recipe *r, const char *key) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r->json, "datasets")) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
+    }
+    return NULL;
+}
+
+double recipe_num(const recipe *r, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsBool(v) ? (double)cJSON_IsTrue(v) : def;
+}

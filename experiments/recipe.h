@@ -58,6 +58,10 @@ int recipe_set(recipe *r, const char *key, double value);
  * method spec ("mona:width=32"): a spec takes its key's row ("mona_width32"), else its method's ("mona"). */
 double recipe_lr_mult(const recipe *r, const char *method, const char *dataset);
 void recipe_free(recipe *r);
+/* The resolved JSON entry of dataset `key` in "datasets" (NULL if none). */
+const struct cJSON *recipe_dataset_json(const recipe *r, const char *key);
+/* A top-level number of the resolved recipe (a boolean reads as 0/1), or def when absent. */
+double recipe_num(const recipe *r, const char *key, double def);
 /* Whether two resolved recipes describe the same training: equal JSON apart from "threads" and
  * "workers", which change the speed, not the result. NULLs are never the same. */
 int recipe_json_same(const struct cJSON *a, const struct cJSON *b);

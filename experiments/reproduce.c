@@ -95,15 +95,6 @@ static const char *weights_sha_memo(const char *path, sha_memo *m) {
     return m->ok ? m->hex : NULL;
 }
 
-static const cJSON *dataset_entry(const recipe *r, const char *key) {
-    const cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r->json, "datasets")) {
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
-    }
-    return NULL;
-}
-
 static int cfg_int(const cJSON *c, const char *key, int def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
     return cJSON_IsNumber(v) ? v->valueint : def;
@@ -112,7 +103,7 @@ static int cfg_int(const cJSON *c, const char *key, int def) {
 /* a synthetic VOCdevkit (datasets/synth_dense.h) sized by the entry's "synth_cfg"; <root>/synth.json records
  * the configuration, and a root whose synth.json matches is reused */
 static int ensure_synth_voc(const recipe *r, const recipe_dataset *d, int quiet) {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "synth_cfg");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "synth_cfg");
     synth_voc_cfg vc = {.n_trainval07 = cfg_int(c, "trainval07", 200), .n_test07 = cfg_int(c, "test07", 100),
                         .n_trainval12 = cfg_int(c, "trainval12", 200), .min_side = cfg_int(c, "min_side", 0),
                         .max_side = cfg_int(c, "max_side", 0), .max_objects = cfg_int(c, "max_objects", 0),
@@ -142,7 +133,7 @@ static int ensure_synth_voc(const recipe *r, const recipe_dataset *d, int quiet)
 /* a synthetic ADEChallengeData2016 folder (datasets/synth_dense.h) sized by "synth_cfg"; the root names the
  * ADEChallengeData2016 folder itself, written from its parent; <root>/synth.json as for VOC */
 static int ensure_synth_ade(const recipe *r, const recipe_dataset *d, int quiet) {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "synth_cfg");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "synth_cfg");
     synth_ade_cfg ac = {.n_train = cfg_int(c, "training", 200), .n_val = cfg_int(c, "validation", 100), .min_side = cfg_int(c, "min_side", 0),
                         .max_side = cfg_int(c, "max_side", 0), .max_objects = cfg_int(c, "max_objects", 0),
                         .n_classes = cfg_int(c, "n_classes", 0), .seed = r->seed};
@@ -363,7 +354,7 @@ static void det_print(const char *ds, const char *key, const repro_out *o) {
 
 /* the lines of the dataset entry's train splits, e.g. VOC2007/ImageSets/Main/trainval.txt */
 static int64_t det_iters(const recipe *r, const recipe_dataset *d) {
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(dataset_entry(r, d->key), "train"), *e;
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "train"), *e;
     int n = 0;
     cJSON_ArrayForEach(e, tr) {
         if (!cJSON_IsString(e)) continue;
@@ -380,19 +371,14 @@ static int64_t det_iters(const recipe *r, const recipe_dataset *d) {
     return n ? (int64_t)(n / r->batch) * r->epochs : 0;
 }
 
-static double rj_num(const recipe *r, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
 /* one RetinaNet training step (full fine-tuning) on a batch of img_scale-sized images, best of three */
 static double det_step_s(const recipe *r) {
     swin_config sc;
     if (swin_preset(r->backbone, &sc)) return -1;
     retinanet_config nc;
     retinanet_config_default(&nc, &sc, VOC_N_CLASSES);
-    nc.fpn_channels = (int)rj_num(r, "neck_channels", 256);
-    nc.feat_channels = (int)rj_num(r, "head_channels", 256);
+    nc.fpn_channels = (int)recipe_num(r, "neck_channels", 256);
+    nc.feat_channels = (int)recipe_num(r, "head_channels", 256);
     retinanet net;
     retinanet_build(&net, &nc, &method_find("full")->plug);
     retinanet_init(&net, 0);
@@ -454,11 +440,11 @@ static double seg_step_s(const recipe *r) {
     swin_config sc;
     if (swin_preset(r->backbone, &sc)) return -1;
     sc.out_mask = 0xF, sc.frozen_stages = -1;
-    int ncls = (int)rj_num(r, "num_classes", 150), crop = (int)rj_num(r, "crop_size", 512), B = r->batch < 2 ? r->batch : 2;
+    int ncls = (int)recipe_num(r, "num_classes", 150), crop = (int)recipe_num(r, "crop_size", 512), B = r->batch < 2 ? r->batch : 2;
     upernet_config nc;
     upernet_config_default(&nc, &sc, ncls);
-    nc.channels = (int)rj_num(r, "decode_channels", nc.channels);
-    nc.aux_channels = (int)rj_num(r, "aux_channels", nc.aux_channels);
+    nc.channels = (int)recipe_num(r, "decode_channels", nc.channels);
+    nc.aux_channels = (int)recipe_num(r, "aux_channels", nc.aux_channels);
     upernet net;
     upernet_build(&net, &nc, &method_find("full")->plug);
     upernet_init(&net, 0);

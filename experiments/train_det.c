@@ -53,20 +53,6 @@ static int json_splits(const cJSON *a, char out[][64], int max, const char *wher
     return n;
 }
 
-static const cJSON *dataset_json(const recipe *r, const char *key) {
-    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r->json, "datasets"), *e;
-    cJSON_ArrayForEach(e, ds) {
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
-    }
-    return NULL;
-}
-
-static double rnum(const recipe *r, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
 /* ---- training stream: GroupSampler order per epoch, batches loaded on demand ---- */
 static int det_open(void *self, int start_epoch, int start_iter) {
     det_task *k = self;
@@ -286,7 +272,7 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
         omp_set_num_threads(r->threads);
         openblas_set_num_threads(r->threads);
     }
-    const cJSON *dj = dataset_json(r, s->ds->key);
+    const cJSON *dj = recipe_dataset_json(r, s->ds->key);
     char tr[4][64], te[1][64];
     int ntr = json_splits(dj ? cJSON_GetObjectItemCaseSensitive(dj, "train") : NULL, tr, 4, r->path);
     if (ntr < 0) return -1;
@@ -313,9 +299,9 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
         }
         k.pc.scale_long = cJSON_GetArrayItem(sc, 0)->valueint, k.pc.scale_short = cJSON_GetArrayItem(sc, 1)->valueint;
     }
-    k.pc.flip_ratio = (float)rnum(r, "flip_ratio", 0.5);
+    k.pc.flip_ratio = (float)recipe_num(r, "flip_ratio", 0.5);
     k.batch = r->batch;
-    k.test_batch = (int)rnum(r, "test_batch", 1);
+    k.test_batch = (int)recipe_num(r, "test_batch", 1);
     if (k.test_batch < 1 || k.test_batch > 64) k.test_batch = 1;
     if (k.train.n < 1 || k.test.n < 1) {
         err_set("%s: %d training and %d test images: both splits need images", s->ds->root, k.train.n, k.test.n);
@@ -326,8 +312,8 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     bc.drop_path_rate = (float)r->drop_path;
     retinanet_config nc;
     retinanet_config_default(&nc, &bc, VOC_N_CLASSES);
-    nc.fpn_channels = (int)rnum(r, "neck_channels", 256);
-    nc.feat_channels = (int)rnum(r, "head_channels", 256);
+    nc.fpn_channels = (int)recipe_num(r, "neck_channels", 256);
+    nc.feat_channels = (int)recipe_num(r, "head_channels", 256);
     retinanet_build(&k.net, &nc, &sp.plug);
     have_model = 1;
     retinanet_init(&k.net, r->seed);

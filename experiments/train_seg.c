@@ -34,20 +34,6 @@ typedef struct seg_task {
     int *pred_w, *pred_h, n_pred;
 } seg_task;
 
-static const cJSON *dataset_json(const recipe *r, const char *key) {
-    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r->json, "datasets"), *e;
-    cJSON_ArrayForEach(e, ds) {
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, key)) return e;
-    }
-    return NULL;
-}
-
-static double rnum(const recipe *r, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsBool(v) ? (double)cJSON_IsTrue(v) : def;
-}
-
 static int rpair(const recipe *r, const char *key, double *a, double *b) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
     if (!v) return 0;
@@ -277,7 +263,7 @@ int seg_train_run(const seg_run_spec *s, seg_run_out *out) {
     seg_task k;
     memset(&k, 0, sizeof k);
     k.s = s, k.r = r;
-    const cJSON *dj = dataset_json(r, s->ds->key);
+    const cJSON *dj = recipe_dataset_json(r, s->ds->key);
     if (json_split(dj, "train", "training", k.train_split, sizeof k.train_split, r->path) ||
         json_split(dj, "test", "validation", k.test_split, sizeof k.test_split, r->path))
         return -1;
@@ -294,11 +280,11 @@ int seg_train_run(const seg_run_spec *s, seg_run_out *out) {
     a = k.pc.ratio_lo, b = k.pc.ratio_hi;
     if (rpair(r, "ratio_range", &a, &b)) goto done;
     k.pc.ratio_lo = (float)a, k.pc.ratio_hi = (float)b;
-    k.pc.crop = (int)rnum(r, "crop_size", 512);
-    k.pc.cat_max_ratio = (float)rnum(r, "cat_max_ratio", 0.75);
-    k.pc.flip_ratio = (float)rnum(r, "flip_ratio", 0.5);
-    k.pc.photometric = (int)rnum(r, "photometric", 1);
-    k.pc.n_classes = (int)rnum(r, "num_classes", ADE20K_N_CLASSES);
+    k.pc.crop = (int)recipe_num(r, "crop_size", 512);
+    k.pc.cat_max_ratio = (float)recipe_num(r, "cat_max_ratio", 0.75);
+    k.pc.flip_ratio = (float)recipe_num(r, "flip_ratio", 0.5);
+    k.pc.photometric = (int)recipe_num(r, "photometric", 1);
+    k.pc.n_classes = (int)recipe_num(r, "num_classes", ADE20K_N_CLASSES);
     if (k.pc.n_classes < 2 || k.pc.n_classes > SEG_MAX_CLASSES - 1) {
         err_set("%s: \"num_classes\" %d must be 2..%d", r->path, k.pc.n_classes, SEG_MAX_CLASSES - 1);
         goto done;
@@ -319,10 +305,10 @@ int seg_train_run(const seg_run_spec *s, seg_run_out *out) {
     bc.frozen_stages = -1;
     upernet_config nc;
     upernet_config_default(&nc, &bc, k.pc.n_classes);
-    nc.channels = (int)rnum(r, "decode_channels", nc.channels);
-    nc.aux_channels = (int)rnum(r, "aux_channels", nc.aux_channels);
-    nc.dropout_ratio = (float)rnum(r, "dropout_ratio", nc.dropout_ratio);
-    nc.aux_loss_weight = (float)rnum(r, "aux_loss_weight", nc.aux_loss_weight);
+    nc.channels = (int)recipe_num(r, "decode_channels", nc.channels);
+    nc.aux_channels = (int)recipe_num(r, "aux_channels", nc.aux_channels);
+    nc.dropout_ratio = (float)recipe_num(r, "dropout_ratio", nc.dropout_ratio);
+    nc.aux_loss_weight = (float)recipe_num(r, "aux_loss_weight", nc.aux_loss_weight);
     const cJSON *hn = seg_per_method(r, "head_norm", key, sp.m->name);
     if (!cJSON_IsString(hn)) hn = cJSON_GetObjectItemCaseSensitive(r->json, "head_norm");
     if (cJSON_IsString(hn)) {
