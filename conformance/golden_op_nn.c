@@ -1,5 +1,5 @@
 /* golden_op_nn.c - golden-op/1 handlers for convolution, transposed convolution, pooling, resize
- * (F.interpolate) and the FPN neck. Each handler takes every configuration value from the file's root
+ * (F.interpolate), RoIAlign and the FPN neck. Each handler takes every configuration value from the file's root
  * attributes and refuses (err_set) a setting the op does not implement, rather than running another one. */
 #include "golden_op.h"
 
@@ -163,8 +163,57 @@ out:
     return rc;
 }
 
+/* ---- roi_align: torchvision.ops.roi_align / mmcv RoIAlign(output_size, spatial_scale, sampling_ratio,
+ * pool_mode, aligned); gradient w.r.t. x only ---- */
+static int run_roi_align(hid_t f, golden_result *r) {
+    int out[2] = {0, 0}, aligned = 1;
+    double scale;
+    int64_t sr = 0;
+    if (attr_pair(f, "output_size", out) || h5_attr_f64(f, "/", "spatial_scale", &scale, 1) != 1 ||
+        (has_attr(f, "sampling_ratio") && h5_attr_i64(f, "/", "sampling_ratio", &sr, 1) != 1) ||
+        attr_bool(f, "aligned", 1, &aligned))
+        return -1;
+    if (has_attr(f, "pool_mode")) {
+        char pm[16];
+        if (h5_attr_str(f, "/", "pool_mode", pm, sizeof pm)) return -1;
+        if (strcmp(pm, "avg")) return err_set("roi_align: pool_mode '%s' is not implemented (avg)", pm);
+    }
+    if (out[0] <= 0 || out[1] <= 0) return err_set("roi_align: output_size %dx%d", out[0], out[1]);
+    graph g;
+    graph_init(&g, 1 << 20);
+    int rc = -1;
+    tensor *x = golden_input(&g, f, "inputs/x"), *rois = x ? golden_input(&g, f, "inputs/rois") : NULL;
+    if (!rois) goto out;
+    rois->requires_grad = 0;
+    if (x->ndim != 4 || rois->ndim != 2 || rois->shape[1] != 5) {
+        err_set("roi_align: x must be (N, C, H, W) and rois (K, 5)");
+        goto out;
+    }
+    for (int k = 0; k < rois->shape[0]; k++) {
+        float b = rois->data[k * 5];
+        if (b != floorf(b) || b < 0 || b >= x->shape[0]) {
+            err_set("roi_align: roi %d has batch index %g (N = %d)", k, b, x->shape[0]);
+            goto out;
+        }
+    }
+    tensor *y = op_roi_align(&g, x, rois, out[0], out[1], (float)scale, (int)sr, aligned);
+    r->loss = 0;
+    if (golden_seed_loss(&g, f, "loss_weights/y", y, &r->loss)) goto out;
+    graph_backward(&g);
+    if (cmp_tensor(f, r, "outputs", GOLDEN_TOL_OUT, "outputs/y", y, 0) ||
+        cmp_tensor(f, r, "grads/inputs", GOLDEN_TOL_GRAD, "grads/inputs/x", x, 1) ||
+        all_compared(f, r, "outputs", GOLDEN_TOL_OUT, (const char *[]){"y", NULL}) ||
+        all_compared(f, r, "grads", GOLDEN_TOL_GRAD, (const char *[]){"inputs/x", NULL}))
+        goto out;
+    rc = 0;
+out:
+    graph_free(&g);
+    return rc;
+}
+
 const golden_op_entry golden_ops_nn[] = {
     {"interpolate", run_interpolate},
     {"conv_transpose2d", run_conv_transpose2d},
+    {"roi_align", run_roi_align},
     {NULL, NULL},
 };

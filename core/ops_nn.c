@@ -945,3 +945,186 @@ tensor *op_dropout2d(graph *g, tensor *x, float p) {
     }
     return y;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* RoIAlign (mmcv 1.3 RoIAlign pool_mode avg = torchvision roi_align): feats[l] (N, C, H_l, W_l), rois (K, 5)
+ * -> y (K, C, oh, ow). The bilinear weights separate into a row table and a column table per roi, built from
+ * the same rules as the CUDA/CPU kernels' bilinear_interpolate (coordinates in double).                 */
+typedef struct {
+    int lo, hi; /* lo < 0: the sample lies outside [-1, size] and contributes 0 */
+    double wlo, whi;
+} roi_tap;
+
+typedef struct {
+    graph *g;
+    tensor **feats, *y;
+    int n_levels, K, oh, ow, sampling_ratio, aligned;
+    float *scales; /* (n_levels) */
+    float *rois;   /* (K, 5), a copy */
+    int *level;    /* (K) */
+} roi_align_ctx;
+
+/* the geometry of roi k along one axis: start, bin size and samples per bin (grid <= 0: no samples) */
+static void roi_axis(const float *r, int axis, float scale, int out, int sampling_ratio, int aligned, double *start,
+                     double *bin, int *grid) {
+    double off = aligned ? 0.5 : 0.0;
+    double s = (double)r[1 + axis] * scale - off, e = (double)r[3 + axis] * scale - off, len = e - s;
+    if (!aligned && len < 1.0) len = 1.0;
+    *start = s;
+    *bin = len / out;
+    *grid = sampling_ratio > 0 ? sampling_ratio : (int)ceil(len / out);
+}
+
+/* taps (out * grid) along an axis of `size` cells: sample i*grid + j at start + i bin + (j + 0.5) bin / grid */
+static void roi_taps(double start, double bin, int out, int grid, int size, roi_tap *t) {
+    for (int i = 0; i < out; i++)
+        for (int j = 0; j < grid; j++) {
+            double v = start + i * bin + (j + 0.5) * bin / grid;
+            roi_tap *p = &t[i * grid + j];
+            if (v < -1.0 || v > size) {
+                *p = (roi_tap){-1, -1, 0.0, 0.0};
+                continue;
+            }
+            if (v <= 0) v = 0;
+            int lo = (int)v, hi;
+            if (lo >= size - 1) {
+                lo = hi = size - 1;
+                v = lo;
+            } else
+                hi = lo + 1;
+            double l = v - lo;
+            *p = (roi_tap){lo, hi, 1.0 - l, l};
+        }
+}
+
+/* the tables of roi k: *ty (oh * gh), *tx (ow * gw), malloc'd together (free *ty); returns gh * gw > 0 */
+static int roi_tables(const roi_align_ctx *c, int k, int H, int W, roi_tap **ty, roi_tap **tx, int *gh, int *gw) {
+    const float *r = c->rois + (int64_t)k * 5;
+    float sc = c->scales[c->level ? c->level[k] : 0];
+    double sy, by, sx, bx;
+    roi_axis(r, 1, sc, c->oh, c->sampling_ratio, c->aligned, &sy, &by, gh);
+    roi_axis(r, 0, sc, c->ow, c->sampling_ratio, c->aligned, &sx, &bx, gw);
+    *ty = *tx = NULL;
+    if (*gh <= 0 || *gw <= 0) return 0;
+    *ty = xmalloc(sizeof(roi_tap) * ((size_t)c->oh * *gh + (size_t)c->ow * *gw));
+    *tx = *ty + (size_t)c->oh * *gh;
+    roi_taps(sy, by, c->oh, *gh, H, *ty);
+    roi_taps(sx, bx, c->ow, *gw, W, *tx);
+    return 1;
+}
+
+static void roi_align_bwd(void *p) {
+    roi_align_ctx *c = p;
+    if (!c->y->grad) return;
+    GRAPH_USE(c->g, c->y->grad);
+    int C = c->y->shape[1], oh = c->oh, ow = c->ow;
+    for (int k = 0; k < c->K; k++) {
+        tensor *x = c->feats[c->level ? c->level[k] : 0];
+        if (!NEEDS(x)) continue;
+        float *dx = tensor_grad(c->g, x);
+        int H = x->shape[2], W = x->shape[3], b = (int)c->rois[(int64_t)k * 5];
+        roi_tap *ty, *tx;
+        int gh, gw;
+        if (!roi_tables(c, k, H, W, &ty, &tx, &gh, &gw)) continue;
+        double inv = 1.0 / (double)(gh * gw);
+        /* each channel's plane is written by one thread only: no atomics */
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < C; ch++) {
+            float *d = dx + ((int64_t)b * C + ch) * H * W;
+            const float *gy = c->y->grad + ((int64_t)k * C + ch) * oh * ow;
+            for (int ph = 0; ph < oh; ph++)
+                for (int pw = 0; pw < ow; pw++) {
+                    double gv = gy[ph * ow + pw] * inv;
+                    for (int iy = 0; iy < gh; iy++) {
+                        const roi_tap *a = &ty[ph * gh + iy];
+                        if (a->lo < 0) continue;
+                        for (int ix = 0; ix < gw; ix++) {
+                            const roi_tap *e = &tx[pw * gw + ix];
+                            if (e->lo < 0) continue;
+                            d[a->lo * W + e->lo] += (float)(gv * a->wlo * e->wlo);
+                            d[a->lo * W + e->hi] += (float)(gv * a->wlo * e->whi);
+                            d[a->hi * W + e->lo] += (float)(gv * a->whi * e->wlo);
+                            d[a->hi * W + e->hi] += (float)(gv * a->whi * e->whi);
+                        }
+                    }
+                }
+        }
+        free(ty);
+    }
+}
+
+tensor *op_roi_align_levels(graph *g, tensor *const *feats, int n_levels, const float *scales, const tensor *rois,
+                            const int *level, int out_h, int out_w, int sampling_ratio, int aligned) {
+    DB_ASSERT(n_levels >= 1 && feats[0] && feats[0]->ndim == 4 && out_h > 0 && out_w > 0, "roi_align: %d levels, output %dx%d",
+              n_levels, out_h, out_w);
+    DB_ASSERT(rois->ndim == 2 && rois->shape[1] == 5, "roi_align: rois must be (K, 5)");
+    graph_op_tensors(g, __func__, (const tensor *const *)feats, n_levels);
+    GRAPH_USE(g, rois->data);
+    int N = feats[0]->shape[0], C = feats[0]->shape[1], K = rois->shape[0], need = 0;
+    for (int l = 0; l < n_levels; l++) {
+        DB_ASSERT(feats[l]->ndim == 4 && feats[l]->shape[0] == N && feats[l]->shape[1] == C,
+                  "roi_align: level %d is not (%d, %d, H, W)", l, N, C);
+        need |= NEEDS(feats[l]);
+    }
+    roi_align_ctx c0 = {g, NULL, NULL, n_levels, K, out_h, out_w, sampling_ratio, aligned, NULL, NULL, NULL};
+    c0.rois = arena_alloc(&g->mem, sizeof(float) * 5 * (size_t)(K ? K : 1));
+    memcpy(c0.rois, rois->data, sizeof(float) * 5 * (size_t)K);
+    c0.scales = arena_alloc(&g->mem, sizeof(float) * n_levels);
+    memcpy(c0.scales, scales, sizeof(float) * n_levels);
+    if (level) {
+        c0.level = arena_alloc(&g->mem, sizeof(int) * (size_t)(K ? K : 1));
+        memcpy(c0.level, level, sizeof(int) * (size_t)K);
+    }
+    for (int k = 0; k < K; k++) {
+        int b = (int)c0.rois[(int64_t)k * 5], l = level ? level[k] : 0;
+        DB_ASSERT(b >= 0 && b < N && l >= 0 && l < n_levels, "roi_align: roi %d has batch index %d, level %d", k, b, l);
+    }
+    tensor *y = tensor_new4(g, K, C, out_h, out_w, need);
+    /* rois in parallel: each writes its own rows of y */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < K; k++) {
+        const tensor *x = feats[level ? level[k] : 0];
+        int H = x->shape[2], W = x->shape[3], b = (int)c0.rois[(int64_t)k * 5];
+        float *yk = y->data + (int64_t)k * C * out_h * out_w;
+        roi_tap *ty, *tx;
+        int gh, gw;
+        if (!roi_tables(&c0, k, H, W, &ty, &tx, &gh, &gw)) { /* empty grid: 0 (count max(gh gw, 1)) */
+            memset(yk, 0, sizeof(float) * (size_t)C * out_h * out_w);
+            continue;
+        }
+        double inv = 1.0 / (double)(gh * gw);
+        for (int ch = 0; ch < C; ch++) {
+            const float *v = x->data + ((int64_t)b * C + ch) * H * W;
+            for (int ph = 0; ph < out_h; ph++)
+                for (int pw = 0; pw < out_w; pw++) {
+                    double s = 0;
+                    for (int iy = 0; iy < gh; iy++) {
+                        const roi_tap *a = &ty[ph * gh + iy];
+                        if (a->lo < 0) continue;
+                        const float *r0 = v + (int64_t)a->lo * W, *r1 = v + (int64_t)a->hi * W;
+                        for (int ix = 0; ix < gw; ix++) {
+                            const roi_tap *e = &tx[pw * gw + ix];
+                            if (e->lo < 0) continue;
+                            s += a->wlo * (e->wlo * r0[e->lo] + e->whi * r0[e->hi]) +
+                                 a->whi * (e->wlo * r1[e->lo] + e->whi * r1[e->hi]);
+                        }
+                    }
+                    yk[((int64_t)ch * out_h + ph) * out_w + pw] = (float)(s * inv);
+                }
+        }
+        free(ty);
+    }
+    if (y->requires_grad) {
+        roi_align_ctx *c = graph_push(g, roi_align_bwd, sizeof *c);
+        *c = c0;
+        c->y = y;
+        c->feats = arena_alloc(&g->mem, sizeof(tensor *) * n_levels);
+        memcpy(c->feats, feats, sizeof(tensor *) * n_levels);
+    }
+    return y;
+}
+
+tensor *op_roi_align(graph *g, tensor *x, const tensor *rois, int out_h, int out_w, float spatial_scale, int sampling_ratio,
+                     int aligned) {
+    return op_roi_align_levels(g, &x, 1, &spatial_scale, rois, NULL, out_h, out_w, sampling_ratio, aligned);
+}

@@ -1,6 +1,6 @@
 /* ops_nn.h - the neural-network ops of the dense heads (FPN, RetinaHead, UperNet, mask head), NCHW, PyTorch
  * semantics: general conv2d (strides, padding, dilation, groups), ReLU, max pooling, resize (nearest and
- * bilinear), transposed conv, BatchNorm2d, GroupNorm and adaptive average pooling. Like ops.h, each op
+ * bilinear), transposed conv, BatchNorm2d, GroupNorm, adaptive average pooling and RoIAlign. Like ops.h, each op
  * computes its forward at once and records its backward on the tape only when an input needs a gradient;
  * a frozen parameter (grad == NULL) gets no weight-gradient work. Shapes are in the comments. */
 #ifndef DB_OPS_NN_H
@@ -68,5 +68,22 @@ tensor *op_concat_channels(graph *g, tensor **xs, int n);
 tensor *op_dropout2d(graph *g, tensor *x, float p);
 /* F.adaptive_avg_pool2d: x (B, C, H, W) -> (B, C, oh, ow); bin i covers rows [floor(i H / oh), ceil((i+1) H / oh)). */
 tensor *op_adaptive_avg_pool2d(graph *g, tensor *x, int oh, int ow);
+
+/* RoIAlign as mmcv 1.3's RoIAlign(pool_mode='avg') and torchvision.ops.roi_align (the same algorithm):
+ * x (N, C, H, W), rois (K, 5) = (batch index, x1, y1, x2, y2) in image pixels -> y (K, C, out_h, out_w).
+ * Per roi and axis: start = x1 * spatial_scale - 0.5 (aligned; 0 otherwise), len = (x2 - x1) scaled (at least 1
+ * when not aligned, never clamped when aligned), bin = len / out, grid = sampling_ratio > 0 ? sampling_ratio :
+ * ceil(len / out) samples per bin at start + i bin + (j + 0.5) bin / grid. A sample outside [-1, size] is 0;
+ * otherwise it is clamped at 0, and at size - 1 the two taps coincide; bilinear weights as the kernels. Each
+ * bin is the sum of its samples / max(grid_h grid_w, 1) (an empty grid gives 0). Coordinates in double.
+ * Backward w.r.t. x only (rois get none): rois one after another, channels in parallel (each thread owns its
+ * channel planes of dx: no atomics). */
+tensor *op_roi_align(graph *g, tensor *x, const tensor *rois, int out_h, int out_w, float spatial_scale, int sampling_ratio,
+                     int aligned);
+/* The same over several feature levels (mmdet's SingleRoIExtractor in one op): feats[l] (N, C, H_l, W_l), all
+ * with the same N, C; roi k is pooled from feats[level[k]] with scales[l] (level NULL: level 0 for every roi).
+ * y (K, C, out_h, out_w) in roi order. */
+tensor *op_roi_align_levels(graph *g, tensor *const *feats, int n_levels, const float *scales, const tensor *rois,
+                            const int *level, int out_h, int out_w, int sampling_ratio, int aligned);
 
 #endif
