@@ -1019,6 +1019,7 @@ static void roi_align_bwd(void *p) {
     GRAPH_USE(c->g, c->y->grad);
     int C = c->y->shape[1], oh = c->oh, ow = c->ow;
     for (int k = 0; k < c->K; k++) {
+        if (c->level && c->level[k] < 0) continue; /* no level: 0, no gradient */
         tensor *x = c->feats[c->level ? c->level[k] : 0];
         if (!NEEDS(x)) continue;
         float *dx = tensor_grad(c->g, x);
@@ -1077,15 +1078,19 @@ tensor *op_roi_align_levels(graph *g, tensor *const *feats, int n_levels, const 
     }
     for (int k = 0; k < K; k++) {
         int b = (int)c0.rois[(int64_t)k * 5], l = level ? level[k] : 0;
-        DB_ASSERT(b >= 0 && b < N && l >= 0 && l < n_levels, "roi_align: roi %d has batch index %d, level %d", k, b, l);
+        DB_ASSERT(b >= 0 && b < N && l >= -1 && l < n_levels, "roi_align: roi %d has batch index %d, level %d", k, b, l);
     }
     tensor *y = tensor_new4(g, K, C, out_h, out_w, need);
     /* rois in parallel: each writes its own rows of y */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int k = 0; k < K; k++) {
+        float *yk = y->data + (int64_t)k * C * out_h * out_w;
+        if (level && level[k] < 0) { /* no level (mmdet: a roi no level mask selects keeps its zeros) */
+            memset(yk, 0, sizeof(float) * (size_t)C * out_h * out_w);
+            continue;
+        }
         const tensor *x = feats[level ? level[k] : 0];
         int H = x->shape[2], W = x->shape[3], b = (int)c0.rois[(int64_t)k * 5];
-        float *yk = y->data + (int64_t)k * C * out_h * out_w;
         roi_tap *ty, *tx;
         int gh, gw;
         if (!roi_tables(&c0, k, H, W, &ty, &tx, &gh, &gw)) { /* empty grid: 0 (count max(gh gw, 1)) */

@@ -81,7 +81,8 @@ tensor *op_adaptive_avg_pool2d(graph *g, tensor *x, int oh, int ow);
 tensor *op_roi_align(graph *g, tensor *x, const tensor *rois, int out_h, int out_w, float spatial_scale, int sampling_ratio,
                      int aligned);
 /* The same over several feature levels (mmdet's SingleRoIExtractor in one op): feats[l] (N, C, H_l, W_l), all
- * with the same N, C; roi k is pooled from feats[level[k]] with scales[l] (level NULL: level 0 for every roi).
+ * with the same N, C; roi k is pooled from feats[level[k]] with scales[l] (level NULL: level 0 for every roi;
+ * level[k] = -1: row k is 0 and gets no gradient, as a roi that none of mmdet's level masks selects).
  * y (K, C, out_h, out_w) in roi order. */
 tensor *op_roi_align_levels(graph *g, tensor *const *feats, int n_levels, const float *scales, const tensor *rois,
                             const int *level, int out_h, int out_w, int sampling_ratio, int aligned);

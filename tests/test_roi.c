@@ -3,7 +3,9 @@
  * per-sample brute force written from the kernels' bilinear_interpolate on random rois of every kind and
  * settings the goldens do not have (sampling_ratio 2, aligned False), finite differences of the backward,
  * the multi-level op against one single-level call per roi, the same bits on 1 and 2 threads, and the four
- * roi_align goldens of ../shared/golden/heads through golden_check. */
+ * roi_align goldens of ../shared/golden/heads through golden_check. SingleRoIExtractor
+ * (models/det/roi_extractor.c): hand-computed level assignment (mmdet's map_roi_levels, float32 boundaries),
+ * the forward against op_roi_align on each roi's level, and finite differences through it. */
 #include "fd_util.h"
 
 #include <math.h>
@@ -11,6 +13,7 @@
 
 #include "../conformance/golden.h"
 #include "../core/ops_nn.h"
+#include "../models/det/roi_extractor.h"
 
 /* rois tensor (K, 5) in g from a table */
 static tensor *rois_new(graph *g, const float *r, int K) {
@@ -239,6 +242,106 @@ static void test_roi_align_levels(void **state) {
     fd_free_leaves();
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* SingleRoIExtractor                                                                                */
+static void test_roi_levels_hand(void **state) {
+    (void)state;
+    roi_extractor_config c;
+    roi_extractor_config_default(&c, 7);
+    assert_int_equal(c.n_levels, 4);
+    assert_true(c.strides[0] == 4 && c.strides[3] == 32 && c.finest_scale == 56 && c.aligned && !c.sampling_ratio);
+    /* scale = sqrt(w h): level floor(log2(scale / 56 + 1e-6)) clamped to 0..3 */
+    static const float r[][5] = {
+        {0, 0, 0, 10, 10},        /* 10: log2(0.18) < 0 -> 0 */
+        {0, 0, 0, 111.9f, 111.9f}, /* 111.9 / 56 = 1.998 -> 0 */
+        {0, 0, 0, 111.99f, 112},   /* 111.995 / 56 = 1.99991 (+1e-6 still < 2) -> 0 */
+        {0, 0, 0, 111.9999f, 112}, /* 111.99995 / 56 = 1.9999991, + 1e-6 rounds to 2.0f: log2 0 -> 1 */
+        {0, 0, 0, 112, 112},       /* 2 + 1e-6 -> 1 */
+        {1, 0, 0, 448, 112},       /* sqrt(50176) = 224: 4 -> 2 */
+        {0, 0, 0, 223, 224},       /* 223.5: 3.99 -> 1 */
+        {0, 10, 10, 458, 458},     /* 448: 8 -> 3 */
+        {0, 0, 0, 1000, 1000},     /* 17.9 -> 4, clamped to 3 */
+        {0, 5, 5, 5, 20},          /* zero area: log2(1e-6) -> clamped to 0 */
+        {0, 10, 0, 5, 10},         /* negative area: sqrt NaN, no level (-1) */
+    };
+    static const int want[] = {0, 0, 0, 1, 1, 2, 1, 3, 3, 0, -1};
+    int K = (int)(sizeof r / sizeof r[0]), level[16];
+    roi_extractor_map_levels(&c, &r[0][0], K, 4, level);
+    for (int k = 0; k < K; k++)
+        if (level[k] != want[k]) fail_msg("roi %d: level %d, want %d", k, level[k], want[k]);
+    /* with 2 feature levels the clamp is at 1 */
+    roi_extractor_map_levels(&c, &r[0][0], K, 2, level);
+    for (int k = 0; k < K; k++) assert_int_equal(level[k], want[k] > 1 ? 1 : want[k]);
+}
+
+/* finest_scale 8 so that a 64 x 64 image reaches every level: scale < 16 -> 0, < 32 -> 1, < 64 -> 2, else 3 */
+static const float ext_rois[][5] = {{0, 3, 4, 13, 12},  {1, 20, 8, 40, 26},  {0, 10, 20, 50, 60},  {1, 0, 0, 64, 64},
+                                    {1, 40, 2, 52, 15}, {0, -8, -8, 60, 70}, {0, 33, 33, 34.5f, 35}, {1, 5, 40, 60, 50}};
+/* scales sqrt(80) = 8.9, sqrt(360) = 19.0, 40, 64 (8 + 1e-6: log2 just above 3), sqrt(156) = 12.5, sqrt(5304) = 72.8,
+ * sqrt(3) = 1.7, sqrt(550) = 23.5 */
+static const int ext_levels[] = {0, 1, 2, 3, 0, 3, 0, 1};
+
+static int fwd_extractor(graph *g, fd_case *c, tensor **out) {
+    roi_extractor_config *q = c->user;
+    out[0] = roi_extractor_forward(q, g, c->leaf, 4, c->leaf[4]);
+    return 1;
+}
+
+static void test_roi_extractor(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 21);
+    roi_extractor_config q;
+    roi_extractor_config_default(&q, 5);
+    q.finest_scale = 8;
+    int K = (int)(sizeof ext_rois / sizeof ext_rois[0]), level[8];
+    roi_extractor_map_levels(&q, &ext_rois[0][0], K, 4, level);
+    for (int k = 0; k < K; k++)
+        if (level[k] != ext_levels[k]) fail_msg("roi %d: level %d, want %d", k, level[k], ext_levels[k]);
+    fd_case c = fd_case_new("roi_extractor 4 levels 5x5", fwd_extractor);
+    c.user = &q;
+    for (int l = 0; l < 4; l++) fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, 2, 3, 16 >> l, 16 >> l));
+    tensor *rois = FD_LEAF(FD_ACT_NOGRAD, 0.0f, K, 5);
+    memcpy(rois->data, ext_rois, sizeof ext_rois);
+    fd_add(&c, rois);
+    c.elem_max = 300;
+    fd_run(&c);
+    print_message("roi_extractor: directional %.2e, elementwise %.2e\n", c.dir_err, c.elem_err);
+    /* the forward is op_roi_align on each roi's level with spatial scale 1 / stride */
+    graph g;
+    graph_init(&g, 1 << 20);
+    tensor *y = roi_extractor_forward(&q, &g, c.leaf, 4, rois);
+    assert_int_equal(y->ndim, 4);
+    assert_true(y->shape[0] == K && y->shape[1] == 3 && y->shape[2] == 5 && y->shape[3] == 5);
+    for (int k = 0; k < K; k++) {
+        int l = ext_levels[k];
+        tensor *yk = op_roi_align(&g, c.leaf[l], rois_new(&g, ext_rois[k], 1), 5, 5, 1.0f / (4 << l), 0, 1);
+        assert_memory_equal(yk->data, y->data + (int64_t)k * 75, sizeof(float) * 75);
+    }
+    /* one level: no mapping, every roi on level 0 */
+    tensor *y1 = roi_extractor_forward(&q, &g, c.leaf, 1, rois);
+    tensor *y0 = op_roi_align(&g, c.leaf[0], rois, 5, 5, 0.25f, 0, 1);
+    assert_memory_equal(y1->data, y0->data, sizeof(float) * y0->n);
+    /* a negative-area roi (no level, -1) gives zeros and no gradient; the roi beside it is pooled as usual */
+    graph g2;
+    graph_init(&g2, 1 << 20);
+    static const float bad[2][5] = {{0, 10, 0, 5, 10}, {1, 0, 0, 64, 64}};
+    for (int l = 0; l < 4; l++) c.leaf[l]->grad = NULL;
+    tensor *yb = roi_extractor_forward(&q, &g2, c.leaf, 4, rois_new(&g2, &bad[0][0], 2));
+    for (int i = 0; i < 75; i++) assert_true(yb->data[i] == 0.0f);
+    assert_memory_equal(yb->data + 75, y->data + 3 * 75, sizeof(float) * 75); /* = ext_rois[3] */
+    float *R = malloc(sizeof(float) * yb->n);
+    assert_non_null(R);
+    for (int i = 0; i < yb->n; i++) R[i] = 1.0f;
+    loss_dot_seed(&g2, yb, R);
+    graph_backward(&g2);
+    free(R);
+    assert_null(c.leaf[0]->grad); /* level 0 got nothing; level 3 got the second roi's gradient */
+    assert_non_null(c.leaf[3]->grad);
+    graph_free(&g2);
+    graph_free(&g);
+    fd_free_leaves();
+}
+
 static void check_golden(const char *file) {
     char rel[256];
     snprintf(rel, sizeof rel, "golden/heads/%s", file);
@@ -269,7 +372,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roi_align_hand),   cmocka_unit_test(test_roi_align_brute),
         cmocka_unit_test(test_roi_align_fd),     cmocka_unit_test(test_roi_align_levels),
-        cmocka_unit_test(test_roi_align_goldens),
+        cmocka_unit_test(test_roi_align_goldens), cmocka_unit_test(test_roi_levels_hand),
+        cmocka_unit_test(test_roi_extractor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
