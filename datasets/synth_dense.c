@@ -513,7 +513,7 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
             texture bt[3];
             for (int b = 0; b < 3; b++) {
                 uint8_t col[3];
-                class_colour(bands[b], 150, col);
+                class_colour(bands[b], nc, col);
                 random_texture(&r, &bt[b], col);
             }
             for (int y = 0; y < h; y++) {
@@ -535,7 +535,7 @@ int synth_ade20k_write(const char *root, const synth_ade_cfg *cfg_in, synth_summ
                                        0.5 + rng_uniform(&r), rng_uniform(&r) * M_PI, poly);
                 texture t;
                 uint8_t col[3];
-                class_colour(other ? 0 : c, 150, col);
+                class_colour(other ? 0 : c, nc, col);
                 random_texture(&r, &t, col);
                 paint_polygon(&img, inst, c, poly, np, &t);
             }

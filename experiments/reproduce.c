@@ -146,7 +146,7 @@ static int ensure_synth_ade(const recipe *r, const recipe_dataset *d, int quiet)
     char parent[1024], desc[512], path[1200];
     snprintf(parent, sizeof parent, "%.*s", (int)(lr - lb), d->root);
     snprintf(desc, sizeof desc,
-             "{\"kind\": \"ade20k\", \"writer\": \"synth_ade20k_write/1\", \"training\": %d, \"validation\": %d, \"min_side\": %d, "
+             "{\"kind\": \"ade20k\", \"writer\": \"synth_ade20k_write/2\", \"training\": %d, \"validation\": %d, \"min_side\": %d, "
              "\"max_side\": %d, \"max_objects\": %d, \"n_classes\": %d, \"seed\": %llu}\n",
              ac.n_train, ac.n_val, ac.min_side, ac.max_side, ac.max_objects, ac.n_classes, (unsigned long long)ac.seed);
     snprintf(path, sizeof path, "%s/synth.json", d->root);
