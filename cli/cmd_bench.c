@@ -1,8 +1,9 @@
 /* cmd_bench.c - `deltabench bench`: one training step (forward, backward, AdamW) per method, each
  * method in its own child process (so its peak memory is its own), against the PyTorch peer on the same
- * machine in the same run: task cls (the classifier, experiments/bench/torch_peer.py) or task retinanet
- * (the VOC RetinaNet on a fixed synthetic batch, experiments/bench/torch_peer_retinanet.py), both on
- * Debian's python3-torch. */
+ * machine in the same run: task cls (the classifier, experiments/bench/torch_peer.py), task retinanet
+ * (the VOC RetinaNet on a fixed synthetic batch, experiments/bench/torch_peer_retinanet.py) or task upernet
+ * (the ADE20K UperNet on a fixed synthetic batch, experiments/bench/torch_peer_upernet.py), all on Debian's
+ * python3-torch. */
 #include <cJSON.h>
 #include <errno.h>
 #include <libgen.h>
@@ -23,7 +24,7 @@
 
 static void bench_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench bench [--task cls|retinanet] [options]\n\n"
+            "usage: deltabench bench [--task cls|retinanet|upernet] [options]\n\n"
             "Times one training step (forward, backward, AdamW) per tuning method and, where Debian's\n"
             "python3-torch is installed, the same step in PyTorch, printing the speed ratio. Also measures the\n"
             "machine's sgemm peak for context.\n"
@@ -33,24 +34,30 @@ static void bench_usage(FILE *f) {
             "                    convs on the input), RetinaHead, focal + L1 loss with mmdet 2.11's targets, on a\n"
             "                    fixed synthetic batch (random pixels through the detection pipeline, --boxes\n"
             "                    ground truths per image, from the seed); peer experiments/bench/torch_peer_retinanet.py\n"
-            "                    (python3-torch and python3-torchvision), which gets the same batch\n\n"
+            "                    (python3-torch and python3-torchvision), which gets the same batch\n"
+            "  --task upernet    the ADE20K segmentor: Swin (out_indices 0-3, frozen_stages -1), UPerHead (--head-channels,\n"
+            "                    pool scales 1,2,3,6) and the FCN auxiliary head on stage 2 (--aux-channels, loss weight\n"
+            "                    0.4), BN in the heads, cross-entropy (ignore 255, logits resized to the labels) on a fixed\n"
+            "                    synthetic batch (N(0,1) pixels, 8x8 label blocks, 1 in 16 ignored, from the seed); peer\n"
+            "                    experiments/bench/torch_peer_upernet.py (python3-torch), which gets the same batch\n\n"
             "  --backbone NAME   swin-t|swin-s|swin-b|swin-l|tiny:... (default swin-t)\n"
-            "  --size N, --image-size N  square input side (default cls 224, retinanet 512)\n"
-            "  --batch N         batch size (default cls 8, retinanet 2)\n"
+            "  --size N, --image-size N  square input side (default cls 224, retinanet and upernet 512)\n"
+            "  --batch N         batch size (default cls 8, retinanet and upernet 2; upernet needs 2 or more for BN)\n"
             "  --threads N       threads for OpenMP/OpenBLAS and torch (default 2)\n"
             "  --steps N         timed steps per method, median reported (default 5, at most 64)\n"
             "  --warmup N        untimed steps first, for both engines (default 3: PyTorch's first steps\n"
             "                    run up to 2x slower while its allocator warms up)\n"
             "  --methods LIST    comma-separated methods or 'all' (default all)\n"
-            "  --classes N       classes (default cls 100, retinanet 20 as VOC)\n"
+            "  --classes N       classes (default cls 100, retinanet 20 as VOC, upernet 150 as ADE20K)\n"
             "  --neck-channels N retinanet: FPN channels (default 256)\n"
-            "  --head-channels N retinanet: head tower channels (default 256)\n"
+            "  --head-channels N retinanet: head tower channels (default 256); upernet: UPerHead channels (default 512)\n"
+            "  --aux-channels N  upernet: FCN auxiliary head channels (default 256)\n"
             "  --boxes N         retinanet: ground-truth boxes per synthetic image (default 3)\n"
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
             "  --seed N          model and batch seed (default 0)\n"
             "  --peer 0|1        run the PyTorch peer (default 1); --no-peer is --peer 0\n"
             "  --no-plan         keep every activation until the step ends (bump arena, no memory plan); by\n"
-            "                    default both tasks plan their activation memory, as their trainers do\n"
+            "                    default every task plans its activation memory, as its trainer does\n"
             "  --profile N       also print, per method, the N ops that took longest in the timed steps\n"
             "                    (forward and backward ms per step; time between op starts, so\n"
             "                    the step's own glue is charged to the op before it)\n"
@@ -143,9 +150,44 @@ static int write_det_batch(const bench_cfg *cfg, const char *dir) {
     return rc;
 }
 
+/* The upernet batch for the peer, in dir: images.f32 (B, 3, S, S) float32 native order, labels.u8 (B, S, S) and
+ * batch.json (shape, file names). The parent draws it as the children do (bench_seg_batch, no thread). */
+static int write_seg_batch(const bench_cfg *cfg, const char *dir) {
+    float *img;
+    uint8_t *lab;
+    bench_seg_batch(cfg->batch, cfg->size, cfg->classes, cfg->seed + 2, &img, &lab);
+    size_t np = (size_t)cfg->batch * cfg->size * cfg->size;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/images.f32", dir);
+    int rc = file_write_atomic(path, img, sizeof(float) * 3 * np);
+    snprintf(path, sizeof path, "%s/labels.u8", dir);
+    if (!rc) rc = file_write_atomic(path, lab, np);
+    free(img);
+    free(lab);
+    if (rc) return -1;
+    char txt[512];
+    snprintf(txt, sizeof txt, "{\"shape\": [%d, 3, %d, %d], \"images\": \"images.f32\", \"labels\": \"labels.u8\", \"ignore_index\": 255}\n",
+             cfg->batch, cfg->size, cfg->size);
+    snprintf(path, sizeof path, "%s/batch.json", dir);
+    return file_write_atomic(path, txt, strlen(txt));
+}
+
+/* the peer's batch files (either task's) and their folder */
+static void remove_batch_dir(const char *dir) {
+    static const char *const files[] = {"batch.f32", "batch.json", "images.f32", "labels.u8"};
+    char f[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(f, sizeof f, "%s/%s", dir, files[i]);
+        if (unlink(f) && errno != ENOENT) fprintf(stderr, "bench: removing %s: %s\n", f, strerror(errno));
+    }
+    if (rmdir(dir)) fprintf(stderr, "bench: removing %s: %s\n", dir, strerror(errno));
+}
+
 /* run the peer and return its parsed JSON (NULL if unavailable) */
 static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods) {
-    const char *name = cfg->task == BENCH_RETINANET ? "torch_peer_retinanet.py" : "torch_peer.py";
+    const char *name = cfg->task == BENCH_RETINANET ? "torch_peer_retinanet.py"
+                       : cfg->task == BENCH_UPERNET ? "torch_peer_upernet.py"
+                                                    : "torch_peer.py";
     char *script = peer_script(name);
     if (!script) {
         fprintf(stderr, "bench: peer script experiments/bench/%s not found next to the build\n", name);
@@ -166,19 +208,25 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
                      py, script, cfg->backbone, cfg->size, cfg->batch, cfg->threads, cfg->steps, cfg->warmup, methods,
                      cfg->classes, cfg->drop_path, (unsigned long long)cfg->seed);
     free(script);
-    if (cfg->task == BENCH_RETINANET) {
+    if (cfg->task == BENCH_RETINANET || cfg->task == BENCH_UPERNET) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/deltabench-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
             fprintf(stderr, "bench: mkdtemp %s: %s; no comparison\n", dir, strerror(errno));
             return NULL;
         }
-        if (write_det_batch(cfg, dir)) {
+        int seg = cfg->task == BENCH_UPERNET;
+        if (seg ? write_seg_batch(cfg, dir) : write_det_batch(cfg, dir)) {
             fprintf(stderr, "bench: writing the peer's batch to %s: %s; no comparison\n", dir, err_msg());
+            remove_batch_dir(dir);
             return NULL;
         }
-        snprintf(cmd + n, sizeof cmd - n, " --neck-channels %d --head-channels %d --batch-json %s/batch.json",
-                 cfg->neck_channels, cfg->head_channels, dir);
+        if (seg)
+            snprintf(cmd + n, sizeof cmd - n, " --head-channels %d --aux-channels %d --batch-json %s/batch.json", cfg->head_channels,
+                     cfg->aux_channels, dir);
+        else
+            snprintf(cmd + n, sizeof cmd - n, " --neck-channels %d --head-channels %d --batch-json %s/batch.json",
+                     cfg->neck_channels, cfg->head_channels, dir);
     }
     fprintf(stderr, "bench: running the PyTorch peer: %s\n", cmd);
     FILE *p = popen(cmd, "r");
@@ -195,12 +243,7 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
     cJSON *j = st == 0 ? cJSON_Parse(buf) : NULL;
     if (!j) fprintf(stderr, "bench: the peer failed (exit %d); no comparison\n", st);
     free(buf);
-    if (*dir) {
-        char f[PATH_MAX + 16];
-        snprintf(f, sizeof f, "%s/batch.f32", dir), unlink(f);
-        snprintf(f, sizeof f, "%s/batch.json", dir), unlink(f);
-        rmdir(dir);
-    }
+    if (*dir) remove_batch_dir(dir);
     return j;
 }
 
@@ -248,7 +291,8 @@ static void print_cls_table(const bench_cfg *cfg, const char *const *list, int n
            "act MiB: activation memory of a step under the plan; act 1st: what a step keeps without a plan.\n");
 }
 
-static void print_det_table(const bench_cfg *cfg, const char *const *list, int n, const bench_result *res, const cJSON *pj,
+/* retinanet and upernet: the same columns, the task's notes */
+static void print_dense_table(const bench_cfg *cfg, const char *const *list, int n, const bench_result *res, const cJSON *pj,
                             double peak) {
     printf("%-12s %10s %10s %8s %8s %7s %7s %7s %8s %8s %9s %9s %9s %9s %8s %7s\n", "method", "trainable", "torch tr.",
            "s/step", "min s", "img/s", "GFLOP/s", "% peak", "peak MiB", "act MiB", "loss", "torch s/st", "torch min",
@@ -265,8 +309,18 @@ static void print_det_table(const bench_cfg *cfg, const char *const *list, int n
         if (ps > 0) printf(" %9.3f %9.3f %9.0f %8.4f %6.2fx\n", ps, pmin, pm / 1048576.0, pl, ps / res[i].median_s);
         else printf(" %9s %9s %9s %8s %7s\n", "-", "-", "-", "-", "-");
     }
-    printf("\nratio = PyTorch median step time / deltabench median step time (same machine, same run, same batch).\n"
-           "trainable: the detector's trainable parameters (backbone under the method with frozen_stages 1, FPN, head);\n"
+    printf("\nratio = PyTorch median step time / deltabench median step time (same machine, same run, same batch).\n");
+    if (cfg->task == BENCH_UPERNET) {
+        printf("trainable: the segmentor's trainable parameters (backbone under the method, frozen_stages -1, UPerHead, FCN head;\n"
+               "BN running statistics are buffers, not counted);\n"
+               "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
+               "peak MiB: process peak RSS; act MiB: the step's activation memory (its plan's block, as the segmentation\n"
+               "trainer runs; with --no-plan the bump arena); loss: decode + 0.4 aux cross-entropy of the last timed step\n"
+               "(before its AdamW update); the two engines start from different random weights, so their losses agree only\n"
+               "roughly (at the start both near 1.4 ln(classes) times the labelled share, 15/16).\n");
+        return;
+    }
+    printf("trainable: the detector's trainable parameters (backbone under the method with frozen_stages 1, FPN, head);\n"
            "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
            "peak MiB: process peak RSS; act MiB: the step's activation memory (its plan's block, as the detection\n"
            "trainer runs; with --no-plan the bump arena); loss: focal + L1 of the last timed step (before its AdamW update); the two\n"
@@ -313,7 +367,7 @@ static int bench_ranks(const bench_cfg *cfg, const char **list, int n, const cha
 
 int cmd_bench(int argc, char **argv) {
     bench_cfg cfg = {.size = -1, .batch = -1, .threads = 2, .steps = 5, .warmup = 3, .classes = -1, .drop_path = 0.2f, .seed = 0,
-                     .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1};
+                     .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1, .aux_channels = -1};
     snprintf(cfg.backbone, sizeof cfg.backbone, "swin-t");
     const char *methods = "all", *py = "/usr/bin/python3";
     int json = 0, peer = 1;
@@ -334,6 +388,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--neck-channels")) ip = &cfg.neck_channels;
         else if (!strcmp(a, "--head-channels")) ip = &cfg.head_channels;
         else if (!strcmp(a, "--boxes")) ip = &cfg.boxes;
+        else if (!strcmp(a, "--aux-channels")) ip = &cfg.aux_channels;
         else if (!strcmp(a, "--peer")) ip = &peer, min = 0;
         if (ip) {
             if (parse_int(a, v, min, ip)) return 2;
@@ -348,8 +403,9 @@ int cmd_bench(int argc, char **argv) {
             i++;
             if (!strcmp(v, "cls")) cfg.task = BENCH_CLS;
             else if (!strcmp(v, "retinanet")) cfg.task = BENCH_RETINANET;
+            else if (!strcmp(v, "upernet")) cfg.task = BENCH_UPERNET;
             else {
-                fprintf(stderr, "deltabench bench: unknown task '%s' (cls or retinanet)\n", v);
+                fprintf(stderr, "deltabench bench: unknown task '%s' (cls, retinanet or upernet)\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--backbone") && v) snprintf(cfg.backbone, sizeof cfg.backbone, "%s", argv[++i]);
@@ -367,19 +423,36 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    int det = cfg.task == BENCH_RETINANET;
-    if (!det && (cfg.neck_channels > 0 || cfg.head_channels > 0 || cfg.boxes > 0)) {
-        fprintf(stderr, "deltabench bench: --neck-channels, --head-channels and --boxes are options of --task retinanet\n");
+    int det = cfg.task == BENCH_RETINANET, seg = cfg.task == BENCH_UPERNET, dense = det || seg;
+    if (!det && (cfg.neck_channels > 0 || cfg.boxes > 0)) {
+        fprintf(stderr, "deltabench bench: --neck-channels and --boxes are options of --task retinanet\n");
         return 2;
     }
-    if (cfg.size < 0) cfg.size = det ? 512 : 224;
-    if (cfg.batch < 0) cfg.batch = det ? 2 : 8;
-    if (cfg.classes < 0) cfg.classes = det ? 20 : 100;
+    if (!dense && cfg.head_channels > 0) {
+        fprintf(stderr, "deltabench bench: --head-channels is an option of --task retinanet and --task upernet\n");
+        return 2;
+    }
+    if (!seg && cfg.aux_channels > 0) {
+        fprintf(stderr, "deltabench bench: --aux-channels is an option of --task upernet\n");
+        return 2;
+    }
+    if (cfg.size < 0) cfg.size = dense ? 512 : 224;
+    if (cfg.batch < 0) cfg.batch = dense ? 2 : 8;
+    if (cfg.classes < 0) cfg.classes = det ? 20 : seg ? 150 : 100;
     if (cfg.neck_channels < 0) cfg.neck_channels = 256;
-    if (cfg.head_channels < 0) cfg.head_channels = 256;
+    if (cfg.head_channels < 0) cfg.head_channels = seg ? 512 : 256;
+    if (cfg.aux_channels < 0) cfg.aux_channels = 256;
     if (cfg.boxes < 0) cfg.boxes = 3;
-    if (det && cfg.size < 32) {
-        fprintf(stderr, "deltabench bench: --task retinanet needs --image-size >= 32 (got %d)\n", cfg.size);
+    if (dense && cfg.size < 32) {
+        fprintf(stderr, "deltabench bench: --task %s needs --image-size >= 32 (got %d)\n", det ? "retinanet" : "upernet", cfg.size);
+        return 2;
+    }
+    if (seg && cfg.classes > 255) {
+        fprintf(stderr, "deltabench bench: --task upernet takes at most 255 classes (labels are 8-bit, 255 ignored; got %d)\n", cfg.classes);
+        return 2;
+    }
+    if (seg && cfg.batch < 2 && !cfg.ranks) {
+        fprintf(stderr, "deltabench bench: --task upernet needs --batch >= 2 (BatchNorm in the heads; got %d)\n", cfg.batch);
         return 2;
     }
     if (cfg.steps > 64) cfg.steps = 64;
@@ -401,7 +474,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deltabench bench: --methods '%s' names no method\n", methods);
         return 2;
     }
-    const char *task_name = det ? "retinanet" : "cls";
+    const char *task_name = det ? "retinanet" : seg ? "upernet" : "cls";
     if (cfg.ranks) return bench_ranks(&cfg, list, n, task_name, json);
     char host[256] = "unknown";
     gethostname(host, sizeof host);
@@ -431,9 +504,9 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n; i++) snprintf(mlist + strlen(mlist), sizeof mlist - strlen(mlist), "%s%s", i ? "," : "", list[i]);
     cJSON *pj = peer ? run_peer(py, &cfg, mlist) : NULL;
     const cJSON *tv = pj ? cJSON_GetObjectItem(pj, "torch_version") : NULL;
-    /* retinanet: the two engines must train the same parameters */
+    /* retinanet, upernet: the two engines must train the same parameters */
     int mismatch = 0;
-    if (det && pj)
+    if (dense && pj)
         for (int i = 0; i < n; i++) {
             double pt = jnum(peer_result(pj, list[i]), "trainable_params");
             if (pt != (double)res[i].trainable) {
@@ -451,21 +524,23 @@ int cmd_bench(int argc, char **argv) {
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, cfg.classes, cfg.drop_path,
                (unsigned long long)cfg.seed);
         if (det) printf(", \"neck_channels\": %d, \"head_channels\": %d, \"boxes\": %d", cfg.neck_channels, cfg.head_channels, cfg.boxes);
+        if (seg) printf(", \"head_channels\": %d, \"aux_channels\": %d", cfg.head_channels, cfg.aux_channels);
         printf("},\n \"peer\": %s%s%s,\n \"results\": [\n", cJSON_IsString(tv) ? "\"pytorch " : "null",
                cJSON_IsString(tv) ? tv->valuestring : "", cJSON_IsString(tv) ? "\"" : "");
+        const char *part[2] = {seg ? "loss_decode" : "loss_cls", seg ? "loss_aux" : "loss_bbox"};
         for (int i = 0; i < n; i++) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
             printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"min_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, "
                    "\"gflops\": %.2f, \"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, "
                    "\"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"final_loss\": %.6g, "
-                   "\"loss_cls\": %.6g, \"loss_bbox\": %.6g, \"peer_loss_cls\": %.6g, \"peer_loss_bbox\": %.6g, "
+                   "\"%s\": %.6g, \"%s\": %.6g, \"peer_%s\": %.6g, \"peer_%s\": %.6g, "
                    "\"peer_median_step_s\": %.4f, \"peer_min_step_s\": %.4f, \"peer_peak_rss_bytes\": %.0f, \"peer_trainable\": %.0f, "
                    "\"peer_final_loss\": %.6g, \"speedup_vs_peer\": %.3f}%s\n",
                    list[i], res[i].median_s, res[i].min_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
                    res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak,
-                   (long long)res[i].trainable, res[i].final_loss, res[i].loss_parts[0], res[i].loss_parts[1],
-                   jnum(p, "loss_cls"), jnum(p, "loss_bbox"), ps, jnum(p, "min_step_s"), jnum(p, "peak_rss_bytes"),
+                   (long long)res[i].trainable, res[i].final_loss, part[0], res[i].loss_parts[0], part[1], res[i].loss_parts[1],
+                   part[0], jnum(p, part[0]), part[1], jnum(p, part[1]), ps, jnum(p, "min_step_s"), jnum(p, "peak_rss_bytes"),
                    jnum(p, "trainable_params"), jnum(p, "final_loss"), ps > 0 ? ps / res[i].median_s : -1, i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
@@ -475,6 +550,11 @@ int cmd_bench(int argc, char **argv) {
                    "%d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
                    cfg.backbone, cfg.neck_channels, cfg.head_channels, cfg.classes, cfg.size, cfg.batch, cfg.boxes, cfg.threads,
                    cfg.steps, cfg.warmup, host, build_commit());
+        else if (seg)
+            printf("deltabench bench --task upernet: %s + UPerHead %d (PPM 1,2,3,6) + FCN head %d on stage 2 (x 0.4), BN, %d classes "
+                   "(ignore 255), %d px, batch %d, %d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
+                   cfg.backbone, cfg.head_channels, cfg.aux_channels, cfg.classes, cfg.size, cfg.batch, cfg.threads, cfg.steps,
+                   cfg.warmup, host, build_commit());
         else
             printf("deltabench bench: %s, %d px, batch %d, %d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
                    cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
@@ -483,7 +563,7 @@ int cmd_bench(int argc, char **argv) {
                cfg.threads, peak, kernel, blas_peak, coretype ? " (OPENBLAS_CORETYPE=" : "", coretype ? coretype : "",
                coretype ? ")" : "");
         printf("peer: %s\n\n", pj ? (cJSON_IsString(tv) ? tv->valuestring : "pytorch") : "none");
-        if (det) print_det_table(&cfg, list, n, res, pj, peak);
+        if (dense) print_dense_table(&cfg, list, n, res, pj, peak);
         else print_cls_table(&cfg, list, n, res, pj, peak);
     }
     cJSON_Delete(pj);

@@ -1,11 +1,12 @@
 /* test_bench.c - the training-step benchmark (experiments/bench, `deltabench bench`) runs, on tiny configs:
- * one cls step and one RetinaNet step give a finite positive loss and a positive time; the RetinaNet
- * bench's trainable counts are checked against hand counts (fixed: the FPN and head parameters, from their
- * shapes; full minus fixed: the backbone less its patch embedding, frozen_stages 1); the synthetic detection
- * batch is deterministic from its seed and its boxes lie inside the images; the CLI runs the retinanet task
- * (JSON out) and refuses bad options. With DB_TEST_PEER=1 (never under `make test`, which runs no Python),
- * and where /usr/bin/python3 has torch and torchvision, the PyTorch peer runs on the same tiny config: both
- * engines train the same number of parameters and start from the same box loss. No timing is asserted. */
+ * one cls step, one RetinaNet step and one UperNet step give a finite positive loss and a positive time; the
+ * RetinaNet and UperNet benches' trainable counts are checked against hand counts (fixed: the neck and head
+ * parameters, from their shapes; full minus fixed: the backbone, less its patch embedding for RetinaNet's
+ * frozen_stages 1); the synthetic detection and segmentation batches are deterministic from their seeds; the
+ * CLI runs the retinanet and upernet tasks (JSON out) and refuses bad options. With DB_TEST_PEER=1 (never under
+ * `make test`, which runs no Python), and where /usr/bin/python3 has torch (and torchvision for RetinaNet), the
+ * PyTorch peers run on the same tiny configs: both engines train the same number of parameters and start from
+ * the same box loss (RetinaNet) or cross-entropy (UperNet). No timing is asserted. */
 #include "test_util.h"
 
 #include <cJSON.h>
@@ -72,6 +73,64 @@ static void test_retinanet_step(void **state) {
     params_free(&ps);
     assert_int_equal(full.trainable - fixed.trainable, backbone - patch_embed);
     assert_int_equal(full.total, fixed.total);
+}
+
+/* ConvModule k x k, cin -> cout: conv without bias, BN weight and bias */
+static int64_t cm_n(int k, int cin, int cout) { return (int64_t)k * k * cin * cout + 2 * cout; }
+
+static void test_upernet_step(void **state) {
+    bench_cfg c = tiny_cfg(BENCH_UPERNET);
+    c.classes = 150, c.head_channels = 16, c.aux_channels = 8;
+    bench_result fixed, full;
+    assert_int_equal(bench_method(&c, "fixed", &fixed), 0);
+    check_ran(&fixed);
+    assert_true(fabs(fixed.loss_parts[0] + fixed.loss_parts[1] - fixed.final_loss) <= 1e-4 * fixed.final_loss);
+    /* the first step, conv_seg ~ N(0, 0.01): both losses near ln(150) times the labelled share (15/16), aux x 0.4 */
+    assert_true(fabs(fixed.loss_parts[0] - log(150.0) * 15 / 16) < 0.5);
+    assert_true(fabs(fixed.loss_parts[1] - 0.4 * log(150.0) * 15 / 16) < 0.2);
+    /* fixed trains the heads only: backbone outputs 32, 64, 128, 256 channels; UPerHead 16, FCN 8 on output 2 */
+    int64_t decode = 4 * cm_n(1, 256, 16) + cm_n(3, 256 + 4 * 16, 16) + cm_n(1, 32, 16) + cm_n(1, 64, 16) + cm_n(1, 128, 16) +
+                     3 * cm_n(3, 16, 16) + cm_n(3, 4 * 16, 16) + conv_n(1, 16, 150);
+    int64_t aux = cm_n(3, 128, 8) + conv_n(1, 8, 150);
+    assert_int_equal(fixed.trainable, decode + aux);
+    assert_int_equal(bench_method(&c, "full", &full), 0);
+    check_ran(&full);
+    /* full adds the whole backbone (out_indices 0-3, frozen_stages -1) */
+    swin_config sc;
+    assert_int_equal(swin_preset(TINY, &sc), 0);
+    sc.out_mask = 0xF;
+    params ps;
+    swin s;
+    params_init(&ps);
+    swin_build(&s, &ps, &sc, &method_find("full")->plug);
+    params_alloc(&ps);
+    int64_t backbone = params_count(&ps, 0);
+    swin_free(&s);
+    params_free(&ps);
+    assert_int_equal(full.trainable - fixed.trainable, backbone);
+    /* a batch of 1 is refused (BatchNorm in the 1x1 pooled branch) */
+    c.batch = 1;
+    assert_int_not_equal(bench_method(&c, "fixed", &fixed), 0);
+}
+
+static void test_seg_batch(void **state) {
+    float *ia, *ib, *ic;
+    uint8_t *la, *lb, *lc;
+    bench_seg_batch(2, 36, 150, 5, &ia, &la);
+    bench_seg_batch(2, 36, 150, 5, &ib, &lb);
+    bench_seg_batch(2, 36, 150, 6, &ic, &lc);
+    size_t np = 2 * 36 * 36;
+    assert_memory_equal(ia, ib, sizeof(float) * 3 * np);
+    assert_memory_equal(la, lb, np);
+    assert_true(memcmp(la, lc, np) != 0);
+    int ignored = 0;
+    for (size_t i = 0; i < np; i++) {
+        assert_true(la[i] < 150 || la[i] == 255);
+        ignored += la[i] == 255;
+    }
+    assert_true(ignored > 0 && ignored < (int)np / 4);       /* about 1 block in 16 */
+    assert_int_equal(la[36 * 36 + 35 * 36 + 33], la[36 * 36 + 32 * 36 + 32]); /* the last 4x4 block of image 1 is one label */
+    free(ia), free(ib), free(ic), free(la), free(lb), free(lc);
 }
 
 static void test_synthetic_batch(void **state) {
@@ -157,6 +216,66 @@ static void test_cli_retinanet(void **state) {
     }
 }
 
+#define CLI_SEG "--task upernet --backbone " TINY " --image-size 64 --head-channels 16 --aux-channels 8 --threads 1 --steps 1 --warmup 0 --json"
+
+static void test_cli_upernet(void **state) {
+    char *out;
+    assert_int_equal(run_cli(CLI_SEG " --methods fixed,mona --peer 0", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "task")->valuestring, "upernet");
+    const cJSON *cfg = cJSON_GetObjectItem(j, "config");
+    assert_int_equal(cJSON_GetObjectItem(cfg, "batch")->valueint, 2);     /* the upernet default */
+    assert_int_equal(cJSON_GetObjectItem(cfg, "classes")->valueint, 150); /* ADE20K */
+    assert_int_equal(cJSON_GetObjectItem(cfg, "head_channels")->valueint, 16);
+    assert_int_equal(cJSON_GetObjectItem(cfg, "aux_channels")->valueint, 8);
+    const cJSON *res = cJSON_GetObjectItem(j, "results"), *e;
+    assert_int_equal(cJSON_GetArraySize(res), 2);
+    cJSON_ArrayForEach(e, res) {
+        double loss = cJSON_GetObjectItem(e, "final_loss")->valuedouble;
+        assert_true(isfinite(loss) && loss > 0);
+        assert_true(cJSON_GetObjectItem(e, "loss_decode")->valuedouble > 0 && cJSON_GetObjectItem(e, "loss_aux")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(e, "median_step_s")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(e, "trainable")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    free(out);
+    const char *bad[] = {"--task upernet --batch 1", "--aux-channels 8", "--task upernet --neck-channels 16", "--task upernet --classes 300",
+                         "--task upernet --image-size 16", "--head-channels 16"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(run_cli(bad[i], &out), 2);
+        free(out);
+    }
+}
+
+/* DB_TEST_PEER=1: the same tiny UperNet in PyTorch (torch only); the same trainable counts and, at the initial
+ * weights (conv_seg ~ N(0, 0.01), logits near 0), the same decode and aux cross-entropy on the same batch */
+static void test_cli_upernet_peer(void **state) {
+    const char *want = getenv("DB_TEST_PEER");
+    if (!want || strcmp(want, "1") || system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        skip();
+        return;
+    }
+    char *out;
+    assert_int_equal(run_cli(CLI_SEG " --methods fixed,lora,mona --peer 1", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "peer")));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "results")) {
+        assert_true(cJSON_GetObjectItem(e, "peer_median_step_s")->valuedouble > 0);
+        assert_int_equal((int64_t)cJSON_GetObjectItem(e, "peer_trainable")->valuedouble,
+                         (int64_t)cJSON_GetObjectItem(e, "trainable")->valuedouble);
+        const char *k[2] = {"loss_decode", "loss_aux"}, *pk[2] = {"peer_loss_decode", "peer_loss_aux"};
+        for (int i = 0; i < 2; i++) {
+            double l = cJSON_GetObjectItem(e, k[i])->valuedouble, pl = cJSON_GetObjectItem(e, pk[i])->valuedouble;
+            assert_true(fabs(l - pl) <= 0.01 * fabs(pl));
+        }
+    }
+    cJSON_Delete(j);
+    free(out);
+}
+
 /* DB_TEST_PEER=1 build/tests/test_bench: the same tiny detector in PyTorch; the CLI fails when the trainable
  * counts differ. Skipped unless asked for: `make test` runs no Python. */
 static void test_cli_retinanet_peer(void **state) {
@@ -188,9 +307,13 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cls_step),
         cmocka_unit_test(test_retinanet_step),
+        cmocka_unit_test(test_upernet_step),
+        cmocka_unit_test(test_seg_batch),
         cmocka_unit_test(test_synthetic_batch),
         cmocka_unit_test(test_cli_retinanet),
         cmocka_unit_test(test_cli_retinanet_peer),
+        cmocka_unit_test(test_cli_upernet),
+        cmocka_unit_test(test_cli_upernet_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

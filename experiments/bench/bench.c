@@ -1,5 +1,6 @@
-/* bench.c - one training step per method, timed (see bench.h). The timing loop is shared by the tasks;
- * each task builds its model and a fixed batch and hands the loop a forward + backward of that batch. */
+/* bench.c - one training step per method, timed (see bench.h): cls, retinanet, upernet. The timing loop is
+ * shared by the tasks; each task builds its model and a fixed batch and hands the loop a forward + backward of
+ * that batch. */
 #include "bench.h"
 
 #include <cblas.h>
@@ -14,6 +15,7 @@
 #include "../../methods/method.h"
 #include "../../models/classifier.h"
 #include "../../models/det/retinanet.h"
+#include "../../models/seg/upernet.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -69,6 +71,43 @@ static tensor *det_step(void *self, graph *g, double *parts) {
     tensor *l;
     if (retinanet_loss(&k->net, g, x, b->metas, b->gts, &l, &parts[0], &parts[1])) return NULL;
     return loss_backward(g, l);
+}
+
+/* ---- upernet: the ADE20K segmentor, a synthetic batch (bench_seg_batch), decode + 0.4 aux cross-entropy ---- */
+typedef struct seg_bench {
+    upernet net;
+    const bench_cfg *cfg;
+    float *img;
+    uint8_t *labels;
+} seg_bench;
+
+static tensor *seg_step(void *self, graph *g, double *parts) {
+    seg_bench *k = self;
+    const bench_cfg *cfg = k->cfg;
+    tensor *x = tensor_new4(g, cfg->batch, 3, cfg->size, cfg->size, 0);
+    memcpy(x->data, k->img, sizeof(float) * x->n);
+    tensor *l;
+    if (upernet_loss(&k->net, g, x, k->labels, &l, &parts[0], &parts[1], NULL)) return NULL;
+    return loss_backward(g, l);
+}
+
+void bench_seg_batch(int batch, int size, int classes, uint64_t seed, float **images, uint8_t **labels) {
+    rng_t r;
+    rng_seed(&r, seed);
+    int64_t np = (int64_t)batch * size * size;
+    float *img = xmalloc(sizeof(float) * 3 * np);
+    uint8_t *lab = xmalloc((size_t)np);
+    for (int64_t i = 0; i < 3 * np; i++) img[i] = rng_normal(&r);
+    int nb = (size + 7) / 8; /* 8x8 blocks per side */
+    for (int b = 0; b < batch; b++) {
+        uint8_t *blk = xmalloc((size_t)nb * nb);
+        for (int i = 0; i < nb * nb; i++) blk[i] = rng_below(&r, 16) == 0 ? 255 : (uint8_t)rng_below(&r, (uint32_t)classes);
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++) lab[((int64_t)b * size + y) * size + x] = blk[(y / 8) * nb + x / 8];
+        free(blk);
+    }
+    *images = img;
+    *labels = lab;
 }
 
 /* warm-up and timed steps of one task (AdamW lr 1e-4, wd 0.05, as the recipes) */
@@ -213,6 +252,33 @@ static int bench_retinanet(const bench_cfg *cfg, const method *m, bench_result *
     return rc;
 }
 
+static int bench_upernet(const bench_cfg *cfg, const method *m, bench_result *r) {
+    swin_config sc;
+    if (swin_preset(cfg->backbone, &sc)) return -1;
+    sc.drop_path_rate = cfg->drop_path;
+    if (cfg->head_channels < 1 || cfg->aux_channels < 1 || cfg->classes < 1 || cfg->classes > 255)
+        return err_set("upernet bench: head %d, aux %d channels, %d classes (channels positive, classes 1..255)", cfg->head_channels,
+                       cfg->aux_channels, cfg->classes);
+    if (cfg->batch < 2) /* the 1x1 pooled PPM branch gives BatchNorm one value per channel otherwise */
+        return err_set("upernet bench: batch %d: BatchNorm in the heads needs a batch of at least 2", cfg->batch);
+    seg_bench k = {.cfg = cfg};
+    upernet_config nc;
+    upernet_config_default(&nc, &sc, cfg->classes); /* out indices 0..3, frozen_stages -1, aux on stage 2 (0.4), ignore 255 */
+    nc.channels = cfg->head_channels;
+    nc.aux_channels = cfg->aux_channels;
+    upernet_build(&k.net, &nc, &m->plug);
+    upernet_init(&k.net, cfg->seed);
+    bench_seg_batch(cfg->batch, cfg->size, cfg->classes, cfg->seed + 2, &k.img, &k.labels);
+    /* planned activation memory, as the segmentation trainer runs (train_seg: plan_memory 1); one fixed batch, so
+     * one plan */
+    bench_task t = {.ps = &k.net.ps, .self = &k, .step = seg_step, .plan = cfg->plan};
+    int rc = bench_run(cfg, m->name, &t, r);
+    free(k.img);
+    free(k.labels);
+    upernet_free(&k.net);
+    return rc;
+}
+
 int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     memset(r, 0, sizeof *r);
     snprintf(r->method, sizeof r->method, "%s", mname);
@@ -229,6 +295,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
         local.seed = cfg->seed + 1000003ull * (uint64_t)comm_rank(); /* other images on every rank */
     }
     if (cfg->task == BENCH_RETINANET) return bench_retinanet(&local, m, r);
+    if (cfg->task == BENCH_UPERNET) return bench_upernet(&local, m, r);
     return bench_cls(&local, m, r);
 }
 

@@ -1,20 +1,23 @@
 /* bench.h - the training-step benchmark behind `deltabench bench` / `make bench`: one full training
- * step (forward, backward, AdamW) per method, timed, of the classification model (task cls) or of the VOC
- * RetinaNet (task retinanet: Swin + FPN + RetinaHead, focal + L1 loss on a fixed synthetic batch); plus
- * the machine's measured sgemm peak for context. */
+ * step (forward, backward, AdamW) per method, timed, of the classification model (task cls), of the VOC
+ * RetinaNet (task retinanet: Swin + FPN + RetinaHead, focal + L1 loss on a fixed synthetic batch) or of the
+ * ADE20K UperNet (task upernet: Swin + UPerHead + FCN auxiliary head, cross-entropy on a fixed synthetic
+ * batch); plus the machine's measured sgemm peak for context. */
 #ifndef DB_BENCH_H
 #define DB_BENCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { BENCH_CLS = 0, BENCH_RETINANET = 1 };
+enum { BENCH_CLS = 0, BENCH_RETINANET = 1, BENCH_UPERNET = 2 };
 
 typedef struct bench_cfg {
-    int task; /* BENCH_CLS or BENCH_RETINANET */
+    int task; /* BENCH_CLS, BENCH_RETINANET or BENCH_UPERNET */
     char backbone[96];
     int size, batch, threads, steps, warmup, classes;
-    int neck_channels, head_channels, boxes; /* retinanet: FPN width, head tower width, gt boxes per image */
+    int neck_channels, head_channels, boxes; /* retinanet: FPN width, head tower width, gt boxes per image;
+                                              * upernet: head_channels is the UPerHead's channels */
+    int aux_channels;                        /* upernet: the FCN auxiliary head's channels */
     float drop_path;
     uint64_t seed;
     int plan; /* plan activation memory (graph_plan_enable); on by default in the CLI */
@@ -34,12 +37,15 @@ typedef struct bench_result {
     size_t plan_bytes, plan_live_peak; /* the plan's float block and its lower bound (0 without a plan) */
     int64_t trainable, total;
     float final_loss;
-    double loss_parts[2]; /* retinanet: loss_cls, loss_bbox of the last step */
+    double loss_parts[2]; /* retinanet: loss_cls, loss_bbox; upernet: loss_decode, loss_aux (x 0.4); of the last step */
     int n_ranks;          /* ranks: the number of ranks; allreduce_s the median seconds of the gradient all-reduce
                            * (on rank 0, so it includes waiting for the slowest rank's backward) */
     double allreduce_s;
 } bench_result;
 
+/* The upernet task's fixed batch, drawn from seed: images (B, 3, S, S) N(0, 1) float32 and labels (B*S*S) uint8,
+ * 8x8-pixel blocks of one class in [0, classes) with about one block in 16 ignore_index 255. Caller frees both. */
+void bench_seg_batch(int batch, int size, int classes, uint64_t seed, float **images, uint8_t **labels);
 /* Run one method's benchmark of cfg->task in this process. Returns 0 or -1 (err_msg). */
 int bench_method(const bench_cfg *cfg, const char *method, bench_result *r);
 /* Best-of-3 GFLOP/s of an n x n x n sgemm on `threads` threads: through the engine's gemm (engine = 1: its own

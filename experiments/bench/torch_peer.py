@@ -513,6 +513,25 @@ class Swin(nn.Module):
         return tuple(outs)
 
 
+def parse_backbone(name):
+    """A preset, or deltabench's tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>[:w<window>] -> (e, depths, heads, window)."""
+    if name in PRESETS:
+        return PRESETS[name] + (7,)
+    parts = name.split(':')
+    try:
+        if parts[0] != 'tiny' or len(parts) not in (4, 5):
+            raise ValueError
+        d = tuple(int(x) for x in parts[2].split(','))
+        h = tuple(int(x) for x in parts[3].split(','))
+        w = int(parts[4][1:]) if len(parts) == 5 and parts[4][:1] == 'w' else 7
+        if len(parts) == 5 and parts[4][:1] != 'w' or len(d) != 4 or len(h) != 4:
+            raise ValueError
+        return int(parts[1]), d, h, w
+    except ValueError:
+        raise SystemExit('torch_peer: unknown backbone %r (%s or tiny:<embed>:<depths>:<heads>[:w<window>])'
+                         % (name, ', '.join(sorted(PRESETS))))
+
+
 def count_trainable(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

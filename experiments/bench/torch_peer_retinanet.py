@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torchvision.ops import box_iou, sigmoid_focal_loss
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import METHODS, PRESETS, Swin  # noqa: E402
+from torch_peer import METHODS, Swin, parse_backbone  # noqa: E402
 
 
 class ConvModule(nn.Module):
@@ -217,25 +217,6 @@ class RetinaHead(nn.Module):
             loss_bbox = loss_bbox + ((pr - bt[:, off:off + n].reshape(-1, 4)).abs() * w).sum() / avg
             off += n
         return loss_cls, loss_bbox
-
-
-def parse_backbone(name):
-    """A preset, or deltabench's tiny:<embed>:<d0,d1,d2,d3>:<h0,h1,h2,h3>[:w<window>] -> (e, depths, heads, window)."""
-    if name in PRESETS:
-        return PRESETS[name] + (7,)
-    parts = name.split(':')
-    try:
-        if parts[0] != 'tiny' or len(parts) not in (4, 5):
-            raise ValueError
-        d = tuple(int(x) for x in parts[2].split(','))
-        h = tuple(int(x) for x in parts[3].split(','))
-        w = int(parts[4][1:]) if len(parts) == 5 and parts[4][:1] == 'w' else 7
-        if len(parts) == 5 and parts[4][:1] != 'w' or len(d) != 4 or len(h) != 4:
-            raise ValueError
-        return int(parts[1]), d, h, w
-    except ValueError:
-        raise SystemExit('torch_peer_retinanet: unknown backbone %r (%s or tiny:<embed>:<depths>:<heads>[:w<window>])'
-                         % (name, ', '.join(sorted(PRESETS))))
 
 
 class RetinaNet(nn.Module):
