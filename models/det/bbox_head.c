@@ -2,6 +2,8 @@
  * loss (see bbox_head.h). */
 #include "bbox_head.h"
 
+#include "nms.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,4 +269,82 @@ void bbox_head_loss(const bbox_head *h, graph *g, tensor *cls, tensor *reg, cons
     /* (K, 4k) -> decoded boxes of the positives (npos, 4) -> GIoU / K x 10 */
     tensor *pb = op_bbox_decode_select(g, reg, &c->coder, rois->data, idx, cl, npos);
     *loss_bbox = op_giou_loss(g, pb, tg, wt, c->giou_eps, (float)avg_box, c->loss_bbox_weight);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* refinement between stages and test-time boxes                                                    */
+void bbox_head_regress_by_class(const bbox_head_config *c, const float *rois, int rstride, const int *labels, const float *reg,
+                                int n, float img_h, float img_w, float *out) {
+    int w = c->reg_class_agnostic ? 4 : 4 * c->num_classes;
+    size_t cap = (size_t)(n ? n : 1);
+    float *r4 = xmalloc(sizeof(float) * 4 * cap), *d4 = xmalloc(sizeof(float) * 4 * cap);
+    for (int i = 0; i < n; i++) {
+        int cl = c->reg_class_agnostic ? 0 : labels[i];
+        DB_ASSERT(cl >= 0 && cl < c->num_classes, "regress_by_class: label %d of %d classes", cl, c->num_classes);
+        memcpy(r4 + 4 * (size_t)i, rois + (size_t)i * rstride, sizeof(float) * 4);
+        memcpy(d4 + 4 * (size_t)i, reg + (size_t)i * w + 4 * cl, sizeof(float) * 4); /* torch.gather of 4 label .. 4 label + 3 */
+    }
+    delta_decode(&c->coder, r4, d4, n, 1, img_h, img_w, out); /* max_shape = img_shape */
+    free(r4), free(d4);
+}
+
+static int argmax_first(const float *v, int n) {
+    int k = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[k]) k = j;
+    return k;
+}
+
+void bbox_head_refine(const bbox_head *h, graph *g, const tensor *rois, const bbox_targets *t, const tensor *cls, const tensor *reg,
+                      const rcnn_sampling *s, const det_img_meta *metas, int B, float **props, int *nprops) {
+    const bbox_head_config *c = &h->cfg;
+    int K = rois->shape[0], C1 = cls->shape[1], W = reg->shape[1];
+    DB_ASSERT(t->K == K && cls->shape[0] == K && reg->shape[0] == K && C1 == c->num_classes + 1, "refine: %d rois, %d targets", K, t->K);
+    int o = 0;
+    for (int b = 0; b < B; b++) {
+        int nb = s[b].npos + s[b].nneg;
+        int *lab = xmalloc(sizeof(int) * (size_t)(nb ? nb : 1));
+        for (int i = 0; i < nb; i++) {
+            int l = t->labels[o + i];
+            lab[i] = l == c->num_classes ? argmax_first(cls->data + (size_t)(o + i) * C1, c->num_classes) : l;
+        }
+        float *dec = xmalloc(sizeof(float) * 4 * (size_t)(nb ? nb : 1));
+        bbox_head_regress_by_class(c, rois->data + 5 * (size_t)o + 1, 5, lab, reg->data + (size_t)o * W, nb, (float)metas[b].img_h,
+                                   (float)metas[b].img_w, dec);
+        float *p = arena_alloc(&g->mem, sizeof(float) * 4 * (size_t)(nb ? nb : 1));
+        int k = 0;
+        for (int i = 0; i < nb; i++) {
+            if (i < s[b].npos && s[b].pos_is_gt[i]) continue; /* gts added as proposals are not carried on */
+            memcpy(p + 4 * (size_t)k++, dec + 4 * (size_t)i, sizeof(float) * 4);
+        }
+        props[b] = p, nprops[b] = k;
+        free(lab), free(dec);
+        o += nb;
+    }
+}
+
+void rcnn_test_cfg_default(rcnn_test_cfg *c) {
+    c->score_thr = 0.05f, c->nms_iou = 0.5f, c->max_per_img = 100, c->mask_thr_binary = 0.5f;
+}
+
+int bbox_head_get_bboxes(const bbox_head *h, const float *rois, int rstride, const float *cls_logits, const float *reg, int n,
+                         const det_img_meta *m, const rcnn_test_cfg *tc, det_result *out) {
+    const bbox_head_config *c = &h->cfg;
+    int C = c->num_classes, C1 = C + 1, k = c->reg_class_agnostic ? 1 : C;
+    size_t cap = (size_t)(n ? n : 1);
+    float *sc = xmalloc(sizeof(float) * C1 * cap), *r4 = xmalloc(sizeof(float) * 4 * cap), *bx = xmalloc(sizeof(float) * 4 * k * cap);
+    for (int i = 0; i < n; i++) { /* F.softmax(cls_score, dim=1) */
+        const float *x = cls_logits + (size_t)i * C1;
+        float mx = x[0], z = 0;
+        for (int j = 1; j < C1; j++) mx = x[j] > mx ? x[j] : mx;
+        for (int j = 0; j < C1; j++) z += sc[(size_t)i * C1 + j] = expf(x[j] - mx);
+        for (int j = 0; j < C1; j++) sc[(size_t)i * C1 + j] /= z;
+        memcpy(r4 + 4 * (size_t)i, rois + (size_t)i * rstride, sizeof(float) * 4);
+    }
+    delta_decode(&c->coder, r4, reg, n, k, (float)m->img_h, (float)m->img_w, bx); /* (n, 4k), clipped to img_shape */
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        for (int j = 0; j < 4; j++) bx[4 * i + j] /= m->scale_factor[j]; /* rescale */
+    int kept = nms_multiclass(bx, k > 1, sc, C1, n, C, tc->score_thr, tc->nms_iou, tc->max_per_img, out);
+    free(sc), free(r4), free(bx);
+    return kept;
 }

@@ -13,7 +13,8 @@
  * 1); GIoU on the positives' decoded boxes of their gt class (decode without clipping) / #rois (avg_factor =
  * bbox_targets.size(0)), times 10. The stage weights 1, 0.5, 0.25 are the caller's (CASCADE_STAGE_LOSS_WEIGHTS).
  *
- * Between stages (refine_bboxes) and at test time (cascade scoring): bbox_head_refine, cascade_get_bboxes.
+ * Between stages (refine_bboxes): bbox_head_refine; at test time (CascadeRoIHead.simple_test):
+ * bbox_head_regress_by_class between stages and bbox_head_get_bboxes on the stages' mean logits.
  *
  * Parameters under prefix (e.g. "roi_head.bbox_head.0."): shared_convs.{i}.conv.weight, shared_convs.{i}.bn.
  * {weight,bias,running_mean,running_var}, shared_fcs.0.{weight,bias}, fc_cls.*, fc_reg.*. */
@@ -99,5 +100,32 @@ void bbox_head_loss(const bbox_head *h, graph *g, tensor *cls, tensor *reg, cons
  * when kcls == 1) against rois (K, 5) -> boxes (n, 4), delta_decode without clipping (as BBoxHead.loss). */
 tensor *op_bbox_decode_select(graph *g, tensor *reg, const delta_coder *coder, const float *rois, const int *idx, const int *cls_idx,
                               int n);
+
+/* BBoxHead.regress_by_class on n rois (row i at rois + i * rstride + roff: (x1, y1, x2, y2)): the 4 deltas of
+ * labels[i] (class-wise; column 0 when class-agnostic) of reg (n, 4k), decoded with max_shape img (clipped to
+ * [0, img_w] x [0, img_h]) -> out (n, 4). No gradient (mmdet runs it under no_grad or at test time). */
+void bbox_head_regress_by_class(const bbox_head_config *c, const float *rois, int rstride, const int *labels, const float *reg,
+                                int n, float img_h, float img_w, float *out);
+
+/* CascadeRoIHead.forward_train between stage i and i + 1 (BBoxHead.refine_bboxes): every sampled roi's label is
+ * its target label, background (num_classes) replaced by argmax of cls[:, :num_classes] (first maximum);
+ * regress_by_class with the image's img_shape; the positives that are gts added as proposals (pos_is_gt)
+ * dropped. props[b] (nprops[b], 4) in the graph's arena are the next stage's proposals. */
+void bbox_head_refine(const bbox_head *h, graph *g, const tensor *rois, const bbox_targets *t, const tensor *cls, const tensor *reg,
+                      const rcnn_sampling *s, const det_img_meta *metas, int B, float **props, int *nprops);
+
+/* test_cfg.rcnn of the base model: score_thr 0.05, NMS IoU 0.5, max_per_img 100, mask_thr_binary 0.5. */
+typedef struct rcnn_test_cfg {
+    float score_thr, nms_iou;
+    int max_per_img;
+    float mask_thr_binary;
+} rcnn_test_cfg;
+void rcnn_test_cfg_default(rcnn_test_cfg *c);
+
+/* BBoxHead.get_bboxes(rescale=True) of one image: scores = softmax(cls_logits (n, num_classes + 1)); boxes =
+ * decode(rois (row stride rstride, (x1, y1, x2, y2) at offset roff), reg (n, 4k)) clipped to img_shape, divided
+ * by scale_factor; multiclass_nms (nms.h) -> out (original-image pixels, det_result_free). Returns the count. */
+int bbox_head_get_bboxes(const bbox_head *h, const float *rois, int rstride, const float *cls_logits, const float *reg, int n,
+                         const det_img_meta *m, const rcnn_test_cfg *tc, det_result *out);
 
 #endif

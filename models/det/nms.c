@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../core/common.h"
 
@@ -107,4 +108,37 @@ int nms_boxes(const float *boxes, const float *scores, int n, float iou_thr, int
 
 int nms_batched(const float *boxes, const float *scores, const int *idxs, int n, float iou_thr, int *keep) {
     return nms_run(boxes, scores, idxs, n, iou_thr, keep);
+}
+
+int nms_multiclass(const float *boxes, int box_per_class, const float *scores, int score_stride, int n, int C, float score_thr,
+                   float nms_iou, int max_per_img, det_result *out) {
+    int nc = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < C; k++) nc += scores[(size_t)i * score_stride + k] > score_thr;
+    size_t cap = (size_t)(nc ? nc : 1);
+    float *cb = xmalloc(sizeof(float) * 4 * cap), *cs = xmalloc(sizeof(float) * cap);
+    int *cl = xmalloc(sizeof(int) * cap), *keep = xmalloc(sizeof(int) * cap);
+    nc = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < C; k++) {
+            float s = scores[(size_t)i * score_stride + k];
+            if (!(s > score_thr)) continue;
+            const float *b = boxes + (box_per_class ? 4 * ((size_t)i * C + k) : 4 * (size_t)i);
+            memcpy(cb + 4 * (size_t)nc, b, 4 * sizeof(float));
+            cs[nc] = s;
+            cl[nc++] = k;
+        }
+    int nkeep = nc ? nms_batched(cb, cs, cl, nc, nms_iou, keep) : 0;
+    if (max_per_img > 0 && nkeep > max_per_img) nkeep = max_per_img;
+    out->n = nkeep;
+    out->boxes = xmalloc(sizeof(float) * 4 * (size_t)(nkeep ? nkeep : 1));
+    out->scores = xmalloc(sizeof(float) * (size_t)(nkeep ? nkeep : 1));
+    out->labels = xmalloc(sizeof(int) * (size_t)(nkeep ? nkeep : 1));
+    for (int q = 0; q < nkeep; q++) {
+        memcpy(out->boxes + 4 * (size_t)q, cb + 4 * (size_t)keep[q], 4 * sizeof(float));
+        out->scores[q] = cs[keep[q]];
+        out->labels[q] = cl[keep[q]];
+    }
+    free(cb), free(cs), free(cl), free(keep);
+    return nkeep;
 }

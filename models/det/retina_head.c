@@ -224,9 +224,6 @@ int retina_head_get_bboxes(const retina_head *h, tensor *const *cls, tensor *con
     float *lvl_anchor = xmalloc(sizeof(float) * 4 * (size_t)maxnl), *sel_a = xmalloc(sizeof(float) * 4 * (size_t)maxnl),
           *sel_d = xmalloc(sizeof(float) * 4 * (size_t)maxnl);
     score_idx *si = xmalloc(sizeof(score_idx) * (size_t)maxnl);
-    /* candidates (box, class) above the score threshold */
-    float *cb = xmalloc(sizeof(float) * 4 * (size_t)cap * C), *cs = xmalloc(sizeof(float) * (size_t)cap * C);
-    int *cl = xmalloc(sizeof(int) * (size_t)cap * C), *keep = xmalloc(sizeof(int) * (size_t)cap * C);
     for (int b = 0; b < B; b++) {
         const det_img_meta *m = &metas[b];
         int n = 0;
@@ -262,28 +259,8 @@ int retina_head_get_bboxes(const retina_head *h, tensor *const *cls, tensor *con
             for (int i = 0; i < n; i++)
                 for (int k = 0; k < 4; k++) boxes[4 * (size_t)i + k] /= m->scale_factor[k];
         /* multiclass NMS: every (box, class) with score > score_thr, per-class NMS, the first max_per_img */
-        int nc = 0;
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < C; k++) {
-                float s = scores[(size_t)i * C + k];
-                if (!(s > c->score_thr)) continue;
-                memcpy(cb + 4 * (size_t)nc, boxes + 4 * (size_t)i, 4 * sizeof(float));
-                cs[nc] = s;
-                cl[nc++] = k;
-            }
-        int nkeep = nc ? nms_batched(cb, cs, cl, nc, c->nms_iou, keep) : 0;
-        if (c->max_per_img > 0 && nkeep > c->max_per_img) nkeep = c->max_per_img;
-        det_result *r = &out[b];
-        r->n = nkeep;
-        r->boxes = xmalloc(sizeof(float) * 4 * (size_t)(nkeep ? nkeep : 1));
-        r->scores = xmalloc(sizeof(float) * (size_t)(nkeep ? nkeep : 1));
-        r->labels = xmalloc(sizeof(int) * (size_t)(nkeep ? nkeep : 1));
-        for (int q = 0; q < nkeep; q++) {
-            memcpy(r->boxes + 4 * (size_t)q, cb + 4 * (size_t)keep[q], 4 * sizeof(float));
-            r->scores[q] = cs[keep[q]];
-            r->labels[q] = cl[keep[q]];
-        }
+        nms_multiclass(boxes, 0, scores, C, n, C, c->score_thr, c->nms_iou, c->max_per_img, &out[b]);
     }
-    free(boxes), free(scores), free(lvl_anchor), free(sel_a), free(sel_d), free(si), free(cb), free(cs), free(cl), free(keep);
+    free(boxes), free(scores), free(lvl_anchor), free(sel_a), free(sel_d), free(si);
     return 0;
 }
