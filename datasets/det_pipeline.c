@@ -46,7 +46,7 @@ int det_pipeline_apply(const det_pipeline_cfg *c, int train, dense_sample *s, rn
 
 void det_batch_free(det_batch *b) {
     if (b->gts)
-        for (int i = 0; i < b->n; i++) free(b->gts[i].boxes), free(b->gts[i].labels);
+        for (int i = 0; i < b->n; i++) free(b->gts[i].boxes), free(b->gts[i].labels), free(b->gts[i].masks);
     free(b->images), free(b->metas), free(b->gts), free(b->index);
     memset(b, 0, sizeof *b);
 }

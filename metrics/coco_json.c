@@ -8,8 +8,7 @@
 #include "../core/common.h"
 #include "../datasets/json_scan.h"
 
-/* Rasterise one coco_seg at h x w into r (pycocotools' annToRLE). */
-static int seg_to_rle(const coco_seg *sg, int h, int w, rle *r) {
+int coco_seg_to_rle(const coco_seg *sg, int h, int w, rle *r) {
     memset(r, 0, sizeof *r);
     switch (sg->kind) {
     case COCO_SEG_POLY: {
@@ -90,7 +89,7 @@ int coco_gt_from_dataset(const coco_dataset *ds, int need_masks, const char *src
         g->iscrowd = a->iscrowd;
         if (need_masks && a->image >= 0) {
             const coco_image *im = &ds->images[a->image];
-            if (seg_to_rle(&a->seg, im->height, im->width, &g->mask) < 0) {
+            if (coco_seg_to_rle(&a->seg, im->height, im->width, &g->mask) < 0) {
                 err_prefix("%s: annotations[%d] (id %lld)", src, j, (long long)a->id);
                 coco_gt_free(gt);
                 return -1;
@@ -353,7 +352,7 @@ int coco_results_parse(const char *buf, size_t n, const char *src, const coco_gt
                 c = rle_check(&d->mask);
             } else if (e.seg_kind == 3 && box_mode) {
                 coco_seg sg = {.kind = COCO_SEG_POLY, .n_polys = e.n_polys, .poly_len = e.poly_len, .xy = e.xy};
-                c = seg_to_rle(&sg, im->h, im->w, &d->mask);
+                c = coco_seg_to_rle(&sg, im->h, im->w, &d->mask);
             } else if (e.seg_kind == 0 && box_mode && e.n_bbox == 4) {
                 double x1 = e.bbox[0], x2 = e.bbox[0] + e.bbox[2], y1 = e.bbox[1], y2 = e.bbox[1] + e.bbox[3];
                 double xy[8] = {x1, y1, x1, y2, x2, y2, x2, y1};

@@ -7,6 +7,12 @@
 #include "../datasets/coco.h"
 #include "coco_eval.h"
 
+/* Rasterise one annotation's segmentation at h x w into r, as pycocotools' annToRLE (what mmdet 2.11's
+ * LoadAnnotations._poly2mask does): polygons through frPyObjects (a first polygon of exactly 4 numbers makes
+ * the whole list boxes, as pycocotools) and merged; uncompressed RLE taken at its own "size"; compressed RLE
+ * parsed. Returns 0 or -1 (err_set; r left empty). */
+int coco_seg_to_rle(const coco_seg *sg, int h, int w, rle *r);
+
 /* Convert a loaded dataset. need_masks: rasterise every annotation's segmentation (polygons with
  * rle_from_poly at the image size, merged; uncompressed or compressed RLE decoded). src names the file in
  * messages. Returns 0 or -1 (err_set naming src and the annotation). */

@@ -4,6 +4,8 @@
 #ifndef DB_DET_TYPES_H
 #define DB_DET_TYPES_H
 
+#include <stdint.h>
+
 /* mmdet's img_metas entry: ori_shape, img_shape (after resize), pad_shape (after padding; the batch tensor
  * may be larger still, padded to the largest image), scale_factor (w, h, w, h), flip. */
 typedef struct det_img_meta {
@@ -23,6 +25,10 @@ typedef struct det_gt {
     int n_ignore;
     float *boxes_ignore; /* (n_ignore, 4) */
     int *labels_ignore;
+    /* instance masks (COCO), one per box in the same order: n x mask_h x mask_w row-major 0/1, at the padded
+     * size of the image (mmdet pads BitmapMasks to pad_shape); NULL for box-only data */
+    uint8_t *masks;
+    int mask_h, mask_w;
 } det_gt;
 
 /* Detections of one image: n boxes (n x 4) in original-image pixels, score, label 0..K-1. */
