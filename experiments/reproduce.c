@@ -22,10 +22,11 @@
 #include "report.h"
 #include "results.h"
 #include "train_cls.h"
+#include "train_coco.h"
 #include "train_det.h"
 #include "train_seg.h"
 
-const char *const reproduce_tasks = "cls, voc, ade20k";
+const char *const reproduce_tasks = "cls, voc, ade20k, coco";
 
 void repro_opts_default(repro_opts *o) {
     memset(o, 0, sizeof *o);
@@ -164,8 +165,47 @@ static int ensure_synth_ade(const recipe *r, const recipe_dataset *d, int quiet)
     return file_write_atomic(path, desc, strlen(desc));
 }
 
+/* a synthetic COCO folder (annotations/instances_<split>.json, <split>/) with polygon and RLE masks, one
+ * synth_coco_write per split, sized by "synth_cfg"; <root>/synth.json as for VOC */
+static int ensure_synth_coco(const recipe *r, const recipe_dataset *d, int quiet) {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "synth_cfg");
+    int n_train = cfg_int(c, "train", 200), n_val = cfg_int(c, "val", 50), min_side = cfg_int(c, "min_side", 0),
+        max_side = cfg_int(c, "max_side", 0), max_objects = cfg_int(c, "max_objects", 0);
+    double crowd = 0.3;
+    const cJSON *cp = c ? cJSON_GetObjectItemCaseSensitive(c, "crowd_prob") : NULL;
+    if (cJSON_IsNumber(cp)) crowd = cp->valuedouble;
+    const cJSON *dj = recipe_dataset_json(r, d->key);
+    const cJSON *trs = cJSON_GetObjectItemCaseSensitive(dj, "train"), *tes = cJSON_GetObjectItemCaseSensitive(dj, "test");
+    const char *tr = cJSON_IsString(trs) ? trs->valuestring : "train2017", *te = cJSON_IsString(tes) ? tes->valuestring : "val2017";
+    char desc[640], path[1200];
+    snprintf(desc, sizeof desc,
+             "{\"kind\": \"coco\", \"writer\": \"synth_coco_write/1\", \"%s\": %d, \"%s\": %d, \"min_side\": %d, \"max_side\": %d, "
+             "\"max_objects\": %d, \"crowd_prob\": %g, \"seed\": %llu}\n",
+             tr, n_train, te, n_val, min_side, max_side, max_objects, crowd, (unsigned long long)r->seed);
+    snprintf(path, sizeof path, "%s/synth.json", d->root);
+    size_t n = 0;
+    char *have = file_exists(path) ? file_read_all(path, &n) : NULL;
+    int same = have && !strcmp(have, desc);
+    free(have);
+    if (same) return 0;
+    if (!quiet) fprintf(stderr, "writing the synthetic COCO set (%d %s, %d %s images) to %s\n", n_train, tr, n_val, te, d->root);
+    if (mkdir_p(d->root)) return -1;
+    remove(path);
+    for (int k = 0; k < 2; k++) {
+        synth_coco_cfg cc = {.split = k ? te : tr, .n_images = k ? n_val : n_train, .min_side = min_side, .max_side = max_side,
+                             .max_objects = max_objects, .crowd_prob = (float)crowd, .seed = r->seed * 2 + (uint64_t)k};
+        synth_summary sum;
+        if (synth_coco_write(d->root, &cc, &sum)) return err_prefix("%s", d->root);
+        if (!quiet)
+            fprintf(stderr, "  %s: %d images, %d objects (%d polygon, %d RLE, %d crowd)\n", cc.split, sum.n_images, sum.n_objects, sum.n_polygon,
+                    sum.n_rle, sum.n_crowd);
+    }
+    return file_write_atomic(path, desc, strlen(desc));
+}
+
 static int ensure_synth_here(const recipe *r, const recipe_dataset *d, int quiet) {
     if (!strcmp(d->synth, "voc_det")) return ensure_synth_voc(r, d, quiet);
+    if (!strcmp(d->synth, "coco")) return ensure_synth_coco(r, d, quiet);
     if (!strcmp(d->synth, "ade20k")) return ensure_synth_ade(r, d, quiet);
     synth_kind k;
     if (synth_kind_parse(d->synth, &k)) return -1;
@@ -479,6 +519,88 @@ static double seg_step_s(const recipe *r) {
     return best < 1e29 ? best * r->batch / B : -1;
 }
 
+static int coco_run(const repro_run *q, repro_out *out) {
+    char dets[1500];
+    snprintf(dets, sizeof dets, "%s/results", q->run_dir);
+    coco_run_spec s = {.r = q->r, .ds = q->ds, .method = q->method, .results_key = q->key, .pretrained = q->weights, .run_dir = q->run_dir,
+                       .results_path = q->results, .resume = 1, .restart_if_stale = 1, .quiet = q->quiet, .data_desc = q->data_desc,
+                       .dets_prefix = dets};
+    coco_run_out ro;
+    if (coco_train_run(&s, &ro)) return -1;
+    out->metric[0] = ro.bbox[0], out->metric[1] = ro.bbox[1], out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
+    return 0;
+}
+
+static void coco_print(const char *ds, const char *key, const repro_out *o) {
+    printf("%-10s %-18s box AP %6.2f  AP50 %6.2f  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->metric[1], o->wall_s,
+           (long long)o->trainable);
+}
+
+/* the images of the train split's annotation file (an upper bound: mmdet drops those without annotations) */
+static int64_t coco_iters(const recipe *r, const recipe_dataset *d) {
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "train");
+    char path[1400];
+    snprintf(path, sizeof path, "%s/annotations/instances_%s.json", d->root, cJSON_IsString(tr) ? tr->valuestring : "train2017");
+    if (!file_exists(path)) return 0;
+    coco_dataset ds;
+    if (coco_load(path, NULL, &ds)) return 0;
+    int n = ds.n_images;
+    coco_free(&ds);
+    int64_t it = (int64_t)(n / (r->batch > 0 ? r->batch : 1)) * r->epochs;
+    return r->max_iters > 0 && r->max_iters < it ? r->max_iters : it;
+}
+
+/* one Cascade R-CNN training step (full fine-tuning) on a test_scale-sized image with a few boxes, best of three */
+static double coco_step_s(const recipe *r) {
+    swin_config sc;
+    if (swin_preset(r->backbone, &sc)) return -1;
+    cascade_rcnn_config nc;
+    cascade_rcnn_config_default(&nc, &sc, (int)recipe_num(r, "num_classes", 80), (int)recipe_num(r, "fpn_channels", 256));
+    for (int i = 0; i < CASCADE_STAGES; i++) {
+        nc.bbox[i].conv_out_channels = (int)recipe_num(r, "conv_out_channels", nc.bbox[i].conv_out_channels);
+        nc.bbox[i].fc_out_channels = (int)recipe_num(r, "fc_out_channels", nc.bbox[i].fc_out_channels);
+        nc.bbox[i].sampler.num = (int)recipe_num(r, "rcnn_samples", nc.bbox[i].sampler.num);
+    }
+    int tp = (int)recipe_num(r, "rpn_train_proposals", nc.rpn.train_proposal.max_per_img);
+    nc.rpn.train_proposal.nms_pre = nc.rpn.train_proposal.max_per_img = tp;
+    cascade_rcnn net;
+    cascade_rcnn_build(&net, &nc, &method_find("full")->plug);
+    cascade_rcnn_init(&net, 0);
+    int L = 1333, S = 800;
+    const cJSON *is = cJSON_GetObjectItemCaseSensitive(r->json, "test_scale");
+    if (cJSON_GetArraySize(is) == 2) L = cJSON_GetArrayItem(is, 0)->valueint, S = cJSON_GetArrayItem(is, 1)->valueint;
+    int H = (S + 31) / 32 * 32, W = (L + 31) / 32 * 32, B = r->batch < 2 ? r->batch : 2;
+    det_img_meta metas[2];
+    det_gt gts[2];
+    float box[12] = {0.2f * L, 0.2f * S, 0.6f * L, 0.7f * S, 0.5f * L, 0.1f * S, 0.9f * L, 0.5f * S, 0.05f * L, 0.6f * S, 0.3f * L, 0.95f * S};
+    int lab[3] = {3, 1, 0};
+    for (int i = 0; i < B; i++) {
+        metas[i] = (det_img_meta){.ori_h = S, .ori_w = L, .img_h = S, .img_w = L, .pad_h = H, .pad_w = W, .scale_factor = {1, 1, 1, 1}};
+        gts[i] = (det_gt){.n = 3, .boxes = box, .labels = lab};
+    }
+    graph g;
+    graph_init(&g, 64 << 20);
+    g.training = 1;
+    double best = 1e30;
+    for (int k = 0; k < 3; k++) {
+        double t0 = time_now();
+        graph_reset(&g);
+        tensor *x = tensor_new4(&g, B, 3, H, W, 0);
+        for (int64_t i = 0; i < x->n; i++) x->data[i] = (float)((i * 7919) % 255) / 255.0f - 0.5f;
+        tensor *l;
+        rng_t rr;
+        rng_seed(&rr, 1);
+        if (cascade_rcnn_loss(&net, &g, x, metas, gts, &rr, &l, NULL)) break;
+        tensor_grad(&g, l)[0] = 1;
+        graph_backward(&g);
+        double dt = time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    graph_free(&g);
+    cascade_rcnn_free(&net);
+    return best < 1e29 ? best * r->batch / B : -1;
+}
+
 typedef struct repro_task_row {
     const char *task;
     int (*run)(const repro_run *q, repro_out *out);
@@ -492,6 +614,7 @@ static const repro_task_row task_rows[] = {
     {"cls", cls_run, cls_print, cls_iters, estimate_step_s, "full-tuning classification"},
     {"voc", det_run, det_print, det_iters, det_step_s, "full-tuning RetinaNet"},
     {"ade20k", seg_run, seg_print, seg_iters, seg_step_s, "full-tuning UperNet"},
+    {"coco", coco_run, coco_print, coco_iters, coco_step_s, "full-tuning Cascade R-CNN"},
 };
 
 int reproduce_task(const char *task, const repro_opts *o_in) {

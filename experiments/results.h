@@ -15,7 +15,8 @@
 #include <stdint.h>
 
 #define RESULTS_SCHEMA "deltabench-results/1"
-#define RESULTS_MAX_METRICS 8
+#define RESULTS_MAX_METRICS 12 /* COCO: bbox and segm mAP, mAP_50, mAP_75, mAP_s, mAP_m, mAP_l */
+#define RESULTS_MAX_PARTS 12   /* Cascade Mask R-CNN logs 11 losses */
 
 /* One run (one dataset x one method), filled by the trainer and passed to results_write_run; the same
  * struct comes back from results_read_run (then every pointer is owned by it: results_run_free).
@@ -55,8 +56,8 @@ typedef struct results_run {
     /* Loss components beside the total (detection: loss_cls, loss_bbox), curve/<name>, listed in the
      * attribute curve_parts; 0 for classification. */
     int n_curve_parts;
-    const char *curve_part_name[4];
-    const double *curve_part[4];
+    const char *curve_part_name[RESULTS_MAX_PARTS];
+    const double *curve_part[RESULTS_MAX_PARTS];
     /* Evaluation: n_metrics named metrics (e.g. "top1","top5", in percent), each evaluated n_eval times. */
     int n_metrics;
     const char *metric[RESULTS_MAX_METRICS];

@@ -25,7 +25,7 @@
 #include "recipe.h"
 #include "results.h"
 
-#define TRAIN_MAX_PARTS 4
+#define TRAIN_MAX_PARTS RESULTS_MAX_PARTS
 
 typedef struct train_task {
     void *self;
