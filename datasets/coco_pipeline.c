@@ -179,6 +179,23 @@ int coco_mask_tight_box(const uint8_t *m, int w, int h, float box[4]) {
     return 1;
 }
 
+int coco_group_sampler(const coco_dataset *ds, const int *keep, int n_keep, int batch, uint64_t seed, int epoch, int **order,
+                       int *n_out) {
+    uint8_t *flag = xmalloc((size_t)(n_keep > 0 ? n_keep : 1));
+    for (int i = 0; i < n_keep; i++) {
+        if (keep[i] < 0 || keep[i] >= ds->n_images) {
+            free(flag);
+            return err_set("coco_group_sampler: image index %d of %d", keep[i], ds->n_images);
+        }
+        flag[i] = ds->images[keep[i]].width > ds->images[keep[i]].height;
+    }
+    int rc = det_group_sampler_flags(flag, n_keep, batch, seed, epoch, order, n_out);
+    free(flag);
+    if (rc) return -1;
+    for (int i = 0; i < *n_out; i++) (*order)[i] = keep[(*order)[i]];
+    return 0;
+}
+
 int coco_batch_load(const coco_dataset *ds, const char *img_dir, const coco_pipeline_cfg *c, int train, const int *idx,
                     int n, uint64_t seed, det_batch *b) {
     if (n < 1) return err_set("coco_batch_load: %d images", n);

@@ -84,6 +84,12 @@ int coco_pipeline_test(const coco_pipeline_cfg *c, dense_sample *s, det_img_meta
  * empty. */
 int coco_mask_tight_box(const uint8_t *m, int w, int h, float box[4]);
 
+/* mmdet GroupSampler over the images keep[0..n_keep-1] of ds (e.g. coco_filter_images' list): grouped by
+ * the aspect flag w / h > 1 (CustomDataset._set_group_flag, from the annotated sizes), as det_group_sampler;
+ * *order gets n_out dataset indices (malloc'd), a multiple of batch, each batch of one group. */
+int coco_group_sampler(const coco_dataset *ds, const int *keep, int n_keep, int batch, uint64_t seed, int epoch, int **order,
+                       int *n_out);
+
 /* Load, transform and collate the images idx[0..n-1] of ds into b (det_pipeline.h's batch: images padded to
  * the largest, metas, gts with masks at each image's pad_shape). train: the train pipeline with masks, one
  * generator per image seeded by (seed, idx[i]); else the test pipeline, boxes kept, no masks. */

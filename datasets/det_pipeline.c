@@ -58,21 +58,13 @@ static void shuffle(int *a, int n, rng_t *r) {
     }
 }
 
-int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int epoch, int **order, int *n_out) {
-    unsigned char *wide = xmalloc((size_t)(ds->n ? ds->n : 1));
-    for (int i = 0; i < ds->n; i++) wide[i] = ds->images[i].width > ds->images[i].height;
-    int rc = det_group_sampler_flags(wide, ds->n, batch, seed, epoch, order, n_out);
-    free(wide);
-    return rc;
-}
-
-int det_group_sampler_flags(const unsigned char *wide, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out) {
+int det_group_sampler_flags(const uint8_t *flag, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out) {
     if (n < 1 || batch < 1) return err_set("detection sampler: %d images, batch %d", n, batch);
     rng_t r;
     rng_seed(&r, seed * 1000003ULL + (uint64_t)epoch * 7919ULL + 11);
     int n_chunks = 0, total = 0;
     int cnt[2] = {0, 0};
-    for (int i = 0; i < n; i++) cnt[wide[i] != 0]++;
+    for (int i = 0; i < n; i++) cnt[flag[i] != 0]++;
     for (int g = 0; g < 2; g++)
         if (cnt[g]) total += (cnt[g] + batch - 1) / batch * batch;
     int *out = xmalloc(sizeof(int) * total), k = 0;
@@ -80,7 +72,7 @@ int det_group_sampler_flags(const unsigned char *wide, int n, int batch, uint64_
         if (!cnt[g]) continue;
         int m = (cnt[g] + batch - 1) / batch * batch, base = k;
         for (int i = 0; i < n; i++)
-            if ((wide[i] != 0) == g) out[k++] = i;
+            if ((flag[i] != 0) == g) out[k++] = i;
         shuffle(out + base, cnt[g], &r);
         for (int e = cnt[g]; e < m; e++) out[k++] = out[base + (int)(rng_u64(&r) % (uint64_t)cnt[g])]; /* random repeats */
         n_chunks += m / batch;
@@ -94,6 +86,14 @@ int det_group_sampler_flags(const unsigned char *wide, int n, int batch, uint64_
     *order = res;
     *n_out = total;
     return 0;
+}
+
+int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int epoch, int **order, int *n_out) {
+    uint8_t *flag = xmalloc((size_t)(ds->n > 0 ? ds->n : 1));
+    for (int i = 0; i < ds->n; i++) flag[i] = ds->images[i].width > ds->images[i].height;
+    int rc = det_group_sampler_flags(flag, ds->n, batch, seed, epoch, order, n_out);
+    free(flag);
+    return rc;
 }
 
 /* sample i of a batch: the pipeline applied (flip drawn from r), its ground truths copied into b->gts[i] */

@@ -42,9 +42,9 @@ typedef struct det_batch {
 void det_batch_free(det_batch *b);
 
 /* mmdet GroupSampler order for one epoch: n_out (multiple of batch) dataset indices into *order (malloc'd). */
+int det_group_sampler_flags(const uint8_t *flag, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out);
+/* The same with the flags of a VOC dataset (w / h > 1). */
 int det_group_sampler(const voc_det_dataset *ds, int batch, uint64_t seed, int epoch, int **order, int *n_out);
-/* The same on aspect flags (wide[i]: image i has width > height) of n images: positions 0..n-1 into *order. */
-int det_group_sampler_flags(const unsigned char *wide, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out);
 
 /* Load, transform and collate the images idx[0..n-1] into b (train: flips drawn from a generator seeded by
  * (seed, epoch, iteration), so the batch does not depend on what ran before). */

@@ -31,7 +31,6 @@ typedef struct coco_task {
     coco_dataset train, test;
     char train_dir[1200], test_dir[1200], train_split[64], test_split[64];
     int *keep, n_keep;        /* training images kept by mmdet's _filter_imgs (dataset indices) */
-    unsigned char *wide;      /* their aspect flags (GroupSampler) */
     coco_gt gt;               /* the test split as the evaluator's ground truth */
     coco_pipeline_cfg pc;
     int batch, test_batch, ipe, num_classes;
@@ -59,11 +58,9 @@ static int coco_next(void *self, void **batch) {
     coco_task *k = self;
     if (k->iter >= k->ipe) k->epoch++, k->iter = 0, free(k->order), k->order = NULL;
     if (k->epoch >= k->r->epochs) return 0;
-    if (!k->order && det_group_sampler_flags(k->wide, k->n_keep, k->batch, k->r->seed, k->epoch, &k->order, &k->n_order)) return -1;
+    if (!k->order && coco_group_sampler(&k->train, k->keep, k->n_keep, k->batch, k->r->seed, k->epoch, &k->order, &k->n_order)) return -1;
     uint64_t seed = k->r->seed * 0x100000001B3ULL ^ ((uint64_t)k->epoch << 32 | (uint32_t)k->iter);
-    int idx[64];
-    for (int i = 0; i < k->batch; i++) idx[i] = k->keep[k->order[(size_t)k->iter * k->batch + i]];
-    if (coco_batch_load(&k->train, k->train_dir, &k->pc, 1, idx, k->batch, seed, &k->b)) return -1;
+    if (coco_batch_load(&k->train, k->train_dir, &k->pc, 1, k->order + (size_t)k->iter * k->batch, k->batch, seed, &k->b)) return -1;
     k->step_seed = seed * 0x9E3779B97F4A7C15ULL + 0x5851F42D4C957F2DULL;
     k->iter++;
     *batch = &k->b;
@@ -280,8 +277,6 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
         err_set("%s: %d usable training and %d test images: both splits need images", s->ds->root, k.n_keep, k.test.n_images);
         goto done;
     }
-    k.wide = xmalloc((size_t)k.n_keep);
-    for (int i = 0; i < k.n_keep; i++) k.wide[i] = k.train.images[k.keep[i]].width > k.train.images[k.keep[i]].height;
     k.num_classes = (int)recipe_num(r, "num_classes", k.train.n_categories);
     if (k.num_classes < k.train.n_categories || k.num_classes < 1) {
         err_set("%s: \"num_classes\" %d, but %s has %d categories", r->path, k.num_classes, k.train_split, k.train.n_categories);
@@ -332,7 +327,7 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
         if (ckpt_load_pretrained(&k.net.ps, s->pretrained, &ao, s->quiet ? NULL : stderr)) goto done;
     }
     int *order, n_order;
-    if (det_group_sampler_flags(k.wide, k.n_keep, k.batch, r->seed, 0, &order, &n_order)) goto done;
+    if (coco_group_sampler(&k.train, k.keep, k.n_keep, k.batch, r->seed, 0, &order, &n_order)) goto done;
     free(order);
     k.ipe = n_order / k.batch;
     double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
@@ -376,7 +371,7 @@ done:
     if (k.res)
         for (int i = 0; i < k.test.n_images; i++) det_result_free(&k.res[i]);
     free(k.res);
-    free(k.order), free(k.keep), free(k.wide), free(k.cat_ap), free(k.class_names);
+    free(k.order), free(k.keep), free(k.cat_ap), free(k.class_names);
     if (have_model) cascade_rcnn_free(&k.net);
     coco_gt_free(&k.gt);
     coco_free(&k.train);

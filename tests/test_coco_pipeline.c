@@ -349,6 +349,25 @@ static void test_synth_batches(void **state) {
         dense_sample_free(&s);
     }
     assert_true(n_gt_total > 0 && n_gt_total <= sum.n_objects - sum.n_crowd);
+    /* the group sampler over the kept images: batches of one aspect group, every image, per (seed, epoch) */
+    int keep[16], n_keep = coco_filter_images(&ds, 1, 32, keep);
+    assert_true(n_keep >= 4);
+    int *ord, n_ord, *ord2, n_ord2;
+    assert_int_equal(coco_group_sampler(&ds, keep, n_keep, 2, 9, 0, &ord, &n_ord), 0);
+    assert_true(n_ord % 2 == 0 && n_ord >= n_keep && n_ord <= n_keep + 2);
+    for (int k = 0; k < n_keep; k++) {
+        int found = 0;
+        for (int q = 0; q < n_ord; q++) found |= ord[q] == keep[k];
+        assert_true(found);
+    }
+    for (int q = 0; q < n_ord; q += 2) {
+        const coco_image *a = &ds.images[ord[q]], *b2i = &ds.images[ord[q + 1]];
+        assert_int_equal(a->width > a->height, b2i->width > b2i->height);
+    }
+    assert_int_equal(coco_group_sampler(&ds, keep, n_keep, 2, 9, 0, &ord2, &n_ord2), 0);
+    assert_int_equal(n_ord2, n_ord);
+    assert_memory_equal(ord, ord2, sizeof(int) * n_ord);
+    free(ord), free(ord2);
     coco_pipeline_cfg c;
     coco_pipeline_cfg_default(&c);
     int idx[3] = {0, 3, 5};
