@@ -37,10 +37,10 @@ static void valid_cols(int W, int Wo, int sw, int pw, int off, int *lo, int *hi)
 }
 
 /* x (C, H, W) -> col (C*kh*kw, Ho*Wo), row (c, i, j), column (oy, ox): x[c, oy sh - ph + i dh, ox sw - pw + j dw]
- * or 0 outside. Rows in parallel. */
-static void im2col_ex(const float *x, const conv_geom *q, float *col) {
-    int P = q->Ho * q->Wo;
-#pragma omp parallel for collapse(2) schedule(static)
+ * or 0 outside; row r at col + r * ld (ld >= Ho*Wo). Rows in parallel when par. */
+static void im2col_ld(const float *x, const conv_geom *q, float *col, int64_t ld, int par) {
+    int64_t P = ld;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int c = 0; c < q->C; c++)
         for (int ij = 0; ij < q->kh * q->kw; ij++) {
             int i = ij / q->kw, j = ij % q->kw;
@@ -65,10 +65,13 @@ static void im2col_ex(const float *x, const conv_geom *q, float *col) {
         }
 }
 
-/* dx (C, H, W) += the adjoint of im2col_ex applied to col; channels in parallel (each owns its plane) */
-static void col2im_ex(const float *col, const conv_geom *q, float *dx) {
-    int P = q->Ho * q->Wo;
-#pragma omp parallel for schedule(static)
+static void im2col_ex(const float *x, const conv_geom *q, float *col) { im2col_ld(x, q, col, (int64_t)q->Ho * q->Wo, 1); }
+
+/* dx (C, H, W) += the adjoint of im2col_ld applied to col (row stride ld); channels in parallel when par (each
+ * owns its plane) */
+static void col2im_ld(const float *col, const conv_geom *q, float *dx, int64_t ld, int par) {
+    int64_t P = ld;
+#pragma omp parallel for schedule(static) if (par)
     for (int c = 0; c < q->C; c++) {
         float *xc = dx + (int64_t)c * q->H * q->W;
         for (int ij = 0; ij < q->kh * q->kw; ij++) {
@@ -88,6 +91,31 @@ static void col2im_ex(const float *col, const conv_geom *q, float *dx) {
                     for (int ox = lo; ox < hi; ox++) xr[(int64_t)ox * q->sw] += s[ox];
             }
         }
+    }
+}
+
+static void col2im_ex(const float *col, const conv_geom *q, float *dx) { col2im_ld(col, q, dx, (int64_t)q->Ho * q->Wo, 1); }
+
+/* Many small images (RoI features: 7x7 or 14x14 maps of hundreds of rois) make one gemm per image too small to
+ * run fast; with one group their columns are laid side by side, nb images per gemm: col (K, nb P). */
+#define CONV_BATCH_COLS 4096
+static int conv_batch_images(const conv_geom *q, int B, int G) {
+    int64_t P = (int64_t)q->Ho * q->Wo;
+    if (G != 1 || B < 2 || P * 4 > CONV_BATCH_COLS) return 1;
+    int nb = (int)(CONV_BATCH_COLS / P);
+    return nb < B ? nb : B;
+}
+
+/* col (K, n P): image i's columns at i P, from x (n, C, H, W); pointwise: x's planes copied */
+static void cols_gather(const float *x, const conv_geom *q, int n, int pw, float *col) {
+    int64_t P = (int64_t)q->Ho * q->Wo, ld = n * P, HW = (int64_t)q->H * q->W;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (int64_t)i * q->C * HW;
+        if (pw)
+            for (int c = 0; c < q->C; c++) memcpy(col + c * ld + i * P, xi + c * HW, sizeof(float) * P);
+        else
+            im2col_ld(xi, q, col + i * P, ld, 0);
     }
 }
 
@@ -140,7 +168,39 @@ static void conv2d_ex_bwd(void *p) {
     int cig = Cin / G, cog = Cout / G, K = cig * q->kh * q->kw, P = q->Ho * q->Wo;
     int64_t HW = (int64_t)q->H * q->W;
     float *dx = grad_of(c->g, c->x), *dw = grad_of(c->g, c->w), *db = grad_of(c->g, c->b);
-    int pw = conv_is_pointwise(q);
+    int pw = conv_is_pointwise(q), nb = conv_batch_images(q, B, G);
+    if (nb > 1 && (dx || dw)) { /* the forward's side-by-side columns: dy gathered to (Cout, n P) */
+        float *col = graph_alloc(c->g, sizeof(float) * (size_t)K * nb * P), *dyt = graph_alloc(c->g, sizeof(float) * (size_t)Cout * nb * P);
+        for (int b0 = 0; b0 < B; b0 += nb) {
+            int n = B - b0 < nb ? B - b0 : nb;
+            int64_t ld = (int64_t)n * P;
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < Cout; o++)
+                    memcpy(dyt + o * ld + (int64_t)i * P, c->y->grad + ((int64_t)(b0 + i) * Cout + o) * P, sizeof(float) * P);
+            if (dw) { /* dw (Cout, K) += dy (Cout, n P) . col^T (n P, K) */
+                cols_gather(c->x->data + (int64_t)b0 * Cin * HW, q, n, pw, col);
+                BE->gemm(0, 1, Cout, K, (int)ld, 1.0f, dyt, (int)ld, col, (int)ld, 1.0f, dw, K);
+            }
+            if (dx) { /* col (K, n P) = w^T (K, Cout) . dy (Cout, n P); each image's columns into its dx */
+                BE->gemm(1, 0, K, (int)ld, Cout, 1.0f, c->w->data, K, dyt, (int)ld, 0.0f, col, (int)ld);
+#pragma omp parallel for schedule(static)
+                for (int i = 0; i < n; i++) {
+                    float *dxi = dx + (int64_t)(b0 + i) * Cin * HW;
+                    if (pw) {
+                        for (int ci = 0; ci < Cin; ci++) {
+                            const float *sv = col + ci * ld + (int64_t)i * P;
+                            float *d = dxi + ci * HW;
+                            for (int j = 0; j < P; j++) d[j] += sv[j];
+                        }
+                    } else
+                        col2im_ld(col + (int64_t)i * P, q, dxi, ld, 0);
+                }
+            }
+        }
+        if (db) bias_grad(c->y->grad, B, Cout, P, db);
+        return;
+    }
     float *col = (!pw && (dx || dw)) ? graph_alloc(c->g, sizeof(float) * (size_t)K * P) : NULL;
     for (int b = 0; b < B; b++)
         for (int gi = 0; gi < G; gi++) {
@@ -197,9 +257,25 @@ tensor *op_conv2d_ex(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, in
     int64_t HW = (int64_t)q.H * q.W;
     tensor *y = tensor_new4(g, B, Cout, q.Ho, q.Wo, NEEDS(x) || NEEDS(w) || NEEDS(b));
     bias_fill(y->data, b ? b->data : NULL, B, Cout, P);
-    int pw = conv_is_pointwise(&q);
-    float *col = pw ? NULL : graph_alloc(g, sizeof(float) * (size_t)K * P);
-    for (int bi = 0; bi < B; bi++)
+    int pw = conv_is_pointwise(&q), nb = conv_batch_images(&q, B, G);
+    if (nb > 1) { /* y (Cout, n P) = w (Cout, K) . col (K, n P), then added into y's (B, Cout, P) layout */
+        float *col = graph_alloc(g, sizeof(float) * (size_t)K * nb * P), *yt = graph_alloc(g, sizeof(float) * (size_t)Cout * nb * P);
+        for (int b0 = 0; b0 < B; b0 += nb) {
+            int n = B - b0 < nb ? B - b0 : nb;
+            int64_t ld = (int64_t)n * P;
+            cols_gather(x->data + (int64_t)b0 * Cin * HW, &q, n, pw, col);
+            BE->gemm(0, 0, Cout, (int)ld, K, 1.0f, w->data, K, col, (int)ld, 0.0f, yt, (int)ld);
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < Cout; o++) {
+                    float *d = y->data + ((int64_t)(b0 + i) * Cout + o) * P;
+                    const float *sv = yt + o * ld + (int64_t)i * P;
+                    for (int j = 0; j < P; j++) d[j] += sv[j];
+                }
+        }
+    }
+    float *col = pw || nb > 1 ? NULL : graph_alloc(g, sizeof(float) * (size_t)K * P);
+    for (int bi = 0; bi < B && nb == 1; bi++)
         for (int gi = 0; gi < G; gi++) {
             const float *xg = x->data + ((int64_t)bi * Cin + gi * cig) * HW, *cb = xg;
             if (!pw) {

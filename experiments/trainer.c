@@ -281,6 +281,7 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
     pg_rules_init(&rules);
     graph g;
     graph_init(&g, 64 << 20);
+    if (getenv("DB_PROFILE")) graph_profile_enable(&g); /* per-op times, printed at the end of the run */
     if (t->plan_memory) { /* activation memory planned per (mode, input shape) from a dry run's record (tensor.h) */
         graph_plan_enable(&g);
         if (t->plan_slots) graph_plan_slots(&g, t->plan_slots);
@@ -564,6 +565,7 @@ done:
     free(meta);
     series_free(&cv);
     series_free(&ev);
+    if (getenv("DB_PROFILE")) graph_profile_print(&g, stderr, atoi(getenv("DB_PROFILE")) > 0 ? atoi(getenv("DB_PROFILE")) : 25);
     graph_free(&g);
     pg_rules_free(&rules);
     if (have_optim) optim_free(&o);

@@ -144,6 +144,37 @@ static void test_conv2d_ex_vs_ref(void **state) {
     fd_free_leaves();
 }
 
+/* many small maps (RoI features: the side-by-side columns path, several images per gemm, a last chunk shorter than
+ * the others) against the direct loops: 3x3 pad 1 on 7x7, 1x1, 3x3 stride 2 on 14x14 */
+static void test_conv2d_ex_many_small(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 17);
+    const conv_cfg cs[] = {{"7x7 maps 3x3 p1, 203 images", 203, 12, 7, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+                           {"7x7 maps 1x1, 150 images", 150, 9, 7, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0},
+                           {"14x14 maps 3x3 s2, 30 images", 30, 6, 14, 14, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const conv_cfg *q = &cs[i];
+        tensor *x = FD_LEAF(FD_ACT_GRAD, 1.0f, q->B, q->Cin, q->H, q->W);
+        tensor *w = FD_LEAF(FD_PARAM_TRAIN, 0.2f, q->Cout, q->Cin / q->G, q->kh, q->kw);
+        tensor *b = q->bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout) : NULL;
+        int Ho = (q->H + 2 * q->ph - q->dh * (q->kh - 1) - 1) / q->sh + 1, Wo = (q->W + 2 * q->pw - q->dw * (q->kw - 1) - 1) / q->sw + 1;
+        int64_t ny = (int64_t)q->B * q->Cout * Ho * Wo, n2;
+        float *R = fd_pool_add(malloc(sizeof(float) * ny));
+        for (int64_t j = 0; j < ny; j++) R[j] = rng_normal(&fd_rng);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        for (int ref = 0; ref < 2; ref++) {
+            conv_run(ref, q, x, w, b, R, &y[ref], &dx[ref], &dw[ref], &db[ref], &n2);
+            assert_int_equal(n2, ny);
+        }
+        double ey = test_rel_err(y[0], y[1], ny), ex = test_rel_err(dx[0], dx[1], x->n), ew = test_rel_err(dw[0], dw[1], w->n);
+        double eb = b ? test_rel_err(db[0], db[1], b->n) : 0;
+        print_message("conv2d_ex vs ref %-40s y %.2e dx %.2e dw %.2e db %.2e\n", q->name, ey, ex, ew, eb);
+        assert_true(ey < 1e-5 && ex < 1e-5 && ew < 1e-5 && eb < 1e-5);
+        for (int ref = 0; ref < 2; ref++) free(y[ref]), free(dx[ref]), free(dw[ref]), free(db[ref]);
+    }
+    fd_free_leaves();
+}
+
 /* where op_conv2d (ops.h) applies (square stride and padding, no dilation) both give the same values */
 static void test_conv2d_ex_vs_op_conv2d(void **state) {
     (void)state;
@@ -850,7 +881,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_ex_fd),
         cmocka_unit_test(test_conv2d_ex_frozen),
-        cmocka_unit_test(test_conv2d_ex_vs_ref),
+        cmocka_unit_test(test_conv2d_ex_vs_ref), cmocka_unit_test(test_conv2d_ex_many_small),
         cmocka_unit_test(test_conv2d_ex_vs_op_conv2d),
         cmocka_unit_test(test_conv2d_ex_hand),
         cmocka_unit_test(test_relu),
