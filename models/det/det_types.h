@@ -4,6 +4,8 @@
 #ifndef DB_DET_TYPES_H
 #define DB_DET_TYPES_H
 
+#include <stdint.h>
+
 /* mmdet's img_metas entry: ori_shape, img_shape (after resize), pad_shape (after padding; the batch tensor
  * may be larger still, padded to the largest image), scale_factor (w, h, w, h), flip. */
 typedef struct det_img_meta {
@@ -15,7 +17,9 @@ typedef struct det_img_meta {
 } det_img_meta;
 
 /* Ground truths of one image: n boxes (n x 4), labels 0..K-1, and the difficult ones apart (VOC's
- * gt_bboxes_ignore; not used by RetinaNet training, as in mmdet's VOC config). */
+ * gt_bboxes_ignore; not used by RetinaNet training, as in mmdet's VOC config). Instance segmentation (COCO):
+ * masks (n x mask_h x mask_w, 0/1, one per box in the same order) at the padded image size, as mmdet's gt_masks
+ * after Pad (dense_sample.masks); NULL when the task has none. */
 typedef struct det_gt {
     int n;
     float *boxes;  /* (n, 4) */
@@ -23,6 +27,8 @@ typedef struct det_gt {
     int n_ignore;
     float *boxes_ignore; /* (n_ignore, 4) */
     int *labels_ignore;
+    int mask_h, mask_w;
+    uint8_t *masks; /* (n, mask_h, mask_w) or NULL */
 } det_gt;
 
 /* Detections of one image: n boxes (n x 4) in original-image pixels, score, label 0..K-1. */
