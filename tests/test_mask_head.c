@@ -52,7 +52,7 @@ static void test_mask_head_config(void **state) {
     assert_int_equal(h.logits_b->n, 80);
     /* 4 (256 256 9 + 256) + 256 256 4 + 256 + 80 256 + 80 */
     assert_true(total == 4 * (256 * 256 * 9 + 256) + 256 * 256 * 4 + 256 + 80 * 256 + 80);
-    assert_true(params_count(&ps, 1) == total);
+    assert_true(params_count(&ps, 1) == total && total == 2643280);
     rng_t r;
     rng_seed(&r, 11);
     for (int i = 0; i < 12; i++) want[i]->data[0] = 7.0f; /* init overwrites everything */
