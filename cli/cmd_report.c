@@ -12,7 +12,7 @@
 
 static void report_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench report tables|plots|runs [options]\n\n"
+            "usage: deltabench report tables|plots|runs|figure1 [options]\n\n"
             "Make the tables and figures of a task from its results file alone (nothing is re-run).\n\n"
             "  tables   write <out>/<task>.md and <out>/<task>.tex: measured numbers beside the paper's\n"
             "  plots    export figure data to <data>/<task>_*.dat and run gnuplot on <scripts>/*.gp, writing\n"
@@ -21,6 +21,8 @@ static void report_usage(FILE *f) {
             "options:\n"
             "  --task NAME       task (default cls; known: cls)\n"
             "  --results FILE    results file (default results/<task>.h5)\n"
+            "  figure1  the paper's Figure 1 (ADE20K mIoU against COCO box AP per method) from --ade20k FILE\n"
+            "           (default results/ade20k.h5) and --coco FILE (default results/coco.h5): <out>/figure1.png, .svg\n"
             "  --out DIR         output folder (default results for tables, plots for plots)\n"
             "  --data DIR        figure data folder (plots only; default build/plots)\n"
             "  --scripts DIR     gnuplot scripts folder (plots only; default plots)\n"
@@ -91,7 +93,7 @@ static int list_runs(const char *path, int json) {
 
 int cmd_report(int argc, char **argv) {
     const char *task = "cls", *results = NULL, *out = NULL, *data = "build/plots", *scripts = "plots";
-    const char *what = NULL;
+    const char *what = NULL, *ade = "results/ade20k.h5", *coco = "results/coco.h5";
     int print = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -105,6 +107,8 @@ int cmd_report(int argc, char **argv) {
         else if (!strcmp(a, "--out")) dst = &out;
         else if (!strcmp(a, "--data")) dst = &data;
         else if (!strcmp(a, "--scripts")) dst = &scripts;
+        else if (!strcmp(a, "--ade20k")) dst = &ade;
+        else if (!strcmp(a, "--coco")) dst = &coco;
         if (dst) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "deltabench: report: %s needs a value\n", a);
@@ -122,8 +126,23 @@ int cmd_report(int argc, char **argv) {
             return 2;
         }
     }
+    if (what && !strcmp(what, "figure1")) {
+        const char *need[2] = {ade, coco}, *mk[2] = {"ade20k", "coco"};
+        for (int k = 0; k < 2; k++)
+            if (!file_exists(need[k])) {
+                fprintf(stderr, "deltabench: report figure1: %s: no such file; make it with `make reproduce-%s` (Figure 1 needs both tables)\n",
+                        need[k], mk[k]);
+                return 1;
+            }
+        if (report_figure1(ade, coco, data, scripts, out ? out : "plots")) {
+            fprintf(stderr, "deltabench: %s\n", err_msg());
+            return 1;
+        }
+        fprintf(stderr, "report: wrote %s/figure1.png and .svg from %s and %s, data in %s/figure1.dat\n", out ? out : "plots", ade, coco, data);
+        return 0;
+    }
     if (!what || (strcmp(what, "tables") && strcmp(what, "plots") && strcmp(what, "runs"))) {
-        fprintf(stderr, "deltabench: report: say what to make: tables, plots or runs\n\n");
+        fprintf(stderr, "deltabench: report: say what to make: tables, plots, runs or figure1\n\n");
         report_usage(stderr);
         return 2;
     }

@@ -1084,3 +1084,66 @@ int report_plots(const char *results_path, const char *task, const char *data_di
     if (!rc && made) *made = count;
     return rc;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* the paper's Figure 1: ADE20K mIoU (x) against COCO box AP (y), one point per method                */
+
+static int fig1_method(const results_task_desc *t, const char *key) {
+    for (int mi = 0; mi < t->n_methods; mi++)
+        if (!strcmp(t->methods[mi].key, key)) return mi;
+    return -1;
+}
+
+int report_figure1(const char *ade_path, const char *coco_path, const char *data_dir, const char *scripts_dir, const char *out_dir) {
+    report_data a, c;
+    if (data_load(ade_path, "ade20k", &a)) return -1;
+    if (data_load(coco_path, "coco", &c)) {
+        data_free(&a);
+        return -1;
+    }
+    int rc = mkdir_p(data_dir);
+    if (!rc) rc = mkdir_p(out_dir);
+    /* one row per method of the COCO table that the ADE20K table also has: measured (x, y), paper (x, y), full */
+    sbuf b = {0};
+    sb_printf(&b, "# Figure 1: ADE20K %s (x) against COCO %s (y) per method; columns: label measured_x measured_y paper_x "
+                  "paper_y is_full (NaN = missing)\n# ade20k: %s (profile %s, commit %s)\n# coco: %s (profile %s, commit %s)\n",
+              a.t->metrics[0].key, c.t->metrics[0].key, ade_path, a.info.profile, a.info.commit, coco_path, c.info.profile, c.info.commit);
+    int npts = 0;
+    double full[4] = {NAN, NAN, NAN, NAN};
+    for (int mi = 0; mi < c.t->n_methods; mi++) {
+        int ma = fig1_method(a.t, c.t->methods[mi].key);
+        if (ma < 0) continue;
+        double mx = measured(&a, 0, ma, a.t->metrics[0].key, NULL), my = measured(&c, 0, mi, c.t->metrics[0].key, NULL);
+        int ra = paper_row(&a, a.t->datasets[0].paper, a.t->metrics[0].paper, ma), rcoco = paper_row(&c, c.t->datasets[0].paper, c.t->metrics[0].paper, mi);
+        double px = ra >= 0 ? a.paper.rows[ra].value : NAN, py = rcoco >= 0 ? c.paper.rows[rcoco].value : NAN;
+        int is_full = !strcmp(c.t->methods[mi].key, "full");
+        if (is_full) full[0] = mx, full[1] = my, full[2] = px, full[3] = py;
+        sb_printf(&b, "\"%s\"", c.t->methods[mi].label);
+        dat_num(&b, mx), dat_num(&b, my), dat_num(&b, px), dat_num(&b, py);
+        sb_printf(&b, " %d\n", is_full);
+        npts += isfinite(mx) && isfinite(my);
+    }
+    char datf[4096], script[4096], out[4096];
+    snprintf(datf, sizeof datf, "%s/figure1.dat", data_dir);
+    if (!rc) rc = file_write_atomic(datf, b.s ? b.s : "", b.n);
+    free(b.s);
+    static const char *terms[2] = {"png", "svg"};
+    for (int k = 0; k < 2 && !rc; k++) {
+        sbuf v = {0};
+        gp_var(&v, "term", terms[k]);
+        gp_var(&v, "datafile", datf);
+        char sub[1024];
+        snprintf(sub, sizeof sub, "measured: ADE20K profile %s, COCO profile %s (commits %s, %s); paper: Swin-L UperNet, Swin-B Cascade Mask R-CNN",
+                 a.info.profile, c.info.profile, a.info.commit, c.info.commit);
+        gp_var(&v, "subtitle", sub);
+        sb_printf(&v, "; npoints=%d; fx=%.6g; fy=%.6g; fpx=%.6g; fpy=%.6g", npts, isfinite(full[0]) ? full[0] : -1.0,
+                  isfinite(full[1]) ? full[1] : -1.0, isfinite(full[2]) ? full[2] : -1.0, isfinite(full[3]) ? full[3] : -1.0);
+        snprintf(script, sizeof script, "%s/figure1.gp", scripts_dir);
+        snprintf(out, sizeof out, "%s/figure1.%s", out_dir, terms[k]);
+        rc = run_gnuplot(script, v.s, out);
+        free(v.s);
+    }
+    data_free(&a);
+    data_free(&c);
+    return rc;
+}

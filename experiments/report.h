@@ -26,4 +26,9 @@ int report_plot_data(const char *results_path, const char *task, const char *dat
 int report_plots(const char *results_path, const char *task, const char *data_dir, const char *scripts_dir,
                  const char *out_dir, int *made);
 
+/* The paper's Figure 1 from the ADE20K and COCO results files: <data>/figure1.dat and <out>/figure1.png, .svg
+ * (ADE20K mIoU against COCO box AP per method, measured and the paper's points, full fine-tuning's lines
+ * dashed; gnuplot script <scripts>/figure1.gp). */
+int report_figure1(const char *ade_path, const char *coco_path, const char *data_dir, const char *scripts_dir, const char *out_dir);
+
 #endif

@@ -529,12 +529,12 @@ static int coco_run(const repro_run *q, repro_out *out) {
                        .dets_prefix = dets};
     coco_run_out ro;
     if (coco_train_run(&s, &ro)) return -1;
-    out->metric[0] = ro.bbox[0], out->metric[1] = ro.bbox[1], out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
+    out->metric[0] = ro.bbox[0], out->metric[1] = ro.segm[0], out->wall_s = ro.wall_s, out->trainable = ro.trainable, out->stopped = ro.stopped;
     return 0;
 }
 
 static void coco_print(const char *ds, const char *key, const repro_out *o) {
-    printf("%-10s %-18s box AP %6.2f  AP50 %6.2f  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->metric[1], o->wall_s,
+    printf("%-10s %-18s box AP %6.2f  mask AP %6.2f  %7.0f s  %lld trainable\n", ds, key, o->metric[0], o->metric[1], o->wall_s,
            (long long)o->trainable);
 }
 
@@ -562,7 +562,9 @@ static double coco_step_s(const recipe *r) {
         nc.bbox[i].conv_out_channels = (int)recipe_num(r, "conv_out_channels", nc.bbox[i].conv_out_channels);
         nc.bbox[i].fc_out_channels = (int)recipe_num(r, "fc_out_channels", nc.bbox[i].fc_out_channels);
         nc.bbox[i].sampler.num = (int)recipe_num(r, "rcnn_samples", nc.bbox[i].sampler.num);
+        nc.mask[i].conv_out_channels = (int)recipe_num(r, "mask_channels", nc.mask[i].conv_out_channels);
     }
+    nc.with_mask = (int)recipe_num(r, "with_mask", 1) != 0;
     int tp = (int)recipe_num(r, "rpn_train_proposals", nc.rpn.train_proposal.max_per_img);
     nc.rpn.train_proposal.nms_pre = nc.rpn.train_proposal.max_per_img = tp;
     cascade_rcnn net;
@@ -576,9 +578,14 @@ static double coco_step_s(const recipe *r) {
     det_gt gts[2];
     float box[12] = {0.2f * L, 0.2f * S, 0.6f * L, 0.7f * S, 0.5f * L, 0.1f * S, 0.9f * L, 0.5f * S, 0.05f * L, 0.6f * S, 0.3f * L, 0.95f * S};
     int lab[3] = {3, 1, 0};
+    nc.mask[0].num_classes = nc.num_classes;
+    uint8_t *masks = xcalloc((size_t)3 * H * W, 1); /* the boxes filled, at the padded size */
+    for (int o = 0; o < 3; o++)
+        for (int y = (int)box[4 * o + 1]; y < (int)box[4 * o + 3]; y++)
+            memset(masks + ((size_t)o * H + y) * W + (int)box[4 * o], 1, (size_t)(box[4 * o + 2] - box[4 * o]));
     for (int i = 0; i < B; i++) {
         metas[i] = (det_img_meta){.ori_h = S, .ori_w = L, .img_h = S, .img_w = L, .pad_h = H, .pad_w = W, .scale_factor = {1, 1, 1, 1}};
-        gts[i] = (det_gt){.n = 3, .boxes = box, .labels = lab};
+        gts[i] = (det_gt){.n = 3, .boxes = box, .labels = lab, .masks = masks, .mask_h = H, .mask_w = W};
     }
     graph g;
     graph_init(&g, 64 << 20);
@@ -600,6 +607,7 @@ static double coco_step_s(const recipe *r) {
     }
     graph_free(&g);
     cascade_rcnn_free(&net);
+    free(masks);
     return best < 1e29 ? best * r->batch / B : -1;
 }
 
@@ -616,7 +624,7 @@ static const repro_task_row task_rows[] = {
     {"cls", cls_run, cls_print, cls_iters, estimate_step_s, "full-tuning classification"},
     {"voc", det_run, det_print, det_iters, det_step_s, "full-tuning RetinaNet"},
     {"ade20k", seg_run, seg_print, seg_iters, seg_step_s, "full-tuning UperNet"},
-    {"coco", coco_run, coco_print, coco_iters, coco_step_s, "full-tuning Cascade R-CNN"},
+    {"coco", coco_run, coco_print, coco_iters, coco_step_s, "full-tuning Cascade Mask R-CNN"},
 };
 
 int reproduce_task(const char *task, const repro_opts *o_in) {

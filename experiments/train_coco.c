@@ -21,8 +21,9 @@
 #include "results.h"
 #include "trainer.h"
 
-static const char *const coco_metric_names[COCO_RUN_METRICS] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75",
-                                                                "bbox_mAP_s", "bbox_mAP_m",  "bbox_mAP_l"};
+static const char *const coco_metric_names[COCO_RUN_METRICS] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s",
+                                                                "bbox_mAP_m", "bbox_mAP_l",  "segm_mAP",    "segm_mAP_50",
+                                                                "segm_mAP_75", "segm_mAP_s", "segm_mAP_m",  "segm_mAP_l"};
 
 typedef struct coco_task {
     const coco_run_spec *s;
@@ -39,7 +40,8 @@ typedef struct coco_task {
     uint64_t step_seed;       /* the samplers' stream of the current batch, from (seed, epoch, iteration) */
     det_batch b, view;
     const train_task *t;
-    double bbox[COCO_RUN_METRICS];
+    double metrics[COCO_RUN_METRICS];
+    int with_mask;
     double *cat_ap;           /* per class, percent */
     const char **class_names;
     det_result *res;          /* the last evaluation's detections per test image (original-image pixels) */
@@ -142,21 +144,32 @@ static int coco_evaluate(void *self, graph *g, double *m) {
     }
     coco_image_dets *d = xcalloc((size_t)(n_img ? n_img : 1), sizeof *d);
     for (int i = 0; i < n_done; i++)
-        d[i] = (coco_image_dets){.image = i, .n = k->res[i].n, .boxes = k->res[i].boxes, .scores = k->res[i].scores, .labels = k->res[i].labels};
+        d[i] = (coco_image_dets){.image = i, .n = k->res[i].n, .boxes = k->res[i].boxes, .scores = k->res[i].scores, .labels = k->res[i].labels,
+                                 .masks = k->with_mask ? k->res[i].masks : NULL};
     coco_det dt = {0};
     coco_summary sum = {0};
-    if (!rc) rc = coco_results_to_det(&k->gt, d, n_done, COCO_IOU_BBOX, &dt);
-    if (!rc) rc = coco_eval_run(&k->gt, &dt, COCO_IOU_BBOX, k->r->threads, &sum);
-    if (!rc) {
-        for (int j = 0; j < COCO_RUN_METRICS; j++) k->bbox[j] = m[j] = sum.stats[j] >= 0 ? 100.0 * sum.stats[j] : NAN;
-        for (int c = 0; c < k->num_classes; c++) {
-            k->cat_ap[c] = NAN;
-            for (int q = 0; q < sum.n_cats; q++)
-                if (c < k->gt.n_cats && sum.cat_ids[q] == k->gt.cat_ids[c]) k->cat_ap[c] = sum.cat_ap[q] >= 0 ? 100.0 * sum.cat_ap[q] : NAN;
+    for (int t = 0; t < 2 && !rc; t++) { /* bbox, then segm */
+        if (t == 1 && !k->with_mask) {
+            for (int j = 0; j < 6; j++) k->metrics[6 + j] = m[6 + j] = NAN;
+            break;
         }
+        int iou = t ? COCO_IOU_SEGM : COCO_IOU_BBOX;
+        rc = coco_results_to_det(&k->gt, d, n_done, iou, &dt);
+        if (!rc) rc = coco_eval_run(&k->gt, &dt, iou, k->r->threads, &sum);
+        if (!rc) {
+            for (int j = 0; j < 6; j++) k->metrics[6 * t + j] = m[6 * t + j] = sum.stats[j] >= 0 ? 100.0 * sum.stats[j] : NAN;
+            if (t == 0)
+                for (int c = 0; c < k->num_classes; c++) { /* per-class box AP */
+                    k->cat_ap[c] = NAN;
+                    for (int q = 0; q < sum.n_cats; q++)
+                        if (c < k->gt.n_cats && sum.cat_ids[q] == k->gt.cat_ids[c])
+                            k->cat_ap[c] = sum.cat_ap[q] >= 0 ? 100.0 * sum.cat_ap[q] : NAN;
+                }
+        }
+        coco_summary_free(&sum);
+        coco_det_free(&dt);
+        memset(&sum, 0, sizeof sum), memset(&dt, 0, sizeof dt);
     }
-    coco_summary_free(&sum);
-    coco_det_free(&dt);
     free(d);
     return rc;
 }
@@ -270,7 +283,8 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
         coco_free(&k.train);
         return -1;
     }
-    if (coco_gt_from_dataset(&k.test, 0, k.test_dir, &k.gt)) goto done;
+    k.with_mask = (int)recipe_num(r, "with_mask", 1) != 0;
+    if (coco_gt_from_dataset(&k.test, k.with_mask, k.test_dir, &k.gt)) goto done;
     k.keep = xmalloc(sizeof(int) * (size_t)(k.train.n_images ? k.train.n_images : 1));
     k.n_keep = coco_filter_images(&k.train, 1, 32, k.keep); /* CocoDataset filter_empty_gt, min_size 32 */
     if (k.n_keep < 1 || k.test.n_images < 1) {
@@ -314,7 +328,9 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
         nc.bbox[i].conv_out_channels = (int)recipe_num(r, "conv_out_channels", nc.bbox[i].conv_out_channels);
         nc.bbox[i].fc_out_channels = (int)recipe_num(r, "fc_out_channels", nc.bbox[i].fc_out_channels);
         nc.bbox[i].sampler.num = (int)recipe_num(r, "rcnn_samples", nc.bbox[i].sampler.num);
+        nc.mask[i].conv_out_channels = (int)recipe_num(r, "mask_channels", nc.mask[i].conv_out_channels);
     }
+    nc.with_mask = k.with_mask;
     int tp = (int)recipe_num(r, "rpn_train_proposals", nc.rpn.train_proposal.max_per_img);
     int ep = (int)recipe_num(r, "rpn_test_proposals", nc.rpn.test_proposal.max_per_img);
     nc.rpn.train_proposal.nms_pre = nc.rpn.train_proposal.max_per_img = tp;
@@ -342,20 +358,21 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
     snprintf(bbjson, sizeof bbjson,
              "{\"name\": \"%s\", \"embed_dim\": %d, \"depths\": [%d, %d, %d, %d], \"num_heads\": [%d, %d, %d, %d], \"window\": %d, "
              "\"drop_path_rate\": %g, \"out_indices\": [0, 1, 2, 3], \"neck\": \"FPN %d, 5 outs, max-pool P6\", "
-             "\"head\": \"Cascade R-CNN: RPN, 3 x ConvFCBBoxHead 4conv1fc (%d conv, %d fc), GIoU x10; no mask branch\"}",
+             "\"head\": \"Cascade %sR-CNN: RPN, 3 x ConvFCBBoxHead 4conv1fc (%d conv, %d fc), GIoU x10%s\"}",
              r->backbone, bc.embed_dim, bc.depths[0], bc.depths[1], bc.depths[2], bc.depths[3], bc.num_heads[0], bc.num_heads[1],
-             bc.num_heads[2], bc.num_heads[3], bc.window, bc.drop_path_rate, nc.fpn_channels, nc.bbox[0].conv_out_channels,
-             nc.bbox[0].fc_out_channels);
+             bc.num_heads[2], bc.num_heads[3], bc.window, bc.drop_path_rate, nc.fpn_channels, k.with_mask ? "Mask " : "",
+             nc.bbox[0].conv_out_channels, nc.bbox[0].fc_out_channels, k.with_mask ? ", 3 x FCNMaskHead" : "");
     trainer_spec ts = {.r = r, .method = sp.spec, .dataset_key = s->ds->key, .tag = tag, .lr = lr, .run_dir = s->run_dir,
                        .results_path = s->results_path, .results_key = key, .pretrained = s->pretrained, .backbone_json = bbjson,
                        .resume = s->resume, .restart_if_stale = s->restart_if_stale, .quiet = s->quiet, .stop_after_iters = s->stop_after_iters};
     if (!s->quiet)
-        fprintf(stderr, "[%s] Cascade R-CNN on %s, %d train (%s, %d kept) / %d test images (%s), %d classes; %lld trainable of %lld parameters; lr %.3g; %d iterations/epoch\n",
-                tag, r->backbone, k.train.n_images, k.train_split, k.n_keep, k.test.n_images, k.test_split, k.num_classes,
+        fprintf(stderr, "[%s] Cascade %sR-CNN on %s, %d train (%s, %d kept) / %d test images (%s), %d classes; %lld trainable of %lld parameters; lr %.3g; %d iterations/epoch\n",
+                tag, k.with_mask ? "Mask " : "", r->backbone, k.train.n_images, k.train_split, k.n_keep, k.test.n_images, k.test_split, k.num_classes,
                 (long long)params_count(&k.net.ps, 1), (long long)params_count(&k.net.ps, 0), lr, k.ipe);
     trainer_out to;
     if (trainer_run(&ts, &t, &to)) goto done;
     memcpy(out->bbox, to.final, sizeof out->bbox);
+    memcpy(out->segm, to.final + 6, sizeof out->segm);
     out->wall_s = to.wall_s, out->final_loss = to.final_loss;
     out->iters = to.iters, out->trainable = to.trainable, out->total = to.total;
     out->stopped = to.stopped;
@@ -363,8 +380,9 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
     if (s->dets_prefix && !to.stopped && k.res && comm_rank() == 0) { /* rank 0 evaluated alone */
         coco_image_dets *d = xcalloc((size_t)k.test.n_images, sizeof *d);
         for (int i = 0; i < k.test.n_images; i++)
-            d[i] = (coco_image_dets){.image = i, .n = k.res[i].n, .boxes = k.res[i].boxes, .scores = k.res[i].scores, .labels = k.res[i].labels};
-        rc = coco_results2json(s->dets_prefix, &k.gt, d, k.test.n_images, 0);
+            d[i] = (coco_image_dets){.image = i, .n = k.res[i].n, .boxes = k.res[i].boxes, .scores = k.res[i].scores, .labels = k.res[i].labels,
+                                     .masks = k.with_mask ? k.res[i].masks : NULL};
+        rc = coco_results2json(s->dets_prefix, &k.gt, d, k.test.n_images, k.with_mask);
         free(d);
     }
 done:

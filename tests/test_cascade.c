@@ -2,9 +2,10 @@
  * nms_multiclass on a hand case (class-wise boxes, the strict score threshold, order by score, max_per_img);
  * bbox_head_refine on a hand case (background rows take the argmax class, the class's deltas decoded with
  * the stage's stds and clipped to img_shape, the gts added as proposals dropped); bbox_head_get_bboxes on a
- * hand case (softmax, class-wise decode, rescale); and Cascade R-CNN (a small Swin + FPN + RPN + the three
- * box stages, random initialisation) trained with AdamW on one synthetic image: the loss falls and the
- * detector then finds both objects (IoU > 0.7 with their class at the top scores). */
+ * hand case (softmax, class-wise decode, rescale); and Cascade Mask R-CNN (a small Swin + FPN + RPN + the
+ * three box and mask stages, random initialisation) trained with AdamW on one synthetic image: the loss falls
+ * and the detector then finds both objects (box IoU > 0.7 with their class at the top scores) and their masks
+ * (a rectangle and a disc: mask IoU > 0.8). */
 #include "test_util.h"
 
 #include "../core/optim.h"
@@ -114,20 +115,33 @@ static void test_get_bboxes(void **state) {
     det_result_free(&r);
 }
 
-/* one 96 x 96 image, two flat-coloured rectangles (classes 0 and 1) on a dark background */
+/* one 96 x 96 image, two flat-coloured objects (class 0 a rectangle, class 1 a disc in its box) on a dark
+ * background, their masks */
+static uint8_t gt_masks[2 * 96 * 96];
+static int in_obj(int o, const float *bx, int x, int y) {
+    const float *b = bx + 4 * o;
+    if (x < b[0] || x >= b[2] || y < b[1] || y >= b[3]) return 0;
+    if (o == 0) return 1;
+    float cx = 0.5f * (b[0] + b[2]), cy = 0.5f * (b[1] + b[3]), r = 0.5f * (b[2] - b[0]);
+    return (x + 0.5f - cx) * (x + 0.5f - cx) + (y + 0.5f - cy) * (y + 0.5f - cy) <= r * r;
+}
 static void make_image(tensor *x, det_gt *gt, float *boxes, int *labels) {
-    const float bx[8] = {8, 12, 48, 52, 50, 40, 88, 84};
+    const float bx[8] = {8, 12, 48, 52, 50, 44, 88, 82};
     const float col[2][3] = {{1.5f, -1.0f, -1.0f}, {-1.0f, -1.0f, 1.5f}};
     int H = 96, W = 96;
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < H * W; i++) x->data[c * H * W + i] = -0.5f;
     for (int o = 0; o < 2; o++)
-        for (int y = (int)bx[4 * o + 1]; y < (int)bx[4 * o + 3]; y++)
-            for (int xx = (int)bx[4 * o]; xx < (int)bx[4 * o + 2]; xx++)
-                for (int c = 0; c < 3; c++) x->data[(c * H + y) * W + xx] = col[o][c];
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                int in = in_obj(o, bx, xx, y);
+                gt_masks[(o * H + y) * W + xx] = (uint8_t)in;
+                if (in)
+                    for (int c = 0; c < 3; c++) x->data[(c * H + y) * W + xx] = col[o][c];
+            }
     memcpy(boxes, bx, sizeof bx);
     labels[0] = 0, labels[1] = 1;
-    *gt = (det_gt){2, boxes, labels, 0, NULL, NULL};
+    *gt = (det_gt){.n = 2, .boxes = boxes, .labels = labels, .masks = gt_masks, .mask_h = H, .mask_w = W};
 }
 
 static float iou(const float *a, const float *b) {
@@ -143,7 +157,7 @@ static void test_overfit(void **state) {
     assert_int_equal(swin_preset("tiny:16:1,1,1,1:1,2,4,8:w4", &bc), 0);
     cascade_rcnn_config c;
     cascade_rcnn_config_default(&c, &bc, 2, 32);
-    for (int i = 0; i < CASCADE_STAGES; i++) c.bbox[i].conv_out_channels = 32, c.bbox[i].fc_out_channels = 64;
+    for (int i = 0; i < CASCADE_STAGES; i++) c.bbox[i].conv_out_channels = 32, c.bbox[i].fc_out_channels = 64, c.mask[i].conv_out_channels = 16;
     c.rpn.train_proposal.nms_pre = c.rpn.train_proposal.max_per_img = 300;
     c.rpn.test_proposal.nms_pre = c.rpn.test_proposal.max_per_img = 300;
     for (int i = 0; i < CASCADE_STAGES; i++) c.bbox[i].sampler.num = 64;
@@ -162,7 +176,7 @@ static void test_overfit(void **state) {
     rng_t r;
     rng_seed(&r, 5);
     double first = 0, last = 0, parts[CASCADE_LOSS_N];
-    const int steps = 80;
+    const int steps = 120;
     for (int it = 0; it < steps; it++) {
         graph_reset(&g);
         g.training = 1;
@@ -198,6 +212,15 @@ static void test_overfit(void **state) {
         float v = iou(res.boxes + 4 * best, boxes + 4 * o2);
         print_message("class %d: score %.3f IoU %.3f\n", o2, res.scores[best], v);
         assert_true(v > 0.7f && res.scores[best] > 0.5f);
+        /* its mask (original image size) against the gt mask: mask IoU */
+        assert_true(res.masks && res.mask_h == 96 && res.mask_w == 96);
+        int in = 0, un = 0;
+        for (int p = 0; p < 96 * 96; p++) {
+            int a = res.masks[(size_t)best * 96 * 96 + p] != 0, b = gt_masks[o2 * 96 * 96 + p] != 0;
+            in += a && b, un += a || b;
+        }
+        print_message("class %d: mask IoU %.3f (%d / %d)\n", o2, (double)in / un, in, un);
+        assert_true(un > 0 && (double)in / un > 0.8);
     }
     det_result_free(&res);
     graph_free(&g);

@@ -1,4 +1,4 @@
-/* cascade_rcnn.c - Swin + FPN + RPN + the three cascade box stages (see cascade_rcnn.h). */
+/* cascade_rcnn.c - Swin + FPN + RPN + the three cascade stages, box and mask heads (see cascade_rcnn.h). */
 #include "cascade_rcnn.h"
 
 #include <stdio.h>
@@ -8,8 +8,9 @@
 #include "../../core/ops.h"
 #include "retina_head.h" /* det_result_free */
 
-const char *const cascade_loss_names[CASCADE_LOSS_N] = {"loss_rpn_cls", "loss_rpn_bbox", "s0.loss_cls", "s0.loss_bbox",
-                                                         "s1.loss_cls",  "s1.loss_bbox",  "s2.loss_cls", "s2.loss_bbox"};
+const char *const cascade_loss_names[CASCADE_LOSS_N] = {"loss_rpn_cls", "loss_rpn_bbox", "s0.loss_cls", "s0.loss_bbox", "s0.loss_mask",
+                                                         "s1.loss_cls",  "s1.loss_bbox",  "s1.loss_mask", "s2.loss_cls", "s2.loss_bbox",
+                                                         "s2.loss_mask"};
 
 void cascade_rcnn_config_default(cascade_rcnn_config *c, const swin_config *backbone, int num_classes, int fpn_channels) {
     memset(c, 0, sizeof *c);
@@ -21,13 +22,15 @@ void cascade_rcnn_config_default(cascade_rcnn_config *c, const swin_config *back
     rpn_head_config_default(&c->rpn, fpn_channels, fpn_channels);
     for (int i = 0; i < CASCADE_STAGES; i++) bbox_head_config_cascade(&c->bbox[i], i, fpn_channels, num_classes);
     roi_extractor_config_default(&c->bbox_roi, 7);
+    roi_extractor_config_default(&c->mask_roi, 14);
+    for (int i = 0; i < CASCADE_STAGES; i++) mask_head_config_default(&c->mask[i], fpn_channels, num_classes);
+    c->with_mask = 1;
     const float w[CASCADE_STAGES] = CASCADE_STAGE_LOSS_WEIGHTS;
     memcpy(c->stage_loss_weights, w, sizeof w);
     rcnn_test_cfg_default(&c->test);
 }
 
 void cascade_rcnn_build(cascade_rcnn *d, const cascade_rcnn_config *cfg, const swin_plugin *plug) {
-    DB_ASSERT(!cfg->with_mask, "cascade_rcnn: the mask branch is not implemented yet (with_mask must be 0)");
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
     params_init(&d->ps);
@@ -54,6 +57,11 @@ void cascade_rcnn_build(cascade_rcnn *d, const cascade_rcnn_config *cfg, const s
         snprintf(pre, sizeof pre, "roi_head.bbox_head.%d.", i);
         bbox_head_declare(&d->bbox[i], &d->ps, &cfg->bbox[i], pre);
     }
+    for (int i = 0; i < CASCADE_STAGES && cfg->with_mask; i++) {
+        char pre[64];
+        snprintf(pre, sizeof pre, "roi_head.mask_head.%d.", i);
+        mask_head_declare(&d->mask[i], &d->ps, &cfg->mask[i], pre);
+    }
     params_alloc(&d->ps);
 }
 
@@ -64,6 +72,7 @@ void cascade_rcnn_init(cascade_rcnn *d, uint64_t seed) {
     fpn_init(&d->neck, &r);
     rpn_head_init(&d->rpn, &r);
     for (int i = 0; i < CASCADE_STAGES; i++) bbox_head_init(&d->bbox[i], &r);
+    for (int i = 0; i < CASCADE_STAGES && d->cfg.with_mask; i++) mask_head_init(&d->mask[i], &r);
 }
 
 void cascade_rcnn_free(cascade_rcnn *d) {
@@ -123,8 +132,25 @@ int cascade_rcnn_loss(cascade_rcnn *d, graph *g, tensor *img, const det_img_meta
         tensor *lcs, *lbx;
         bbox_head_loss(h, g, cls, reg, rois, &t, &lcs, &lbx);
         float w = c->stage_loss_weights[i];
-        p[CASCADE_LOSS_S0_CLS + 2 * i] = w * lcs->data[0], p[CASCADE_LOSS_S0_BBOX + 2 * i] = w * lbx->data[0];
+        p[CASCADE_LOSS_S0_CLS + 3 * i] = w * lcs->data[0], p[CASCADE_LOSS_S0_BBOX + 3 * i] = w * lbx->data[0];
         sum = op_add(g, sum, op_scale(g, op_add(g, lcs, lbx), w));
+        if (c->with_mask) { /* _mask_forward_train: the positives' 14x14 features, this stage's mask head */
+            int npos = 0;
+            for (int b = 0; b < B; b++) {
+                npos += sm[b].npos;
+                DB_ASSERT(!sm[b].npos || gts[b].masks, "cascade_rcnn: image %d of the batch has no gt masks", b);
+            }
+            if (npos) {
+                tensor *pr = mask_head_pos_rois(g, sm, B);                                     /* (npos, 5) */
+                tensor *mf = roi_extractor_forward(&c->mask_roi, g, feats, c->mask_roi.n_levels, pr); /* (npos, 256, 14, 14) */
+                tensor *ml = mask_head_forward(&d->mask[i], g, mf);                            /* (npos, 80, 28, 28) */
+                mask_targets mt;
+                mask_head_targets(&d->mask[i], g, sm, B, gts, &mt);
+                tensor *lm = mask_head_loss(&d->mask[i], g, ml, &mt);
+                p[CASCADE_LOSS_S0_MASK + 3 * i] = w * lm->data[0];
+                sum = op_add(g, sum, op_scale(g, lm, w));
+            }
+        }
         if (i < CASCADE_STAGES - 1) { /* refine under no_grad: the next stage's proposals */
             if (i == 0)
                 for (int b = 0; b < B; b++) det_result_free(&prop[b]);
@@ -191,6 +217,46 @@ int cascade_rcnn_detect(cascade_rcnn *d, graph *g, tensor *img, const det_img_me
     for (int b = 0, o = 0; b < B; o += prop[b].n, b++)
         bbox_head_get_bboxes(&d->bbox[CASCADE_STAGES - 1], rois + 5 * (size_t)o + 1, 5, acc + (size_t)o * C1, reg_last + (size_t)o * W,
                              prop[b].n, &metas[b], &c->test, &out[b]);
+    if (c->with_mask) { /* simple_test's mask part: rois = the detections times scale_factor, three heads averaged */
+        int M = 0;
+        for (int b = 0; b < B; b++) M += out[b].n;
+        if (M > 0) {
+            tensor *mr = tensor_new(g, 2, (int[]){M, 5}, 0);
+            int *ml = xmalloc(sizeof(int) * (size_t)M);
+            for (int b = 0, k = 0; b < B; b++)
+                for (int i = 0; i < out[b].n; i++, k++) {
+                    mr->data[5 * (size_t)k] = (float)b;
+                    for (int j = 0; j < 4; j++) mr->data[5 * (size_t)k + 1 + j] = out[b].boxes[4 * i + j] * metas[b].scale_factor[j];
+                    ml[k] = out[b].labels[i];
+                }
+            tensor *lg[CASCADE_STAGES];
+            tensor *mf = roi_extractor_forward(&c->mask_roi, g, feats, c->mask_roi.n_levels, mr);
+            graph_keep(g, mf->data);
+            for (int s = 0; s < CASCADE_STAGES; s++) {
+                lg[s] = mask_head_forward(&d->mask[s], g, mf);
+                graph_keep(g, lg[s]->data);
+            }
+            int S = c->mask[0].mask_size;
+            float *probs = xmalloc(sizeof(float) * (size_t)M * S * S);
+            mask_head_merge_probs(&c->mask[0], lg, CASCADE_STAGES, ml, probs);
+            for (int b = 0, k = 0; b < B; k += out[b].n, b++) {
+                det_result *r = &out[b];
+                r->mask_h = metas[b].ori_h, r->mask_w = metas[b].ori_w;
+                r->masks = xmalloc((size_t)(r->n ? r->n : 1) * r->mask_h * r->mask_w);
+                if (!r->n) continue;
+                float *bx = xmalloc(sizeof(float) * 4 * (size_t)r->n);
+                for (int i = 0; i < 4 * r->n; i++) bx[i] = mr->data[5 * (size_t)(k + i / 4) + 1 + i % 4];
+                mask_head_paste(probs + (size_t)k * S * S, r->n, S, bx, metas[b].scale_factor, r->mask_h, r->mask_w,
+                                c->test.mask_thr_binary, r->masks);
+                free(bx);
+            }
+            free(probs), free(ml);
+        } else
+            for (int b = 0; b < B; b++) {
+                out[b].mask_h = metas[b].ori_h, out[b].mask_w = metas[b].ori_w;
+                out[b].masks = xmalloc(1);
+            }
+    }
     for (int b = 0; b < B; b++) det_result_free(&prop[b]);
     free(prop), free(rois), free(acc), free(reg_last), free(lab);
     return 0;

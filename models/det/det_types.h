@@ -37,6 +37,8 @@ typedef struct det_result {
     float *boxes;
     float *scores;
     int *labels;
+    uint8_t *masks;     /* instance segmentation: (n, mask_h, mask_w) 0/1 at the original image size, or NULL */
+    int mask_h, mask_w;
 } det_result;
 
 #endif

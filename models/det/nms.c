@@ -130,6 +130,7 @@ int nms_multiclass(const float *boxes, int box_per_class, const float *scores, i
         }
     int nkeep = nc ? nms_batched(cb, cs, cl, nc, nms_iou, keep) : 0;
     if (max_per_img > 0 && nkeep > max_per_img) nkeep = max_per_img;
+    memset(out, 0, sizeof *out);
     out->n = nkeep;
     out->boxes = xmalloc(sizeof(float) * 4 * (size_t)(nkeep ? nkeep : 1));
     out->scores = xmalloc(sizeof(float) * (size_t)(nkeep ? nkeep : 1));

@@ -189,7 +189,7 @@ void retina_head_loss(const retina_head *h, graph *g, tensor *const *cls, tensor
 /* ------------------------------------------------------------------------------------------------ */
 /* inference                                                                                         */
 void det_result_free(det_result *r) {
-    free(r->boxes), free(r->scores), free(r->labels);
+    free(r->boxes), free(r->scores), free(r->labels), free(r->masks);
     memset(r, 0, sizeof *r);
 }
 

@@ -236,6 +236,7 @@ int rpn_head_get_bboxes(const rpn_head *h, tensor *const *cls, tensor *const *re
         if (pc->max_per_img > 0 && nkeep > pc->max_per_img) nkeep = pc->max_per_img;
         det_result *r = &out[b];
         size_t kn = (size_t)(nkeep ? nkeep : 1);
+        memset(r, 0, sizeof *r);
         r->n = nkeep;
         r->boxes = xmalloc(sizeof(float) * 4 * kn);
         r->scores = xmalloc(sizeof(float) * kn);
