@@ -242,7 +242,8 @@ int synth_coco_write(const char *root, const synth_coco_cfg *cfg_in, synth_summa
             int in_crowd = o >= n_obj;
             ob->label = in_crowd ? crowd_label : (int)rng_below(&r, SYNTH_COCO_N_CLASSES);
             ob->crowd_group = in_crowd ? 0 : -1;
-            double rad = in_crowd ? 3 + 4 * rng_uniform(&r) : exp(log(3.0) + rng_uniform(&r) * (log(0.4 * mn) - log(3.0)));
+            double r0 = cfg.min_radius > 0 && cfg.min_radius < 0.4 * mn ? cfg.min_radius : 3.0;
+            double rad = in_crowd ? 3 + 4 * rng_uniform(&r) : exp(log(r0) + rng_uniform(&r) * (log(0.4 * mn) - log(r0)));
             double cx, cy;
             if (in_crowd) { /* clustered around one point */
                 if (o == n_obj) ccx = mn * 0.2 + rng_uniform(&r) * (w - 0.4 * mn), ccy = mn * 0.2 + rng_uniform(&r) * (h - 0.4 * mn);

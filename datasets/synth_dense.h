@@ -39,6 +39,7 @@ typedef struct synth_coco_cfg {
     int max_objects;        /* per image (default 8) */
     float crowd_prob;       /* probability of a crowd region per image (default 0.3) */
     uint64_t seed;
+    int min_radius;         /* > 0: objects' radius log-uniform from this (px) instead of 3 (COCO's small objects) */
 } synth_coco_cfg;
 int synth_coco_write(const char *root, const synth_coco_cfg *cfg, synth_summary *sum);
 

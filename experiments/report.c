@@ -275,12 +275,19 @@ static const char *get_backbone(const results_run *r) { return r->backbone; }
 static const char *get_commit(const results_run *r) { return r->commit; }
 static const char *get_pretrained(const results_run *r) { return r->pretrained_path && *r->pretrained_path ? r->pretrained_path : "random init"; }
 
-static const char *profile_text(const char *profile) {
+/* the paper's backbone and the mona_spec.md section of each task's recipe */
+static const char *profile_text(const char *profile, const char *task) {
+    int coco = !strcmp(task, "coco"), voc = !strcmp(task, "voc"), ade = !strcmp(task, "ade20k");
     if (!strcmp(profile, "default"))
-        return "embedded default (synthetic stand-in datasets and a small Swin pretrained by the harness on a synthetic "
-               "upstream task; the absolute numbers are not comparable with the paper's Swin-L ones, only the ranking is)";
+        return coco ? "embedded default (synthetic stand-in datasets and a small Swin pretrained by the harness on a synthetic "
+                      "upstream task; the absolute numbers are not comparable with the paper's Swin-B ones, only the ranking is)"
+                    : "embedded default (synthetic stand-in datasets and a small Swin pretrained by the harness on a synthetic "
+                      "upstream task; the absolute numbers are not comparable with the paper's Swin-L ones, only the ranking is)";
     if (!strcmp(profile, "paper"))
-        return "paper (the authors' recipe from mona_spec.md section 6.4 on the real datasets)";
+        return coco ? "paper (the authors' recipe from mona_spec.md section 6.1 on the real datasets)"
+               : voc ? "paper (the authors' recipe from mona_spec.md section 6.2 on the real datasets)"
+               : ade ? "paper (the authors' recipe from mona_spec.md section 6.3 on the real datasets)"
+                     : "paper (the authors' recipe from mona_spec.md section 6.4 on the real datasets)";
     return "custom profile";
 }
 
@@ -342,7 +349,7 @@ static void md_table(const report_data *d, int mk, int number, sbuf *b) {
     sb_printf(b, "**Table %d.** %s: %s on the test split after the last iteration, measured by deltabench "
                  "(\"ours\") beside the paper's number (\"paper\"; \"–\" where the paper gives none). "
                  "Profile: `%s` — %s. Backbone: ",
-              number, t->title, t->metrics[mk].label, d->info.profile, profile_text(d->info.profile));
+              number, t->title, t->metrics[mk].label, d->info.profile, profile_text(d->info.profile, t->task));
     distinct(d, get_backbone, &tmp);
     sb_md(b, tmp.s);
     tmp.n = 0;
@@ -547,7 +554,7 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
                  "Profile \\texttt{");
     sb_tex(b, d->info.profile);
     sb_printf(b, "}: ");
-    sb_tex(b, profile_text(d->info.profile));
+    sb_tex(b, profile_text(d->info.profile, t->task));
     sb_printf(b, ". Backbone: ");
     distinct(d, get_backbone, &tmp);
     sb_tex(b, tmp.s);
