@@ -68,7 +68,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench bench-retinanet bench-upernet bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k reproduce-coco smoke-paper smoke-paper-voc smoke-paper-ade20k smoke-paper-coco figure1
+.PHONY: all deps config test bench bench-retinanet bench-upernet bench-cascade bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k reproduce-coco smoke-paper smoke-paper-voc smoke-paper-ade20k smoke-paper-coco figure1
 all: config $(BUILD)/deltabench
 
 help:
@@ -78,6 +78,7 @@ help:
 	@echo "make bench           one training step per method, against PyTorch (installs python3-torch; PEER=0: none)"
 	@echo "make bench-retinanet the same for the VOC RetinaNet step (BENCH_TASK=retinanet; also installs python3-torchvision)"
 	@echo "make bench-upernet   the same for the ADE20K UperNet step (BENCH_TASK=upernet)"
+	@echo "make bench-cascade   the same for the COCO Cascade R-CNN step (BENCH_TASK=cascade; also installs python3-torchvision)"
 	@echo "make bench-ranks     data parallel: bench --ranks on 1 process and under mpirun -np RANKS=2 (needs MPI: yes)"
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
@@ -218,10 +219,14 @@ smoke-paper: all
 # The PyTorch peer is Debian's python3-torch (and python3-torchvision for the RetinaNet peer), installed here
 # when missing (PEER=0: no peer, nothing installed). BENCH_TASK=retinanet (or make bench-retinanet): one RetinaNet
 # training step per method instead of the classification step; BENCH_TASK=upernet (or make bench-upernet): one
-# UperNet step (UPerHead 512 + FCN aux head, 150 classes).
+# UperNet step (UPerHead 512 + FCN aux head, 150 classes); BENCH_TASK=cascade (or make bench-cascade): one Cascade
+# R-CNN step (Swin-T 800x512, batch 1, RPN + three box stages, 80 classes; python3-torchvision too).
 BENCH_TASK ?= cls
 ifeq ($(BENCH_TASK),retinanet)
 BENCH_ARGS ?= --task retinanet --backbone swin-t --image-size 512 --batch 2 --threads 2 --steps 5 --warmup 3 --methods all
+BENCH_PKGS := python3-torch python3-torchvision
+else ifeq ($(BENCH_TASK),cascade)
+BENCH_ARGS ?= --task cascade --backbone swin-t --image-size 800x512 --batch 1 --threads 2 --steps 5 --warmup 3 --methods all
 BENCH_PKGS := python3-torch python3-torchvision
 else ifeq ($(BENCH_TASK),upernet)
 BENCH_ARGS ?= --task upernet --backbone swin-t --image-size 512 --batch 2 --threads 2 --steps 5 --warmup 3 --methods all
@@ -242,6 +247,8 @@ bench-retinanet:
 	@$(MAKE) --no-print-directory bench BENCH_TASK=retinanet
 bench-upernet:
 	@$(MAKE) --no-print-directory bench BENCH_TASK=upernet
+bench-cascade:
+	@$(MAKE) --no-print-directory bench BENCH_TASK=cascade
 # Data parallel (README "Data-parallel training over MPI"): bytes all-reduced and step times on 1 and RANKS ranks.
 RANKS ?= 2
 bench-ranks: config $(BUILD)/deltabench

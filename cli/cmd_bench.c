@@ -2,7 +2,8 @@
  * method in its own child process (so its peak memory is its own), against the PyTorch peer on the same
  * machine in the same run: task cls (the classifier, experiments/bench/torch_peer.py), task retinanet
  * (the VOC RetinaNet on a fixed synthetic batch, experiments/bench/torch_peer_retinanet.py) or task upernet
- * (the ADE20K UperNet on a fixed synthetic batch, experiments/bench/torch_peer_upernet.py), all on Debian's
+ * (the ADE20K UperNet on a fixed synthetic batch, experiments/bench/torch_peer_upernet.py) or task cascade (the
+ * COCO Cascade R-CNN on a fixed synthetic batch, experiments/bench/torch_peer_cascade.py), all on Debian's
  * python3-torch. */
 #include <cJSON.h>
 #include <errno.h>
@@ -19,12 +20,13 @@
 #include "../core/common.h"
 #include "../datasets/det_pipeline.h"
 #include "../experiments/bench/bench.h"
+#include "../models/det/cascade_rcnn.h"
 #include "../methods/method.h"
 #include "commands.h"
 
 static void bench_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench bench [--task cls|retinanet|upernet] [options]\n\n"
+            "usage: deltabench bench [--task cls|retinanet|upernet|cascade] [options]\n\n"
             "Times one training step (forward, backward, AdamW) per tuning method and, where Debian's\n"
             "python3-torch is installed, the same step in PyTorch, printing the speed ratio. Also measures the\n"
             "machine's sgemm peak for context.\n"
@@ -39,20 +41,30 @@ static void bench_usage(FILE *f) {
             "                    pool scales 1,2,3,6) and the FCN auxiliary head on stage 2 (--aux-channels, loss weight\n"
             "                    0.4), BN in the heads, cross-entropy (ignore 255, logits resized to the labels) on a fixed\n"
             "                    synthetic batch (N(0,1) pixels, 8x8 label blocks, 1 in 16 ignored, from the seed); peer\n"
-            "                    experiments/bench/torch_peer_upernet.py (python3-torch), which gets the same batch\n\n"
+            "                    experiments/bench/torch_peer_upernet.py (python3-torch), which gets the same batch\n"
+            "  --task cascade    the COCO detector (boxes; the mask branch is not in the model yet): Swin (out_indices\n"
+            "                    0-3), FPN (5 levels, the fifth by max pool), RPN (2000 training proposals), three cascade\n"
+            "                    stages (RoIAlign 7, 4conv1fc heads with BN, 512 rois per image and stage, CE + GIoU x 10,\n"
+            "                    stage weights 1, 0.5, 0.25, refinement between stages), on a fixed synthetic batch (as\n"
+            "                    retinanet's; the samplers' random stream restarts every step); no memory plan (the\n"
+            "                    proposal and roi counts depend on the values); peer\n"
+            "                    experiments/bench/torch_peer_cascade.py (python3-torch and python3-torchvision)\n\n"
             "  --backbone NAME   swin-t|swin-s|swin-b|swin-l|tiny:... (default swin-t)\n"
-            "  --size N, --image-size N  square input side (default cls 224, retinanet and upernet 512)\n"
-            "  --batch N         batch size (default cls 8, retinanet and upernet 2; upernet needs 2 or more for BN)\n"
+            "  --size N, --image-size N  square input side (default cls 224, retinanet and upernet 512); WxH (width x\n"
+            "                    height) for retinanet and cascade (default cascade 800x512)\n"
+            "  --batch N         batch size (default cls 8, retinanet and upernet 2, cascade 1; upernet needs 2 or more for BN)\n"
             "  --threads N       threads for OpenMP/OpenBLAS and torch (default 2)\n"
             "  --steps N         timed steps per method, median reported (default 5, at most 64)\n"
             "  --warmup N        untimed steps first, for both engines (default 3: PyTorch's first steps\n"
             "                    run up to 2x slower while its allocator warms up)\n"
             "  --methods LIST    comma-separated methods or 'all' (default all)\n"
-            "  --classes N       classes (default cls 100, retinanet 20 as VOC, upernet 150 as ADE20K)\n"
-            "  --neck-channels N retinanet: FPN channels (default 256)\n"
-            "  --head-channels N retinanet: head tower channels (default 256); upernet: UPerHead channels (default 512)\n"
+            "  --classes N       classes (default cls 100, retinanet 20 as VOC, upernet 150 as ADE20K, cascade 80 as COCO)\n"
+            "  --neck-channels N retinanet, cascade: FPN channels (default 256)\n"
+            "  --head-channels N retinanet: head tower channels (default 256); upernet: UPerHead channels (default 512);\n"
+            "                    cascade: the box heads' conv channels (default 256)\n"
+            "  --fc-channels N   cascade: the box heads' fc width (default 1024)\n"
             "  --aux-channels N  upernet: FCN auxiliary head channels (default 256)\n"
-            "  --boxes N         retinanet: ground-truth boxes per synthetic image (default 3)\n"
+            "  --boxes N         retinanet, cascade: ground-truth boxes per synthetic image (default 3)\n"
             "  --drop-path F     drop-path rate (default 0.2; module dropout is 0.1 as in the reference)\n"
             "  --seed N          model and batch seed (default 0)\n"
             "  --peer 0|1        run the PyTorch peer (default 1); --no-peer is --peer 0\n"
@@ -114,16 +126,12 @@ static char *peer_script(const char *name) {
     return file_exists(path) ? xstrdup(path) : NULL;
 }
 
-/* The retinanet batch for the peer, in dir: batch.f32 (the collated images, float32, native order) and
+/* The retinanet and cascade batch for the peer, in dir: batch.f32 (the collated images, float32, native order) and
  * batch.json (shape, metas, ground truths). The parent builds the same batch as the children (the
  * pipeline starts no thread). */
 static int write_det_batch(const bench_cfg *cfg, const char *dir) {
-    det_pipeline_cfg pc;
-    det_pipeline_cfg_default(&pc);
-    pc.scale_long = pc.scale_short = cfg->size;
-    pc.flip_ratio = 0;
     det_batch b;
-    if (det_batch_synthetic(&pc, cfg->batch, cfg->size, cfg->boxes, cfg->classes, cfg->seed + 2, &b)) return -1;
+    if (bench_det_batch(cfg, &b)) return -1;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/batch.f32", dir);
     int rc = file_write_atomic(path, b.images, sizeof(float) * (size_t)b.n * 3 * b.H * b.W);
@@ -185,8 +193,10 @@ static void remove_batch_dir(const char *dir) {
 
 /* run the peer and return its parsed JSON (NULL if unavailable) */
 static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods) {
+    int det = cfg->task == BENCH_RETINANET || cfg->task == BENCH_CASCADE; /* the detection peers need torchvision */
     const char *name = cfg->task == BENCH_RETINANET ? "torch_peer_retinanet.py"
                        : cfg->task == BENCH_UPERNET ? "torch_peer_upernet.py"
+                       : cfg->task == BENCH_CASCADE ? "torch_peer_cascade.py"
                                                     : "torch_peer.py";
     char *script = peer_script(name);
     if (!script) {
@@ -194,10 +204,10 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
         return NULL;
     }
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch%s' 2>/dev/null", py, cfg->task == BENCH_RETINANET ? ", torchvision" : "");
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch%s' 2>/dev/null", py, det ? ", torchvision" : "");
     if (system(cmd) != 0) {
         fprintf(stderr, "bench: %s has no torch%s (install Debian's python3-torch%s for the PyTorch comparison)\n", py,
-                cfg->task == BENCH_RETINANET ? " or torchvision" : "", cfg->task == BENCH_RETINANET ? " and python3-torchvision" : "");
+                det ? " or torchvision" : "", det ? " and python3-torchvision" : "");
         free(script);
         return NULL;
     }
@@ -208,7 +218,7 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
                      py, script, cfg->backbone, cfg->size, cfg->batch, cfg->threads, cfg->steps, cfg->warmup, methods,
                      cfg->classes, cfg->drop_path, (unsigned long long)cfg->seed);
     free(script);
-    if (cfg->task == BENCH_RETINANET || cfg->task == BENCH_UPERNET) {
+    if (cfg->task != BENCH_CLS) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/deltabench-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
@@ -224,6 +234,9 @@ static cJSON *run_peer(const char *py, const bench_cfg *cfg, const char *methods
         if (seg)
             snprintf(cmd + n, sizeof cmd - n, " --head-channels %d --aux-channels %d --batch-json %s/batch.json", cfg->head_channels,
                      cfg->aux_channels, dir);
+        else if (cfg->task == BENCH_CASCADE)
+            snprintf(cmd + n, sizeof cmd - n, " --width %d --neck-channels %d --head-channels %d --fc-channels %d --batch-json %s/batch.json",
+                     cfg->width, cfg->neck_channels, cfg->head_channels, cfg->fc_channels, dir);
         else
             snprintf(cmd + n, sizeof cmd - n, " --neck-channels %d --head-channels %d --batch-json %s/batch.json",
                      cfg->neck_channels, cfg->head_channels, dir);
@@ -320,6 +333,16 @@ static void print_dense_table(const bench_cfg *cfg, const char *const *list, int
                "roughly (at the start both near 1.4 ln(classes) times the labelled share, 15/16).\n");
         return;
     }
+    if (cfg->task == BENCH_CASCADE) {
+        printf("trainable: the detector's trainable parameters (backbone under the method, out_indices 0-3, nothing frozen\n"
+               "beyond the method; FPN, RPN, the three box heads; BN running statistics are buffers, not counted);\n"
+               "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
+               "peak MiB: process peak RSS; act MiB: the step's activation memory (bump arena: no memory plan, the\n"
+               "proposal and roi counts depend on the values); loss: RPN + the three stages' CE + GIoU (x 1, 0.5, 0.25) of\n"
+               "the last timed step (before its AdamW update); the two engines start from different random weights and\n"
+               "draw different samples, so their losses agree only roughly.\n");
+        return;
+    }
     printf("trainable: the detector's trainable parameters (backbone under the method with frozen_stages 1, FPN, head);\n"
            "GFLOP/s: the FLOPs the engine's gemm, convolution (im2col gemm) and attention kernels count, per median step;\n"
            "peak MiB: process peak RSS; act MiB: the step's activation memory (its plan's block, as the detection\n"
@@ -367,7 +390,7 @@ static int bench_ranks(const bench_cfg *cfg, const char **list, int n, const cha
 
 int cmd_bench(int argc, char **argv) {
     bench_cfg cfg = {.size = -1, .batch = -1, .threads = 2, .steps = 5, .warmup = 3, .classes = -1, .drop_path = 0.2f, .seed = 0,
-                     .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1, .aux_channels = -1};
+                     .plan = 1, .neck_channels = -1, .head_channels = -1, .boxes = -1, .aux_channels = -1, .fc_channels = -1};
     snprintf(cfg.backbone, sizeof cfg.backbone, "swin-t");
     const char *methods = "all", *py = "/usr/bin/python3";
     int json = 0, peer = 1;
@@ -378,7 +401,18 @@ int cmd_bench(int argc, char **argv) {
             return 0;
         }
         int *ip = NULL, min = 1;
-        if (!strcmp(a, "--size") || !strcmp(a, "--image-size")) ip = &cfg.size;
+        if ((!strcmp(a, "--size") || !strcmp(a, "--image-size")) && v && strchr(v, 'x')) { /* WxH */
+            char *end;
+            long w = strtol(v, &end, 10), h = *end == 'x' ? strtol(end + 1, &end, 10) : 0;
+            if (*end || w < 1 || h < 1 || w > 1 << 16 || h > 1 << 16) {
+                fprintf(stderr, "deltabench bench: %s needs N or WxH (got '%s')\n", a, v);
+                return 2;
+            }
+            cfg.width = (int)w, cfg.size = (int)h;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--size") || !strcmp(a, "--image-size")) ip = &cfg.size, cfg.width = 0;
         else if (!strcmp(a, "--batch")) ip = &cfg.batch;
         else if (!strcmp(a, "--threads")) ip = &cfg.threads;
         else if (!strcmp(a, "--steps")) ip = &cfg.steps;
@@ -389,6 +423,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--head-channels")) ip = &cfg.head_channels;
         else if (!strcmp(a, "--boxes")) ip = &cfg.boxes;
         else if (!strcmp(a, "--aux-channels")) ip = &cfg.aux_channels;
+        else if (!strcmp(a, "--fc-channels")) ip = &cfg.fc_channels;
         else if (!strcmp(a, "--peer")) ip = &peer, min = 0;
         if (ip) {
             if (parse_int(a, v, min, ip)) return 2;
@@ -404,8 +439,9 @@ int cmd_bench(int argc, char **argv) {
             if (!strcmp(v, "cls")) cfg.task = BENCH_CLS;
             else if (!strcmp(v, "retinanet")) cfg.task = BENCH_RETINANET;
             else if (!strcmp(v, "upernet")) cfg.task = BENCH_UPERNET;
+            else if (!strcmp(v, "cascade")) cfg.task = BENCH_CASCADE;
             else {
-                fprintf(stderr, "deltabench bench: unknown task '%s' (cls, retinanet or upernet)\n", v);
+                fprintf(stderr, "deltabench bench: unknown task '%s' (cls, retinanet, upernet or cascade)\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--backbone") && v) snprintf(cfg.backbone, sizeof cfg.backbone, "%s", argv[++i]);
@@ -423,28 +459,44 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    int det = cfg.task == BENCH_RETINANET, seg = cfg.task == BENCH_UPERNET, dense = det || seg;
+    int casc = cfg.task == BENCH_CASCADE, det = cfg.task == BENCH_RETINANET || casc, seg = cfg.task == BENCH_UPERNET,
+        dense = det || seg;
     if (!det && (cfg.neck_channels > 0 || cfg.boxes > 0)) {
-        fprintf(stderr, "deltabench bench: --neck-channels and --boxes are options of --task retinanet\n");
+        fprintf(stderr, "deltabench bench: --neck-channels and --boxes are options of --task retinanet and --task cascade\n");
         return 2;
     }
     if (!dense && cfg.head_channels > 0) {
-        fprintf(stderr, "deltabench bench: --head-channels is an option of --task retinanet and --task upernet\n");
+        fprintf(stderr, "deltabench bench: --head-channels is an option of --task retinanet, upernet and cascade\n");
+        return 2;
+    }
+    if (!casc && cfg.fc_channels > 0) {
+        fprintf(stderr, "deltabench bench: --fc-channels is an option of --task cascade\n");
+        return 2;
+    }
+    if (!det && cfg.width > 0 && cfg.width != cfg.size) {
+        fprintf(stderr, "deltabench bench: WxH images are an option of --task retinanet and --task cascade (got %dx%d)\n", cfg.width,
+                cfg.size);
         return 2;
     }
     if (!seg && cfg.aux_channels > 0) {
         fprintf(stderr, "deltabench bench: --aux-channels is an option of --task upernet\n");
         return 2;
     }
-    if (cfg.size < 0) cfg.size = dense ? 512 : 224;
-    if (cfg.batch < 0) cfg.batch = dense ? 2 : 8;
-    if (cfg.classes < 0) cfg.classes = det ? 20 : seg ? 150 : 100;
+    if (cfg.size < 0) {
+        cfg.size = dense ? 512 : 224;
+        if (casc) cfg.width = 800; /* 800x512 (W x H) */
+    }
+    if (cfg.width <= 0) cfg.width = cfg.size;
+    if (cfg.batch < 0) cfg.batch = casc ? 1 : dense ? 2 : 8;
+    if (cfg.classes < 0) cfg.classes = casc ? 80 : det ? 20 : seg ? 150 : 100;
     if (cfg.neck_channels < 0) cfg.neck_channels = 256;
     if (cfg.head_channels < 0) cfg.head_channels = seg ? 512 : 256;
+    if (cfg.fc_channels < 0) cfg.fc_channels = 1024;
     if (cfg.aux_channels < 0) cfg.aux_channels = 256;
     if (cfg.boxes < 0) cfg.boxes = 3;
-    if (dense && cfg.size < 32) {
-        fprintf(stderr, "deltabench bench: --task %s needs --image-size >= 32 (got %d)\n", det ? "retinanet" : "upernet", cfg.size);
+    if (dense && (cfg.size < 32 || cfg.width < 32)) {
+        fprintf(stderr, "deltabench bench: --task %s needs --image-size >= 32 (got %dx%d)\n", casc ? "cascade" : det ? "retinanet" : "upernet",
+                cfg.width, cfg.size);
         return 2;
     }
     if (seg && cfg.classes > 255) {
@@ -474,7 +526,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deltabench bench: --methods '%s' names no method\n", methods);
         return 2;
     }
-    const char *task_name = det ? "retinanet" : seg ? "upernet" : "cls";
+    const char *task_name = casc ? "cascade" : det ? "retinanet" : seg ? "upernet" : "cls";
     if (cfg.ranks) return bench_ranks(&cfg, list, n, task_name, json);
     char host[256] = "unknown";
     gethostname(host, sizeof host);
@@ -490,8 +542,8 @@ int cmd_bench(int argc, char **argv) {
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     bench_result *res = xcalloc(n, sizeof *res);
     for (int i = 0; i < n; i++) {
-        fprintf(stderr, "bench: [%d/%d] %s %s: %d+%d steps of batch %d at %d px...\n", i + 1, n, task_name, list[i], cfg.warmup,
-                cfg.steps, cfg.batch, cfg.size);
+        fprintf(stderr, "bench: [%d/%d] %s %s: %d+%d steps of batch %d at %dx%d px...\n", i + 1, n, task_name, list[i], cfg.warmup,
+                cfg.steps, cfg.batch, cfg.width, cfg.size);
         if (run_child(&cfg, list[i], &res[i])) {
             fprintf(stderr, "deltabench bench: %s\n", err_msg());
             return 1;
@@ -523,32 +575,43 @@ int cmd_bench(int argc, char **argv) {
                "\"classes\": %d, \"drop_path\": %g, \"seed\": %llu",
                cfg.backbone, cfg.size, cfg.batch, cfg.threads, cfg.steps, cfg.warmup, cfg.classes, cfg.drop_path,
                (unsigned long long)cfg.seed);
-        if (det) printf(", \"neck_channels\": %d, \"head_channels\": %d, \"boxes\": %d", cfg.neck_channels, cfg.head_channels, cfg.boxes);
+        if (det) printf(", \"width\": %d, \"neck_channels\": %d, \"head_channels\": %d, \"boxes\": %d", cfg.width, cfg.neck_channels,
+                        cfg.head_channels, cfg.boxes);
+        if (casc) printf(", \"fc_channels\": %d", cfg.fc_channels);
         if (seg) printf(", \"head_channels\": %d, \"aux_channels\": %d", cfg.head_channels, cfg.aux_channels);
         printf("},\n \"peer\": %s%s%s,\n \"results\": [\n", cJSON_IsString(tv) ? "\"pytorch " : "null",
                cJSON_IsString(tv) ? tv->valuestring : "", cJSON_IsString(tv) ? "\"" : "");
-        const char *part[2] = {seg ? "loss_decode" : "loss_cls", seg ? "loss_aux" : "loss_bbox"};
+        const char *part2[2] = {seg ? "loss_decode" : "loss_cls", seg ? "loss_aux" : "loss_bbox"};
+        const char *const *part = casc ? cascade_loss_names : part2;
+        int np = casc ? CASCADE_LOSS_N : 2;
         for (int i = 0; i < n; i++) {
             const cJSON *p = peer_result(pj, list[i]);
             double ps = jnum(p, "median_step_s");
             printf("  {\"method\": \"%s\", \"median_step_s\": %.4f, \"min_step_s\": %.4f, \"images_per_s\": %.3f, \"gflop_per_step\": %.2f, "
                    "\"gflops\": %.2f, \"peak_rss_bytes\": %zu, \"arena_bytes\": %zu, \"arena_first_step_bytes\": %zu, "
-                   "\"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"final_loss\": %.6g, "
-                   "\"%s\": %.6g, \"%s\": %.6g, \"peer_%s\": %.6g, \"peer_%s\": %.6g, "
-                   "\"peer_median_step_s\": %.4f, \"peer_min_step_s\": %.4f, \"peer_peak_rss_bytes\": %.0f, \"peer_trainable\": %.0f, "
-                   "\"peer_final_loss\": %.6g, \"speedup_vs_peer\": %.3f}%s\n",
+                   "\"plan_bytes\": %zu, \"plan_live_peak_bytes\": %zu, \"trainable\": %lld, \"final_loss\": %.6g",
                    list[i], res[i].median_s, res[i].min_s, res[i].images_per_s, res[i].gflop_per_step, res[i].gflops, res[i].peak_rss,
                    res[i].arena_bytes, res[i].arena_first_bytes, res[i].plan_bytes, res[i].plan_live_peak,
-                   (long long)res[i].trainable, res[i].final_loss, part[0], res[i].loss_parts[0], part[1], res[i].loss_parts[1],
-                   part[0], jnum(p, part[0]), part[1], jnum(p, part[1]), ps, jnum(p, "min_step_s"), jnum(p, "peak_rss_bytes"),
-                   jnum(p, "trainable_params"), jnum(p, "final_loss"), ps > 0 ? ps / res[i].median_s : -1, i + 1 < n ? "," : "");
+                   (long long)res[i].trainable, res[i].final_loss);
+            for (int k = 0; k < np; k++) printf(", \"%s\": %.6g", part[k], res[i].loss_parts[k]);
+            for (int k = 0; k < np; k++) printf(", \"peer_%s\": %.6g", part[k], jnum(p, part[k]));
+            printf(", \"peer_median_step_s\": %.4f, \"peer_min_step_s\": %.4f, \"peer_peak_rss_bytes\": %.0f, \"peer_trainable\": %.0f, "
+                   "\"peer_final_loss\": %.6g, \"speedup_vs_peer\": %.3f}%s\n",
+                   ps, jnum(p, "min_step_s"), jnum(p, "peak_rss_bytes"), jnum(p, "trainable_params"), jnum(p, "final_loss"),
+                   ps > 0 ? ps / res[i].median_s : -1, i + 1 < n ? "," : "");
         }
         printf(" ]}\n");
     } else {
-        if (det)
-            printf("deltabench bench --task retinanet: %s + FPN %d + RetinaHead %d, %d classes, %d px, batch %d (%d boxes per image), "
+        if (casc)
+            printf("deltabench bench --task cascade: %s + FPN %d (P6 by max pool) + RPN + 3 cascade stages (RoIAlign 7, %d convs %d + fc %d, "
+                   "BN), %d classes, %dx%d px, batch %d (%d boxes per image), %d threads, median of %d steps (after %d warm-up), no memory "
+                   "plan, host %s, commit %s\n",
+                   cfg.backbone, cfg.neck_channels, 4, cfg.head_channels, cfg.fc_channels, cfg.classes, cfg.width, cfg.size, cfg.batch,
+                   cfg.boxes, cfg.threads, cfg.steps, cfg.warmup, host, build_commit());
+        else if (det)
+            printf("deltabench bench --task retinanet: %s + FPN %d + RetinaHead %d, %d classes, %dx%d px, batch %d (%d boxes per image), "
                    "%d threads, median of %d steps (after %d warm-up), host %s, commit %s\n",
-                   cfg.backbone, cfg.neck_channels, cfg.head_channels, cfg.classes, cfg.size, cfg.batch, cfg.boxes, cfg.threads,
+                   cfg.backbone, cfg.neck_channels, cfg.head_channels, cfg.classes, cfg.width, cfg.size, cfg.batch, cfg.boxes, cfg.threads,
                    cfg.steps, cfg.warmup, host, build_commit());
         else if (seg)
             printf("deltabench bench --task upernet: %s + UPerHead %d (PPM 1,2,3,6) + FCN head %d on stage 2 (x 0.4), BN, %d classes "

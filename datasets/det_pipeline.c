@@ -145,9 +145,14 @@ int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int tra
 }
 
 int det_batch_synthetic(const det_pipeline_cfg *c, int n, int size, int n_boxes, int num_classes, uint64_t seed, det_batch *b) {
-    if (n < 1 || size < 8 || n_boxes < 1 || num_classes < 1)
-        return err_set("synthetic detection batch: %d images of %d px with %d boxes of %d classes (need >= 1, >= 8, >= 1, >= 1)",
-                       n, size, n_boxes, num_classes);
+    return det_batch_synthetic_wh(c, n, size, size, n_boxes, num_classes, seed, b);
+}
+
+int det_batch_synthetic_wh(const det_pipeline_cfg *c, int n, int width, int height, int n_boxes, int num_classes, uint64_t seed,
+                           det_batch *b) {
+    if (n < 1 || width < 8 || height < 8 || n_boxes < 1 || num_classes < 1)
+        return err_set("synthetic detection batch: %d images of %dx%d px with %d boxes of %d classes (need >= 1, >= 8, >= 1, >= 1)",
+                       n, width, height, n_boxes, num_classes);
     batch_begin(b, n);
     dense_sample *s = xcalloc(n, sizeof *s);
     dense_sample **sp = xmalloc(sizeof *sp * n);
@@ -156,19 +161,19 @@ int det_batch_synthetic(const det_pipeline_cfg *c, int n, int size, int n_boxes,
     int rc = 0, made = 0;
     for (int i = 0; i < n && !rc; i++) {
         image img;
-        if (image_alloc(&img, size, size, 3)) {
-            rc = err_set("synthetic detection batch: cannot allocate a %d px image", size);
+        if (image_alloc(&img, width, height, 3)) {
+            rc = err_set("synthetic detection batch: cannot allocate a %dx%d px image", width, height);
             break;
         }
-        for (size_t k = 0; k < (size_t)size * size * 3; k++) img.data[k] = (uint8_t)rng_below(&r, 256);
+        for (size_t k = 0; k < (size_t)width * height * 3; k++) img.data[k] = (uint8_t)rng_below(&r, 256);
         dense_sample_init(&s[i], &img);
         made++;
         s[i].n_boxes = n_boxes;
         s[i].boxes = xmalloc(sizeof(float) * 4 * n_boxes);
         s[i].labels = xmalloc(sizeof(int) * n_boxes);
-        for (int j = 0; j < n_boxes; j++) { /* sides in [size/8, size/2], inside the image */
-            float w = size / 8.0f + rng_uniform(&r) * (size * 3 / 8.0f), h = size / 8.0f + rng_uniform(&r) * (size * 3 / 8.0f);
-            float x = rng_uniform(&r) * (size - w), y = rng_uniform(&r) * (size - h);
+        for (int j = 0; j < n_boxes; j++) { /* sides in [width/8, width/2] and [height/8, height/2], inside the image */
+            float w = width / 8.0f + rng_uniform(&r) * (width * 3 / 8.0f), h = height / 8.0f + rng_uniform(&r) * (height * 3 / 8.0f);
+            float x = rng_uniform(&r) * (width - w), y = rng_uniform(&r) * (height - h);
             float *o = s[i].boxes + 4 * j;
             o[0] = x, o[1] = y, o[2] = x + w, o[3] = y + h;
             s[i].labels[j] = (int)rng_below(&r, (uint32_t)num_classes);

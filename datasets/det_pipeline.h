@@ -55,5 +55,9 @@ int det_batch_load(const voc_det_dataset *ds, const det_pipeline_cfg *c, int tra
  * num_classes), through the train pipeline of c (set c's scale to (size, size) and flip_ratio 0 to keep the
  * images as drawn) and the collation. */
 int det_batch_synthetic(const det_pipeline_cfg *c, int n, int size, int n_boxes, int num_classes, uint64_t seed, det_batch *b);
+/* The same with width x height images (box widths in [width/8, width/2], heights in [height/8, height/2]; set c's
+ * scale to (max, min) of the two sides to keep them as drawn); det_batch_synthetic is the square case. */
+int det_batch_synthetic_wh(const det_pipeline_cfg *c, int n, int width, int height, int n_boxes, int num_classes, uint64_t seed,
+                           det_batch *b);
 
 #endif

@@ -6,7 +6,10 @@
  * CLI runs the retinanet and upernet tasks (JSON out) and refuses bad options. With DB_TEST_PEER=1 (never under
  * `make test`, which runs no Python), and where /usr/bin/python3 has torch (and torchvision for RetinaNet), the
  * PyTorch peers run on the same tiny configs: both engines train the same number of parameters and start from
- * the same box loss (RetinaNet) or cross-entropy (UperNet). No timing is asserted. */
+ * the same box loss (RetinaNet) or cross-entropy (UperNet). The Cascade R-CNN bench (task cascade, WxH images)
+ * likewise: one step of fixed and full on a tiny config with hand counts (FPN, RPN, three box heads; full adds the
+ * whole backbone), the initial losses near ln 2 (RPN) and ln 81 (stage 0), the CLI (JSON with the eight loss
+ * parts) and its peer. No timing is asserted. */
 #include "test_util.h"
 
 #include <cJSON.h>
@@ -14,6 +17,7 @@
 #include "../datasets/det_pipeline.h"
 #include "../experiments/bench/bench.h"
 #include "../methods/method.h"
+#include "../models/det/cascade_rcnn.h"
 #include "../models/swin.h"
 
 #define TINY "tiny:32:1,1,1,1:1,2,4,8:w4"
@@ -111,6 +115,85 @@ static void test_upernet_step(void **state) {
     /* a batch of 1 is refused (BatchNorm in the 1x1 pooled branch) */
     c.batch = 1;
     assert_int_not_equal(bench_method(&c, "fixed", &fixed), 0);
+}
+
+static void test_cascade_step(void **state) {
+    bench_cfg c = tiny_cfg(BENCH_CASCADE);
+    c.batch = 1, c.width = 96, c.size = 64, c.classes = 80, c.fc_channels = 32;
+    bench_result fixed, full;
+    assert_int_equal(bench_method(&c, "fixed", &fixed), 0);
+    check_ran(&fixed);
+    double sum = 0;
+    for (int k = 0; k < CASCADE_LOSS_N; k++) sum += fixed.loss_parts[k];
+    assert_true(fabs(sum - fixed.final_loss) <= 1e-4 * fixed.final_loss);
+    /* the first step at the initial weights (rpn_cls and fc_cls near 0): BCE ln 2, stage 0's CE ln 81, stage 1 half
+     * of it, stage 2 a quarter */
+    assert_true(fabs(fixed.loss_parts[CASCADE_LOSS_RPN_CLS] - log(2.0)) < 0.05);
+    assert_true(fabs(fixed.loss_parts[CASCADE_LOSS_S0_CLS] - log(81.0)) < 0.3);
+    assert_true(fabs(fixed.loss_parts[CASCADE_LOSS_S1_CLS] - 0.5 * log(81.0)) < 0.15);
+    assert_true(fabs(fixed.loss_parts[CASCADE_LOSS_S2_CLS] - 0.25 * log(81.0)) < 0.08);
+    /* fixed trains FPN 16 (laterals from 32, 64, 128, 256; four 3x3 outputs, P6 by max pool), the RPN (3 anchors) and
+     * three 4conv1fc heads (convs 16 without bias + BN, fc 16*49 -> 32, cls 81, class-wise reg 320) */
+    int64_t fpn = conv_n(1, 32, 16) + conv_n(1, 64, 16) + conv_n(1, 128, 16) + conv_n(1, 256, 16) + 4 * conv_n(3, 16, 16);
+    int64_t rpn = conv_n(3, 16, 16) + conv_n(1, 16, 3) + conv_n(1, 16, 12);
+    int64_t head = 4 * (9 * 16 * 16 + 2 * 16) + (16 * 49 * 32 + 32) + (32 * 81 + 81) + (32 * 320 + 320);
+    assert_int_equal(fixed.trainable, fpn + rpn + 3 * head);
+    assert_int_equal(bench_method(&c, "full", &full), 0);
+    check_ran(&full);
+    swin_config sc;
+    assert_int_equal(swin_preset(TINY, &sc), 0);
+    sc.out_mask = 0xF;
+    params ps;
+    swin s;
+    params_init(&ps);
+    swin_build(&s, &ps, &sc, &method_find("full")->plug);
+    params_alloc(&ps);
+    int64_t backbone = params_count(&ps, 0);
+    swin_free(&s);
+    params_free(&ps);
+    assert_int_equal(full.trainable - fixed.trainable, backbone); /* out_indices 0-3, nothing frozen */
+    assert_int_equal(full.plan_bytes, 0);                         /* no memory plan */
+    /* images that are not square are the detection tasks' only */
+    bench_cfg u = tiny_cfg(BENCH_UPERNET);
+    u.width = 96;
+    assert_int_not_equal(bench_method(&u, "fixed", &fixed), 0);
+}
+
+static void test_synthetic_batch_wh(void **state) {
+    det_pipeline_cfg pc;
+    det_pipeline_cfg_default(&pc);
+    pc.scale_long = 96, pc.scale_short = 64;
+    pc.flip_ratio = 0;
+    det_batch a;
+    assert_int_equal(det_batch_synthetic_wh(&pc, 1, 96, 64, 5, 80, 4, &a), 0);
+    assert_int_equal(a.W, 96);
+    assert_int_equal(a.H, 64);
+    assert_int_equal(a.metas[0].img_w, 96);
+    assert_int_equal(a.metas[0].img_h, 64);
+    for (int k = 0; k < 5; k++) {
+        const float *bx = a.gts[0].boxes + 4 * k;
+        assert_true(bx[0] >= 0 && bx[1] >= 0 && bx[2] <= 96 && bx[3] <= 64);
+        assert_true(bx[2] - bx[0] >= 12 - 1e-3 && bx[2] - bx[0] <= 48 + 1e-3); /* widths in [W/8, W/2] */
+        assert_true(bx[3] - bx[1] >= 8 - 1e-3 && bx[3] - bx[1] <= 32 + 1e-3);  /* heights in [H/8, H/2] */
+    }
+    det_batch_free(&a);
+    /* bench_det_batch is that batch at the bench's sizes */
+    bench_cfg c = tiny_cfg(BENCH_CASCADE);
+    c.batch = 1, c.width = 96, c.size = 64, c.boxes = 5, c.classes = 80, c.seed = 2; /* seed + 2 = 4 */
+    det_batch b, d;
+    assert_int_equal(det_batch_synthetic_wh(&pc, 1, 96, 64, 5, 80, 4, &a), 0);
+    assert_int_equal(bench_det_batch(&c, &b), 0);
+    assert_int_equal(b.W, 96);
+    assert_memory_equal(a.images, b.images, sizeof(float) * 3 * 96 * 64);
+    assert_memory_equal(a.gts[0].boxes, b.gts[0].boxes, sizeof(float) * 20);
+    /* a square one is det_batch_synthetic's */
+    c.width = 0, c.size = 64, c.seed = 5;
+    pc.scale_long = pc.scale_short = 64;
+    assert_int_equal(det_batch_synthetic(&pc, 1, 64, 5, 80, 7, &d), 0);
+    det_batch_free(&b);
+    assert_int_equal(bench_det_batch(&c, &b), 0);
+    assert_memory_equal(d.images, b.images, sizeof(float) * 3 * 64 * 64);
+    det_batch_free(&a), det_batch_free(&b), det_batch_free(&d);
 }
 
 static void test_seg_batch(void **state) {
@@ -248,6 +331,74 @@ static void test_cli_upernet(void **state) {
     }
 }
 
+#define CLI_CASC "--task cascade --backbone " TINY " --image-size 96x64 --neck-channels 16 --head-channels 16 --fc-channels 32 --threads 1 --steps 1 --warmup 0 --json"
+
+static void test_cli_cascade(void **state) {
+    char *out;
+    assert_int_equal(run_cli(CLI_CASC " --methods fixed,mona --peer 0", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "task")->valuestring, "cascade");
+    const cJSON *cfg = cJSON_GetObjectItem(j, "config");
+    assert_int_equal(cJSON_GetObjectItem(cfg, "batch")->valueint, 1);    /* the cascade default */
+    assert_int_equal(cJSON_GetObjectItem(cfg, "classes")->valueint, 80); /* COCO */
+    assert_int_equal(cJSON_GetObjectItem(cfg, "width")->valueint, 96);
+    assert_int_equal(cJSON_GetObjectItem(cfg, "size")->valueint, 64);
+    assert_int_equal(cJSON_GetObjectItem(cfg, "fc_channels")->valueint, 32);
+    const cJSON *res = cJSON_GetObjectItem(j, "results"), *e;
+    assert_int_equal(cJSON_GetArraySize(res), 2);
+    cJSON_ArrayForEach(e, res) {
+        double loss = cJSON_GetObjectItem(e, "final_loss")->valuedouble, sum = 0;
+        assert_true(isfinite(loss) && loss > 0);
+        for (int k = 0; k < CASCADE_LOSS_N; k++) {
+            const cJSON *v = cJSON_GetObjectItem(e, cascade_loss_names[k]);
+            assert_non_null(v);
+            sum += v->valuedouble;
+        }
+        assert_true(fabs(sum - loss) <= 1e-3 * loss);
+        assert_true(cJSON_GetObjectItem(e, "median_step_s")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    free(out);
+    const char *bad[] = {"--fc-channels 32", "--task cascade --aux-channels 8", "--task upernet --image-size 96x64",
+                         "--task cascade --image-size 96x16", "--task cascade --image-size 96x", "--image-size 64x64x2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(run_cli(bad[i], &out), 2);
+        free(out);
+    }
+}
+
+/* DB_TEST_PEER=1: the same tiny Cascade R-CNN in PyTorch (torch and torchvision): the same trainable counts and, at
+ * the initial weights, the same RPN BCE and stage 0 CE (ln 2 and ln 81 both) and nearly the same RPN box loss (the
+ * same batch and assigner; the sampled anchors differ) */
+static void test_cli_cascade_peer(void **state) {
+    const char *want = getenv("DB_TEST_PEER");
+    if (!want || strcmp(want, "1") || system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) {
+        skip();
+        return;
+    }
+    char *out;
+    assert_int_equal(run_cli(CLI_CASC " --methods fixed,lora,mona --peer 1", &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "peer")));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "results")) {
+        assert_true(cJSON_GetObjectItem(e, "peer_median_step_s")->valuedouble > 0);
+        assert_int_equal((int64_t)cJSON_GetObjectItem(e, "peer_trainable")->valuedouble,
+                         (int64_t)cJSON_GetObjectItem(e, "trainable")->valuedouble);
+        const char *k[3] = {"loss_rpn_cls", "s0.loss_cls", "loss_rpn_bbox"}, *pk[3] = {"peer_loss_rpn_cls", "peer_s0.loss_cls", "peer_loss_rpn_bbox"};
+        const double tol[3] = {0.02, 0.05, 0.2};
+        for (int i = 0; i < 3; i++) {
+            double l = cJSON_GetObjectItem(e, k[i])->valuedouble, pl = cJSON_GetObjectItem(e, pk[i])->valuedouble;
+            print_message("%s %s: %.5f, peer %.5f\n", cJSON_GetObjectItem(e, "method")->valuestring, k[i], l, pl);
+            assert_true(fabs(l - pl) <= tol[i] * fabs(pl));
+        }
+    }
+    cJSON_Delete(j);
+    free(out);
+}
+
 /* DB_TEST_PEER=1: the same tiny UperNet in PyTorch (torch only); the same trainable counts and, at the initial
  * weights (conv_seg ~ N(0, 0.01), logits near 0), the same decode and aux cross-entropy on the same batch */
 static void test_cli_upernet_peer(void **state) {
@@ -314,6 +465,10 @@ int main(void) {
         cmocka_unit_test(test_cli_retinanet_peer),
         cmocka_unit_test(test_cli_upernet),
         cmocka_unit_test(test_cli_upernet_peer),
+        cmocka_unit_test(test_cascade_step),
+        cmocka_unit_test(test_synthetic_batch_wh),
+        cmocka_unit_test(test_cli_cascade),
+        cmocka_unit_test(test_cli_cascade_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* bench.c - one training step per method, timed (see bench.h): cls, retinanet, upernet. The timing loop is
+/* bench.c - one training step per method, timed (see bench.h): cls, retinanet, upernet, cascade. The timing loop is
  * shared by the tasks; each task builds its model and a fixed batch and hands the loop a forward + backward of
  * that batch. */
 #include "bench.h"
@@ -14,6 +14,7 @@
 #include "../../datasets/det_pipeline.h"
 #include "../../methods/method.h"
 #include "../../models/classifier.h"
+#include "../../models/det/cascade_rcnn.h"
 #include "../../models/det/retinanet.h"
 #include "../../models/seg/upernet.h"
 
@@ -91,6 +92,38 @@ static tensor *seg_step(void *self, graph *g, double *parts) {
     return loss_backward(g, l);
 }
 
+/* ---- cascade: the COCO detector, a synthetic batch through the detection pipeline, RPN + three box stages ---- */
+_Static_assert(CASCADE_LOSS_N <= BENCH_LOSS_PARTS, "bench_result.loss_parts holds the cascade's loss parts");
+
+typedef struct cascade_bench {
+    cascade_rcnn net;
+    det_batch b;
+    uint64_t sampler_seed;
+    rng_t r;
+} cascade_bench;
+
+static tensor *cascade_step(void *self, graph *g, double *parts) {
+    cascade_bench *k = self;
+    const det_batch *b = &k->b;
+    /* the samplers (RPN, then the three stages) draw from the same stream every step, so that every step samples
+     * alike from its proposals */
+    rng_seed(&k->r, k->sampler_seed);
+    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    tensor *l;
+    if (cascade_rcnn_loss(&k->net, g, x, b->metas, b->gts, &k->r, &l, parts)) return NULL;
+    return loss_backward(g, l);
+}
+
+int bench_det_batch(const bench_cfg *cfg, det_batch *b) {
+    int w = cfg->width > 0 ? cfg->width : cfg->size, h = cfg->size;
+    det_pipeline_cfg pc;
+    det_pipeline_cfg_default(&pc);
+    pc.scale_long = w > h ? w : h, pc.scale_short = w > h ? h : w; /* the images stay as drawn (then padded to 32) */
+    pc.flip_ratio = 0;
+    return det_batch_synthetic_wh(&pc, cfg->batch, w, h, cfg->boxes, cfg->classes, cfg->seed + 2, b);
+}
+
 void bench_seg_batch(int batch, int size, int classes, uint64_t seed, float **images, uint8_t **labels) {
     rng_t r;
     rng_seed(&r, seed);
@@ -140,7 +173,7 @@ static int bench_run(const bench_cfg *cfg, const char *mname, bench_task *t, ben
         if (graph_plan_needed(&g)) { /* once, untimed: a dry run records the memory plan */
             graph_prof *prof = g.prof; /* nor profiled (it is one with --warmup 0) */
             g.prof = NULL;
-            double td = time_now(), parts[2];
+            double td = time_now(), parts[BENCH_LOSS_PARTS];
             graph_dry_begin(&g);
             if (!t->step(t->self, &g, parts)) {
                 rc = err_prefix("%s: dry run", mname);
@@ -232,11 +265,7 @@ static int bench_retinanet(const bench_cfg *cfg, const method *m, bench_result *
                        cfg->head_channels, cfg->classes);
     det_bench k;
     memset(&k, 0, sizeof k);
-    det_pipeline_cfg pc;
-    det_pipeline_cfg_default(&pc);
-    pc.scale_long = pc.scale_short = cfg->size; /* the square images stay as drawn (then padded to 32) */
-    pc.flip_ratio = 0;
-    if (det_batch_synthetic(&pc, cfg->batch, cfg->size, cfg->boxes, cfg->classes, cfg->seed + 2, &k.b)) return -1;
+    if (bench_det_batch(cfg, &k.b)) return -1;
     retinanet_config nc;
     retinanet_config_default(&nc, &sc, cfg->classes);
     nc.fpn_channels = cfg->neck_channels;
@@ -279,12 +308,41 @@ static int bench_upernet(const bench_cfg *cfg, const method *m, bench_result *r)
     return rc;
 }
 
+static int bench_cascade(const bench_cfg *cfg, const method *m, bench_result *r) {
+    swin_config sc;
+    if (swin_preset(cfg->backbone, &sc)) return -1;
+    sc.drop_path_rate = cfg->drop_path;
+    if (cfg->neck_channels < 1 || cfg->head_channels < 1 || cfg->fc_channels < 1 || cfg->classes < 1)
+        return err_set("cascade bench: neck %d, head %d, fc %d channels, %d classes (all must be positive)", cfg->neck_channels,
+                       cfg->head_channels, cfg->fc_channels, cfg->classes);
+    cascade_bench k;
+    memset(&k, 0, sizeof k);
+    if (bench_det_batch(cfg, &k.b)) return -1;
+    cascade_rcnn_config nc; /* the COCO config: RPN 2000 training proposals, 512 rois per image and stage */
+    cascade_rcnn_config_default(&nc, &sc, cfg->classes, cfg->neck_channels);
+    for (int i = 0; i < CASCADE_STAGES; i++) nc.bbox[i].conv_out_channels = cfg->head_channels, nc.bbox[i].fc_out_channels = cfg->fc_channels;
+    nc.with_mask = 0; /* the box branch only, as the peer's default (its --with-mask is not yet matched here) */
+    cascade_rcnn_build(&k.net, &nc, &m->plug);
+    cascade_rcnn_init(&k.net, cfg->seed);
+    k.sampler_seed = cfg->seed + 3;
+    /* no memory plan: how many proposals survive NMS, and so how many rois each stage samples, how many are
+     * positive and what the next stage gets, depends on the values; a plan's dry run computes on garbage and
+     * a recorded plan would be left by the next step (the cascade trainer will run unplanned as well) */
+    bench_task t = {.ps = &k.net.ps, .self = &k, .step = cascade_step, .plan = 0};
+    int rc = bench_run(cfg, m->name, &t, r);
+    det_batch_free(&k.b);
+    cascade_rcnn_free(&k.net);
+    return rc;
+}
+
 int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     memset(r, 0, sizeof *r);
     snprintf(r->method, sizeof r->method, "%s", mname);
     const method *m = method_find(mname);
     if (!m) return err_set("unknown method '%s' (see deltabench methods)", mname);
     if (cfg->steps < 1 || cfg->batch < 1 || cfg->size < 1) return err_set("bench: %d steps, batch %d, %d px", cfg->steps, cfg->batch, cfg->size);
+    if (cfg->width > 0 && cfg->width != cfg->size && cfg->task != BENCH_RETINANET && cfg->task != BENCH_CASCADE)
+        return err_set("bench: %dx%d px: only the detection tasks take images that are not square", cfg->width, cfg->size);
     omp_set_num_threads(cfg->threads);
     openblas_set_num_threads(cfg->threads);
     bench_cfg local = *cfg;
@@ -296,6 +354,7 @@ int bench_method(const bench_cfg *cfg, const char *mname, bench_result *r) {
     }
     if (cfg->task == BENCH_RETINANET) return bench_retinanet(&local, m, r);
     if (cfg->task == BENCH_UPERNET) return bench_upernet(&local, m, r);
+    if (cfg->task == BENCH_CASCADE) return bench_cascade(&local, m, r);
     return bench_cls(&local, m, r);
 }
 

@@ -797,6 +797,105 @@ def run_bench(args):
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# Shared by the dense peers (torch_peer_retinanet.py, torch_peer_upernet.py, torch_peer_cascade.py): the
+# common flags, the timed training loop, the per-method result, the child processes and the JSON summary
+# --------------------------------------------------------------------------------------------------
+
+def dense_arg_parser(description, size, batch, classes, classes_help, batch_help='batch size (default %d)'):
+    """The flags every dense peer takes (its own are added by the caller)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument('--backbone', default='swin-t', help='swin-t|swin-s|swin-b|swin-l or tiny:... (default swin-t)')
+    ap.add_argument('--size', type=int, default=size, help='square image side (default %d)' % size)
+    ap.add_argument('--batch', type=int, default=batch, help=batch_help % batch)
+    ap.add_argument('--threads', type=int, default=2, help='torch.set_num_threads (default 2)')
+    ap.add_argument('--steps', type=int, default=5, help='timed training steps per method (default 5)')
+    ap.add_argument('--warmup', type=int, default=3, help='untimed warm-up steps (default 3)')
+    ap.add_argument('--methods', default='all', help='comma-separated list or all (default all)')
+    ap.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    ap.add_argument('--classes', type=int, default=classes, help=classes_help % classes)
+    ap.add_argument('--drop-path-rate', type=float, default=0.2, help='stochastic depth (default 0.2)')
+    ap.add_argument('--dropout', type=float, default=0.1, help='dropout inside the tuning modules (default 0.1)')
+    ap.add_argument('--json', action='store_true', help='print JSON instead of text')
+    ap.add_argument('--child-method', help=argparse.SUPPRESS)
+    return ap
+
+
+def timed_train_steps(opt, loss_fn, warmup, steps):
+    """warmup + steps training steps: zero_grad, loss_fn() -> (total loss, {part: tensor}), backward, opt.step();
+    returns the timed steps' seconds, the last loss and its parts as floats."""
+    times = []
+    loss, parts = None, {}
+    for step in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss, parts = loss_fn()
+        loss.backward()
+        opt.step()
+        dt = time.perf_counter() - t0
+        if step >= warmup:
+            times.append(dt)
+    return times, float(loss.item()), {k: float(v.item()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
+
+
+def dense_step_result(method, times, batch, trainable, backbone, final_loss, parts):
+    """One method's record, as the dense peers print it (the keys deltabench reads: median_step_s, min_step_s,
+    peak_rss_bytes, trainable_params, final_loss and the loss parts by name)."""
+    med = statistics.median(times)
+    r = dict(method=method, median_step_s=med, min_step_s=min(times), images_per_s=batch / med,
+             peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+             trainable_params=sum(p.numel() for p in trainable),
+             backbone_trainable_params=sum(p.numel() for p in backbone.parameters() if p.requires_grad),
+             step_times_s=times, final_loss=final_loss)
+    r.update(parts)
+    return r
+
+
+def run_dense_bench(args, script, prog, task, config_keys):
+    """Every method of args.methods in its own child process (`script --child-method M` with the same flags, so
+    that each method's peak RSS is its own); text lines or one JSON object (config_keys: the task's own flags,
+    printed after warmup) on stdout. Returns the exit status."""
+    methods = METHODS if args.methods == 'all' else [m.strip() for m in args.methods.split(',') if m.strip()]
+    for m in methods:
+        if m not in METHODS:
+            sys.stderr.write('%s: unknown method %r (choose from %s or all)\n' % (prog, m, ','.join(METHODS)))
+            return 2
+    results = []
+    for m in methods:
+        cmd = [sys.executable, os.path.abspath(script), '--child-method', m]
+        for k, v in sorted(vars(args).items()):
+            if k in ('child_method', 'json', 'methods') or v is None or v is False:
+                continue
+            cmd += ['--' + k.replace('_', '-')] if v is True else ['--' + k.replace('_', '-'), str(v)]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        if proc.returncode != 0:
+            sys.stderr.write('%s: method %s failed:\n%s\n' % (prog, m, proc.stderr))
+            return 1
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(r)
+        if not args.json:
+            print('%-12s %8.3f s/step (min %.3f) %8.2f img/s  peak RSS %7.1f MiB  trainable %d  loss %.4f' % (
+                m, r['median_step_s'], r['min_step_s'], r['images_per_s'], r['peak_rss_bytes'] / 2 ** 20,
+                r['trainable_params'], r['final_loss']), flush=True)
+    if args.json:
+        out = dict(peer='pytorch', task=task, torch_version=torch.__version__, threads=args.threads,
+                   backbone=args.backbone, size=args.size, batch=args.batch, steps=args.steps, warmup=args.warmup)
+        for k in config_keys:
+            out[k] = getattr(args, k)
+        out['classes'] = args.classes
+        out['results'] = results
+        print(json.dumps(out, indent=1))
+    return 0
+
+
+def dense_main(args, script, prog, task, config_keys, bench_one):
+    """The child prints its method's record; the parent runs the children."""
+    if args.child_method:
+        print(json.dumps(bench_one(args, args.child_method)))
+        return 0
+    return run_dense_bench(args, script, prog, task, config_keys)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description='PyTorch peer of deltabench: Swin backbone + ten tuning methods '
                                  '(benchmark, golden check, parameter counts)')

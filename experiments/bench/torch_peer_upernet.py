@@ -33,21 +33,16 @@ on the same pixels and labels; without it a batch is drawn from --seed here.
 `trainable_params` counts every trainable parameter of the segmentor (backbone, both heads; the BN running
 statistics are buffers), the number deltabench compares with its own.
 """
-import argparse
 import json
 import os
-import resource
-import statistics
-import subprocess
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import METHODS, Swin, parse_backbone  # noqa: E402
+from torch_peer import Swin, dense_arg_parser, dense_main, dense_step_result, parse_backbone, timed_train_steps  # noqa: E402
 
 IGNORE = 255
 
@@ -179,80 +174,26 @@ def bench_one(args, method):
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.05)
     img, label = load_batch(args)
-    times = []
-    for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        opt.zero_grad()
+
+    def loss_fn():
         ld, la = model.forward_train(img, label)
-        loss = ld + la
-        loss.backward()
-        opt.step()
-        dt = time.perf_counter() - t0
-        if step >= args.warmup:
-            times.append(dt)
-    med = statistics.median(times)
-    return dict(method=method, median_step_s=med, min_step_s=min(times), images_per_s=args.batch / med,
-                peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                trainable_params=sum(p.numel() for p in trainable),
-                backbone_trainable_params=sum(p.numel() for p in model.backbone.parameters() if p.requires_grad),
-                step_times_s=times, final_loss=float(loss.item()), loss_decode=float(ld.item()),
-                loss_aux=float(la.item()))
+        return ld + la, dict(loss_decode=ld, loss_aux=la)
 
-
-def run_bench(args):
-    methods = METHODS if args.methods == 'all' else [m.strip() for m in args.methods.split(',') if m.strip()]
-    for m in methods:
-        if m not in METHODS:
-            sys.stderr.write('torch_peer_upernet: unknown method %r (choose from %s or all)\n' % (m, ','.join(METHODS)))
-            return 2
-    results = []
-    for m in methods:
-        cmd = [sys.executable, os.path.abspath(__file__), '--child-method', m] + [
-            a for k, v in sorted(vars(args).items()) if k not in ('child_method', 'json', 'methods') and v is not None
-            for a in ('--' + k.replace('_', '-'), str(v))]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-        if proc.returncode != 0:
-            sys.stderr.write('torch_peer_upernet: method %s failed:\n%s\n' % (m, proc.stderr))
-            return 1
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(r)
-        if not args.json:
-            print('%-12s %8.3f s/step (min %.3f) %8.2f img/s  peak RSS %7.1f MiB  trainable %d  loss %.4f' % (
-                m, r['median_step_s'], r['min_step_s'], r['images_per_s'], r['peak_rss_bytes'] / 2 ** 20,
-                r['trainable_params'], r['final_loss']), flush=True)
-    if args.json:
-        print(json.dumps(dict(peer='pytorch', task='upernet', torch_version=torch.__version__, threads=args.threads,
-                              backbone=args.backbone, size=args.size, batch=args.batch, steps=args.steps,
-                              warmup=args.warmup, head_channels=args.head_channels, aux_channels=args.aux_channels,
-                              classes=args.classes, results=results), indent=1))
-    return 0
+    times, loss, parts = timed_train_steps(opt, loss_fn, args.warmup, args.steps)
+    return dense_step_result(method, times, args.batch, trainable, model.backbone, loss, parts)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description='PyTorch peer of deltabench bench --task upernet')
-    ap.add_argument('--backbone', default='swin-t', help='swin-t|swin-s|swin-b|swin-l or tiny:... (default swin-t)')
-    ap.add_argument('--size', type=int, default=512, help='square image side (default 512)')
-    ap.add_argument('--batch', type=int, default=2, help='batch size (default 2; BatchNorm needs 2 or more)')
-    ap.add_argument('--threads', type=int, default=2, help='torch.set_num_threads (default 2)')
-    ap.add_argument('--steps', type=int, default=5, help='timed training steps per method (default 5)')
-    ap.add_argument('--warmup', type=int, default=3, help='untimed warm-up steps (default 3)')
-    ap.add_argument('--methods', default='all', help='comma-separated list or all (default all)')
-    ap.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
-    ap.add_argument('--classes', type=int, default=150, help='segmentation classes (default 150, ADE20K)')
+    ap = dense_arg_parser('PyTorch peer of deltabench bench --task upernet', 512, 2, 150,
+                          'segmentation classes (default %d, ADE20K)',
+                          batch_help='batch size (default %d; BatchNorm needs 2 or more)')
     ap.add_argument('--head-channels', type=int, default=512, help='UPerHead channels (default 512)')
     ap.add_argument('--aux-channels', type=int, default=256, help='FCN auxiliary head channels (default 256)')
-    ap.add_argument('--drop-path-rate', type=float, default=0.2, help='stochastic depth (default 0.2)')
-    ap.add_argument('--dropout', type=float, default=0.1, help='dropout inside the tuning modules (default 0.1)')
     ap.add_argument('--batch-json', help='the batch deltabench wrote (images and labels)')
-    ap.add_argument('--json', action='store_true', help='print JSON instead of text')
-    ap.add_argument('--child-method', help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 2 or args.size < 32 or not 1 <= args.classes <= 255:
         ap.error('--steps must be positive, --batch at least 2, --size at least 32, --classes 1..255')
-    if args.child_method:
-        print(json.dumps(bench_one(args, args.child_method)))
-        return 0
-    return run_bench(args)
+    return dense_main(args, __file__, 'torch_peer_upernet', 'upernet', ('head_channels', 'aux_channels'), bench_one)
 
 
 if __name__ == '__main__':
