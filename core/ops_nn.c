@@ -97,11 +97,15 @@ static void col2im_ld(const float *col, const conv_geom *q, float *dx, int64_t l
 static void col2im_ex(const float *col, const conv_geom *q, float *dx) { col2im_ld(col, q, dx, (int64_t)q->Ho * q->Wo, 1); }
 
 /* Many small images (RoI features: 7x7 or 14x14 maps of hundreds of rois) make one gemm per image too small to
- * run fast; with one group their columns are laid side by side, nb images per gemm: col (K, nb P). */
+ * run fast; with one group their columns are laid side by side, nb images per gemm: col (K, nb P). Only for
+ * batches of CONV_BATCH_MIN images and more: an image batch (a few images of a data-parallel step) keeps one gemm
+ * per image, so its weight gradient is the sum of per-image gemms in image order, the same sums as the all-reduce
+ * of the ranks' per-image gradients (tests/test_mpi.c checks one and two ranks train alike). */
 #define CONV_BATCH_COLS 4096
+#define CONV_BATCH_MIN 32
 static int conv_batch_images(const conv_geom *q, int B, int G) {
     int64_t P = (int64_t)q->Ho * q->Wo;
-    if (G != 1 || B < 2 || P * 4 > CONV_BATCH_COLS) return 1;
+    if (G != 1 || B < CONV_BATCH_MIN || P * 4 > CONV_BATCH_COLS) return 1;
     int nb = (int)(CONV_BATCH_COLS / P);
     return nb < B ? nb : B;
 }
