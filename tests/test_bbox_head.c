@@ -51,7 +51,7 @@ static void test_bbox_head_config(void **state) {
 /* one 10 x 10 gt (label 5) and a second (label 2); proposals: a copy of gt 0, a nested box (0, 0, 10, 5.5)
  * (IoU 0.55), a far one */
 static float hc_gt[8] = {0, 0, 10, 10, 20, 20, 40, 30};
-static det_gt hc_gts[2] = {{2, hc_gt, (int[]){5, 2}, 0, NULL, NULL}, {0, NULL, NULL, 0, NULL, NULL}};
+static det_gt hc_gts[2] = {{.n = 2, .boxes = hc_gt, .labels = (int[]){5, 2}}, {.n = 0}};
 static float hc_props[12] = {0, 0, 10, 10, 0, 0, 10, 5.5f, 50, 50, 60, 60};
 
 static void test_bbox_head_targets(void **state) {
@@ -179,7 +179,7 @@ static bbox_head fd_head;
 static rcnn_sampling fd_sm[2];
 static tensor *fd_rois;
 static float fd_gt[12] = {8, 8, 40, 36, 30, 20, 60, 62, 4, 30, 30, 60};
-static det_gt fd_gts[2] = {{2, fd_gt, (int[]){1, 2}, 0, NULL, NULL}, {1, fd_gt + 8, (int[]){0}, 0, NULL, NULL}};
+static det_gt fd_gts[2] = {{.n = 2, .boxes = fd_gt, .labels = (int[]){1, 2}}, {.n = 1, .boxes = fd_gt + 8, .labels = (int[]){0}}};
 
 static int fwd_box(graph *g, fd_case *c, tensor **out) {
     bbox_head *h = &fd_head;

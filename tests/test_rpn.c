@@ -151,7 +151,7 @@ static void test_rpn_defaults(void **state) {
 #define RPN_B 2
 static const int lvl_hw[5] = {16, 8, 4, 2, 1};
 static float gt0[8] = {16, 16, 48, 48, 2, 30, 40, 60}; /* image 0: an anchor exactly, and a wide box */
-static det_gt rpn_gts[RPN_B] = {{2, gt0, (int[]){0, 0}, 0, NULL, NULL}, {0, NULL, NULL, 0, NULL, NULL}};
+static det_gt rpn_gts[RPN_B] = {{.n = 2, .boxes = gt0, .labels = (int[]){0, 0}}, {.n = 0}};
 static const det_img_meta rpn_metas[RPN_B] = {{64, 64, 64, 64, 64, 64, {1, 1, 1, 1}, 0}, {60, 50, 60, 50, 64, 64, {1, 1, 1, 1}, 0}};
 
 /* targets on 128 x 128 images (levels 32, 16, 8, 4, 2): more negatives than the sampler takes */
@@ -240,7 +240,7 @@ static rpn_head fd_head;
 /* image 1 gets a 64 x 64 gt equal to a level-1 anchor (centre 72 = 9 x 8), so that two levels carry targets (on
  * 128 x 128 images, allowed_border 0 leaves no anchor of level 2 or above inside: those levels get no gradient) */
 static float fd_gt1[4] = {40, 40, 104, 104};
-static det_gt fd_gts[RPN_B] = {{2, gt0, (int[]){0, 0}, 0, NULL, NULL}, {1, fd_gt1, (int[]){0}, 0, NULL, NULL}};
+static det_gt fd_gts[RPN_B] = {{.n = 2, .boxes = gt0, .labels = (int[]){0, 0}}, {.n = 1, .boxes = fd_gt1, .labels = (int[]){0}}};
 
 static int fwd_rpn(graph *g, fd_case *c, tensor **out) {
     rpn_head *h = &fd_head;

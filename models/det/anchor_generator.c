@@ -2,6 +2,7 @@
 #include "anchor_generator.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/common.h"
@@ -89,4 +90,41 @@ void anchor_gen_valid(const anchor_gen *a, int level, int H, int W, int pad_h, i
             uint8_t v = x < vw && y < vh;
             memset(out + ((size_t)y * W + x) * A, v, (size_t)A);
         }
+}
+
+void anchor_set_build(anchor_set *s, const anchor_gen *a, int L, const int *H, const int *W) {
+    DB_ASSERT(L >= 1 && L <= a->n_levels && L <= ANCHOR_MAX_LEVELS, "anchor set: %d levels, %d anchor levels", L, a->n_levels);
+    memset(s, 0, sizeof *s);
+    s->L = L;
+    for (int l = 0; l < L; l++) {
+        s->H[l] = H[l], s->W[l] = W[l];
+        s->level_off[l] = s->total;
+        s->total += H[l] * W[l] * a->n_base;
+    }
+    s->level_off[L] = s->total;
+    size_t n = (size_t)(s->total ? s->total : 1);
+    s->anchors = xmalloc(sizeof(float) * 4 * n);
+    s->inside = xmalloc(sizeof(float) * 4 * n);
+    s->valid = xmalloc(n);
+    s->inside_idx = xmalloc(sizeof(int) * n);
+    for (int l = 0; l < L; l++) anchor_gen_grid(a, l, H[l], W[l], s->anchors + 4 * (size_t)s->level_off[l]);
+}
+
+int anchor_set_inside(anchor_set *s, const anchor_gen *a, int img_h, int img_w, int pad_h, int pad_w, int allowed_border) {
+    for (int l = 0; l < s->L; l++) anchor_gen_valid(a, l, s->H[l], s->W[l], pad_h, pad_w, s->valid + s->level_off[l]);
+    int n = 0;
+    float ab = (float)allowed_border;
+    for (int i = 0; i < s->total; i++) {
+        if (!s->valid[i]) continue;
+        const float *b = s->anchors + 4 * (size_t)i;
+        if (allowed_border >= 0 && !(b[0] >= -ab && b[1] >= -ab && b[2] < img_w + ab && b[3] < img_h + ab)) continue;
+        memcpy(s->inside + 4 * (size_t)n, b, 4 * sizeof(float));
+        s->inside_idx[n++] = i;
+    }
+    return n;
+}
+
+void anchor_set_free(anchor_set *s) {
+    free(s->anchors), free(s->inside), free(s->valid), free(s->inside_idx);
+    memset(s, 0, sizeof *s);
 }

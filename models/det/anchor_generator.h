@@ -35,4 +35,23 @@ void anchor_gen_grid(const anchor_gen *a, int level, int H, int W, float *out);
  * y < min(ceil(pad_h / stride), H). */
 void anchor_gen_valid(const anchor_gen *a, int level, int H, int W, int pad_h, int pad_w, uint8_t *out);
 
+/* The anchors an anchor head trains on (AnchorHead.get_targets' bookkeeping, shared by RetinaHead and RPNHead):
+ * every level's grid concatenated in (level, y, x, a) order, then per image those valid for its pad shape and
+ * inside its img_shape by allowed_border (anchor_inside_flags; < 0: every valid anchor). */
+typedef struct anchor_set {
+    int L, total;                       /* levels, anchors per image */
+    int level_off[ANCHOR_MAX_LEVELS + 1];
+    int H[ANCHOR_MAX_LEVELS], W[ANCHOR_MAX_LEVELS];
+    float *anchors;                     /* (total, 4) */
+    uint8_t *valid;                     /* (total) scratch */
+    float *inside;                      /* (total, 4): the last image's inside anchors */
+    int *inside_idx;                    /* (total): their indices into anchors */
+} anchor_set;
+/* Levels of H[l] x W[l] positions with A = a->n_base anchors each. */
+void anchor_set_build(anchor_set *s, const anchor_gen *a, int L, const int *H, const int *W);
+/* The inside anchors of an image with img_shape (img_h, img_w) padded to (pad_h, pad_w) into s->inside and
+ * s->inside_idx; returns their count. */
+int anchor_set_inside(anchor_set *s, const anchor_gen *a, int img_h, int img_w, int pad_h, int pad_w, int allowed_border);
+void anchor_set_free(anchor_set *s);
+
 #endif

@@ -89,41 +89,28 @@ int retina_head_targets(const retina_head *h, graph *g, tensor *const *cls, int 
     DB_ASSERT(L <= c->anchors.n_levels && L <= ANCHOR_MAX_LEVELS, "retina head: %d levels, %d anchor levels", L, c->anchors.n_levels);
     memset(t, 0, sizeof *t);
     t->B = B, t->L = L;
-    int A = h->A, total = 0;
-    for (int l = 0; l < L; l++) {
-        t->level_off[l] = total;
-        total += cls[l]->shape[2] * cls[l]->shape[3] * A;
-    }
-    t->level_off[L] = total;
+    int Hs[ANCHOR_MAX_LEVELS], Ws[ANCHOR_MAX_LEVELS];
+    for (int l = 0; l < L; l++) Hs[l] = cls[l]->shape[2], Ws[l] = cls[l]->shape[3];
+    anchor_set as;
+    anchor_set_build(&as, &c->anchors, L, Hs, Ws);
+    int total = as.total;
+    memcpy(t->level_off, as.level_off, sizeof(int) * (size_t)(L + 1));
     t->total = total;
     t->labels = arena_alloc(&g->mem, sizeof(int) * (size_t)B * total);
     t->label_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total);
     t->bbox_targets = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
     t->bbox_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
-    float *anchors = xmalloc(sizeof(float) * 4 * (size_t)total), *inside_a = xmalloc(sizeof(float) * 4 * (size_t)total);
-    uint8_t *valid = xmalloc((size_t)total);
-    int *inside_idx = xmalloc(sizeof(int) * (size_t)total), *gt_inds = xmalloc(sizeof(int) * (size_t)total);
-    for (int l = 0; l < L; l++) anchor_gen_grid(&c->anchors, l, cls[l]->shape[2], cls[l]->shape[3], anchors + 4 * (size_t)t->level_off[l]);
+    int *gt_inds = xmalloc(sizeof(int) * (size_t)(total ? total : 1));
     int rc = 0;
     for (int b = 0; b < B && !rc; b++) {
         const det_img_meta *m = &metas[b];
-        for (int l = 0; l < L; l++)
-            anchor_gen_valid(&c->anchors, l, cls[l]->shape[2], cls[l]->shape[3], m->pad_h, m->pad_w, valid + t->level_off[l]);
-        int n = 0;
-        for (int i = 0; i < total; i++) {
-            if (!valid[i]) continue;
-            const float *a = anchors + 4 * (size_t)i;
-            if (c->allowed_border >= 0) {
-                float ab = (float)c->allowed_border;
-                if (!(a[0] >= -ab && a[1] >= -ab && a[2] < m->img_w + ab && a[3] < m->img_h + ab)) continue;
-            }
-            memcpy(inside_a + 4 * (size_t)n, a, 4 * sizeof(float));
-            inside_idx[n++] = i;
-        }
+        int n = anchor_set_inside(&as, &c->anchors, m->img_h, m->img_w, m->pad_h, m->pad_w, c->allowed_border);
         if (!n) {
             rc = err_set("retina head: image %d (%dx%d padded) has no anchor inside", b, m->pad_w, m->pad_h);
             break;
         }
+        const float *inside_a = as.inside;
+        const int *inside_idx = as.inside_idx;
         const det_gt *gt = &gts[b];
         max_iou_assign(&c->assigner, inside_a, n, gt->boxes, gt->labels, gt->n, gt_inds, NULL, NULL);
         int *lab = t->labels + (size_t)b * total;
@@ -147,7 +134,8 @@ int retina_head_targets(const retina_head *h, graph *g, tensor *const *cls, int 
         t->num_pos += npos;
         t->avg_factor += (float)(npos > 1 ? npos : 1);
     }
-    free(anchors), free(inside_a), free(valid), free(inside_idx), free(gt_inds);
+    anchor_set_free(&as);
+    free(gt_inds);
     return rc;
 }
 
