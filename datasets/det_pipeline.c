@@ -191,3 +191,11 @@ int det_batch_synthetic_wh(const det_pipeline_cfg *c, int n, int width, int heig
     if (rc) det_batch_free(b);
     return rc;
 }
+
+void det_batch_shard_view(const det_batch *b, int rank, int ns, det_batch *v) {
+    int per = b->n / ns, off = rank * per;
+    *v = *b;
+    v->n = per;
+    v->images = b->images + (size_t)off * 3 * b->H * b->W;
+    v->metas = b->metas + off, v->gts = b->gts + off, v->index = b->index + off;
+}

@@ -40,6 +40,9 @@ typedef struct det_batch {
     int *index;           /* dataset index of each image */
 } det_batch;
 void det_batch_free(det_batch *b);
+/* Data parallel: v = rank's slice of the global batch b split over ns ranks (b->n / ns images, the global
+ * padded size kept, so each rank's images see the windows one process would); v borrows b's arrays. */
+void det_batch_shard_view(const det_batch *b, int rank, int ns, det_batch *v);
 
 /* mmdet GroupSampler order for one epoch: n_out (multiple of batch) dataset indices into *order (malloc'd). */
 int det_group_sampler_flags(const uint8_t *flag, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out);

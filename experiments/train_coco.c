@@ -68,12 +68,8 @@ static int coco_next(void *self, void **batch) {
     *batch = &k->b;
     int ns = k->t->shard_size;
     if (ns > 1) { /* data parallel: this rank's slice of the collated global batch (as train_det.c) */
-        int per = k->batch / ns, off = k->t->shard_rank * per;
-        det_batch *v = &k->view;
-        v->n = per, v->H = k->b.H, v->W = k->b.W;
-        v->images = k->b.images + (size_t)off * 3 * k->b.H * k->b.W;
-        v->metas = k->b.metas + off, v->gts = k->b.gts + off, v->index = k->b.index + off;
-        *batch = v;
+        det_batch_shard_view(&k->b, k->t->shard_rank, ns, &k->view);
+        *batch = &k->view;
     }
     return 1;
 }

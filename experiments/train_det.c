@@ -77,12 +77,8 @@ static int det_next(void *self, void **batch) {
          * so they are the single process's) and steps on its slice of the collated tensor: the images keep the
          * global batch's padded size, as in one process (a shard padded to its own largest image would see other
          * window partitions). Decoding is repeated on every rank; the network runs on the slice only. */
-        int per = k->batch / ns, off = k->t->shard_rank * per;
-        det_batch *v = &k->view;
-        v->n = per, v->H = k->b.H, v->W = k->b.W;
-        v->images = k->b.images + (size_t)off * 3 * k->b.H * k->b.W;
-        v->metas = k->b.metas + off, v->gts = k->b.gts + off, v->index = k->b.index + off;
-        *batch = v;
+        det_batch_shard_view(&k->b, k->t->shard_rank, ns, &k->view);
+        *batch = &k->view;
     }
     return 1;
 }

@@ -60,6 +60,16 @@ static tensor *decl(params *ps, const char *prefix, const char *suffix, int ndim
     return params_add(ps, name, ndim, shape);
 }
 
+int swin_out_stages(const swin_config *cfg, int *stage, int *channels) {
+    int n = 0;
+    for (int st = 0; st < SWIN_STAGES; st++)
+        if (cfg->out_mask & (1 << st)) {
+            if (channels) channels[n] = cfg->embed_dim << st;
+            stage[n++] = st;
+        }
+    return n;
+}
+
 void swin_build(swin *s, params *ps, const swin_config *cfg, const swin_plugin *m) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;

@@ -108,6 +108,9 @@ typedef struct swin {
  * "backbone."), then apply the method's freezing rule and frozen_stages. Call params_alloc after all
  * other parameters (heads) are declared, then swin_init. */
 void swin_build(swin *s, params *ps, const swin_config *cfg, const swin_plugin *plug);
+/* The output stages of cfg->out_mask in order (stage[i]) and their channels (embed_dim << stage; NULL: not
+ * wanted), what a neck or decode head takes; returns their count. */
+int swin_out_stages(const swin_config *cfg, int *stage, int *channels);
 void swin_free(swin *s);
 /* Random initialisation as the reference init_weights (trunc-normal 0.02 linears with zero bias,
  * LayerNorm (1, 0), PyTorch-default patch conv, trunc-normal tables), then the method's modules. */

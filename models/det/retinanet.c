@@ -23,11 +23,7 @@ void retinanet_build(retinanet *d, const retinanet_config *cfg, const swin_plugi
     swin_build(&d->bb, &d->ps, &cfg->backbone, plug);
     d->bb.token_outputs = 0;
     fpn_config fc = {0};
-    for (int s = 0; s < SWIN_STAGES; s++)
-        if (cfg->backbone.out_mask & (1 << s)) {
-            d->in_stage[d->n_in] = s;
-            fc.in_channels[d->n_in++] = cfg->backbone.embed_dim << s;
-        }
+    d->n_in = swin_out_stages(&cfg->backbone, d->in_stage, fc.in_channels);
     fc.n_in = d->n_in;
     fc.out_channels = cfg->fpn_channels;
     fc.num_outs = cfg->num_outs;

@@ -31,11 +31,7 @@ void upernet_build(upernet *m, const upernet_config *cfg, const swin_plugin *plu
     swin_build(&m->bb, &m->ps, &cfg->backbone, plug);
     m->bb.token_outputs = 0;
     int inch[SWIN_STAGES];
-    for (int s = 0; s < SWIN_STAGES; s++)
-        if (cfg->backbone.out_mask & (1 << s)) {
-            m->in_stage[m->n_in] = s;
-            inch[m->n_in++] = cfg->backbone.embed_dim << s;
-        }
+    m->n_in = swin_out_stages(&cfg->backbone, m->in_stage, inch);
     DB_ASSERT(m->n_in >= 1 && cfg->aux_in_index >= 0 && cfg->aux_in_index < m->n_in, "upernet: %d outputs, aux_in_index %d", m->n_in,
               cfg->aux_in_index);
     uper_head_config hc;
