@@ -279,6 +279,14 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
         coco_free(&k.train);
         return -1;
     }
+    /* labels are indices into the train file's categories, and the results map them back through the test file's */
+    int same_cats = k.train.n_categories == k.test.n_categories;
+    for (int c = 0; same_cats && c < k.train.n_categories; c++) same_cats = k.train.categories[c].id == k.test.categories[c].id;
+    if (!same_cats) {
+        err_set("%s: the categories of %s (%d) and %s (%d) differ in number, ids or order; both splits must list the same categories",
+                s->ds->root, k.train_split, k.train.n_categories, k.test_split, k.test.n_categories);
+        goto done;
+    }
     k.with_mask = (int)recipe_num(r, "with_mask", 1) != 0;
     if (coco_gt_from_dataset(&k.test, k.with_mask, k.test_dir, &k.gt)) goto done;
     k.keep = xmalloc(sizeof(int) * (size_t)(k.train.n_images ? k.train.n_images : 1));
