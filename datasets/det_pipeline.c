@@ -1,6 +1,8 @@
 /* det_pipeline.c - mmdet 2.11's VOC detection pipeline, sampler and collation (see det_pipeline.h). */
 #include "det_pipeline.h"
 
+#include "../core/tensor.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,4 +200,17 @@ void det_batch_shard_view(const det_batch *b, int rank, int ns, det_batch *v) {
     v->n = per;
     v->images = b->images + (size_t)off * 3 * b->H * b->W;
     v->metas = b->metas + off, v->gts = b->gts + off, v->index = b->index + off;
+}
+
+int det_batch_count(const void *batch) { return ((const det_batch *)batch)->n; }
+
+uint64_t det_batch_plan_key(const void *batch) {
+    const det_batch *b = batch;
+    return (uint64_t)b->n << 40 | (uint64_t)b->H << 20 | (uint64_t)b->W;
+}
+
+tensor *det_batch_tensor(graph *g, const det_batch *b) {
+    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
+    memcpy(x->data, b->images, sizeof(float) * x->n);
+    return x;
 }

@@ -43,6 +43,13 @@ void det_batch_free(det_batch *b);
 /* Data parallel: v = rank's slice of the global batch b split over ns ranks (b->n / ns images, the global
  * padded size kept, so each rank's images see the windows one process would); v borrows b's arrays. */
 void det_batch_shard_view(const det_batch *b, int rank, int ns, det_batch *v);
+/* The trainer's callbacks on a det_batch (experiments/trainer.h): its image count, and its memory-plan key
+ * (images and padded size). */
+int det_batch_count(const void *batch);
+/* The collated images as a (n, 3, H, W) tensor of g (no gradient). */
+struct graph;
+struct tensor *det_batch_tensor(struct graph *g, const det_batch *b);
+uint64_t det_batch_plan_key(const void *batch);
 
 /* mmdet GroupSampler order for one epoch: n_out (multiple of batch) dataset indices into *order (malloc'd). */
 int det_group_sampler_flags(const uint8_t *flag, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out);

@@ -85,17 +85,6 @@ static void coco_batch_release(void *self, void *batch) {
     (void)batch;
     det_batch_free(&k->b);
 }
-static int coco_batch_images(const void *batch) { return ((const det_batch *)batch)->n; }
-static uint64_t coco_batch_key(const void *batch) {
-    const det_batch *b = batch;
-    return (uint64_t)b->n << 40 | (uint64_t)b->H << 20 | (uint64_t)b->W;
-}
-
-static tensor *batch_tensor(graph *g, const det_batch *b) {
-    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
-    memcpy(x->data, b->images, sizeof(float) * x->n);
-    return x;
-}
 
 static int coco_step(void *self, graph *g, const void *batch, double *loss, double *parts) {
     coco_task *k = self;
@@ -103,7 +92,7 @@ static int coco_step(void *self, graph *g, const void *batch, double *loss, doub
     rng_t r; /* the RPN's and the three stages' samplers: one stream per batch (and rank), so a resumed run draws the same */
     rng_seed(&r, k->step_seed ^ (0xD1B54A32D192ED03ULL * (uint64_t)(k->t->shard_rank + 1)));
     tensor *l;
-    if (cascade_rcnn_loss(&k->net, g, batch_tensor(g, b), b->metas, b->gts, &r, &l, parts)) return -1;
+    if (cascade_rcnn_loss(&k->net, g, det_batch_tensor(g, b), b->metas, b->gts, &r, &l, parts)) return -1;
     graph_keep(g, l->data);
     if (l->requires_grad) {
         tensor_grad(g, l)[0] = 1.0f;
@@ -134,7 +123,7 @@ static int coco_evaluate(void *self, graph *g, double *m) {
             break;
         }
         graph_reset(g);
-        rc = cascade_rcnn_detect(&k->net, g, batch_tensor(g, &b), b.metas, k->res + i0);
+        rc = cascade_rcnn_detect(&k->net, g, det_batch_tensor(g, &b), b.metas, k->res + i0);
         det_batch_free(&b);
         n_done = i0 + n;
     }
@@ -353,7 +342,7 @@ int coco_train_run(const coco_run_spec *s, coco_run_out *out) {
     double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
     train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 0, .n_parts = CASCADE_LOSS_N, .n_metrics = COCO_RUN_METRICS,
                     .train_open = coco_open, .train_next = coco_next, .train_close = coco_close, .batch_free = coco_batch_release,
-                    .batch_images = coco_batch_images, .batch_key = coco_batch_key, .step = coco_step, .evaluate = coco_evaluate,
+                    .batch_images = det_batch_count, .batch_key = det_batch_plan_key, .step = coco_step, .evaluate = coco_evaluate,
                     .fill_results = coco_fill_results, .can_shard = 1, .eval_sharded = 0, .fingerprint = coco_fingerprint};
     for (int i = 0; i < CASCADE_LOSS_N; i++) t.part_name[i] = cascade_loss_names[i];
     for (int i = 0; i < COCO_RUN_METRICS; i++) t.metric_name[i] = coco_metric_names[i];

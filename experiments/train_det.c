@@ -94,11 +94,6 @@ static void det_batch_release(void *self, void *batch) {
     (void)batch; /* the batch or the view into it */
     det_batch_free(&k->b);
 }
-static int det_batch_images(const void *batch) { return ((const det_batch *)batch)->n; }
-static uint64_t det_batch_key(const void *batch) {
-    const det_batch *b = batch;
-    return (uint64_t)b->n << 40 | (uint64_t)b->H << 20 | (uint64_t)b->W;
-}
 
 /* Memory plans held: one per padded training size and one per padded test size. VOC (sides up to 500) at
  * img_scale 1000 x 600 pads to one side of 608 (or 1024) and the other in steps of 32: some 30 to 40 sizes
@@ -106,17 +101,11 @@ static uint64_t det_batch_key(const void *batch) {
  * eviction a dry run when the size comes back, so every size of a run is held. */
 #define DET_PLAN_SLOTS 96
 
-static tensor *batch_tensor(graph *g, const det_batch *b) {
-    tensor *x = tensor_new4(g, b->n, 3, b->H, b->W, 0);
-    memcpy(x->data, b->images, sizeof(float) * x->n);
-    return x;
-}
-
 static int det_step(void *self, graph *g, const void *batch, double *loss, double *parts) {
     det_task *k = self;
     const det_batch *b = batch;
     tensor *l;
-    if (retinanet_loss(&k->net, g, batch_tensor(g, b), b->metas, b->gts, &l, &parts[0], &parts[1])) return -1;
+    if (retinanet_loss(&k->net, g, det_batch_tensor(g, b), b->metas, b->gts, &l, &parts[0], &parts[1])) return -1;
     graph_keep(g, l->data);
     if (l->requires_grad) {
         tensor_grad(g, l)[0] = 1.0f;
@@ -155,17 +144,17 @@ static int det_evaluate(void *self, graph *g, double *m) {
             break;
         }
         graph_reset(g);
-        graph_set_key(g, det_batch_key(&b)); /* one memory plan per padded test size (tensor.h) */
+        graph_set_key(g, det_batch_plan_key(&b)); /* one memory plan per padded test size (tensor.h) */
         if (graph_plan_needed(g)) { /* a dry run first records the plan of the inference forward */
             tensor *cls[FPN_MAX_LEVELS], *reg[FPN_MAX_LEVELS];
             graph_dry_begin(g);
-            retinanet_forward(&k->net, g, batch_tensor(g, &b), cls, reg);
+            retinanet_forward(&k->net, g, det_batch_tensor(g, &b), cls, reg);
             for (int l = 0; l < k->net.cfg.num_outs; l++) graph_keep(g, cls[l]->data), graph_keep(g, reg[l]->data);
             graph_reset(g);
         }
         det_result res[64];
         memset(res, 0, sizeof res);
-        rc = retinanet_detect(&k->net, g, batch_tensor(g, &b), b.metas, res);
+        rc = retinanet_detect(&k->net, g, det_batch_tensor(g, &b), b.metas, res);
         for (int j = 0; j < n && !rc; j++) {
             for (int d = 0; d < res[j].n; d++) {
                 if (n_dt == cap) dt = xrealloc(dt, sizeof *dt * (cap *= 2));
@@ -324,8 +313,8 @@ int det_train_run(const det_run_spec *s, det_run_out *out) {
     double lr = r->lr * recipe_lr_mult(r, sp.spec, s->ds->key);
     train_task t = {.self = &k, .ps = &k.net.ps, .iters_per_epoch = k.ipe, .plan_memory = 1, .plan_slots = DET_PLAN_SLOTS, .n_parts = 2,
                     .part_name = {"loss_cls", "loss_bbox"}, .n_metrics = 1, .metric_name = {"mAP"}, .train_open = det_open,
-                    .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_images,
-                    .batch_key = det_batch_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results,
+                    .train_next = det_next, .train_close = det_close, .batch_free = det_batch_release, .batch_images = det_batch_count,
+                    .batch_key = det_batch_plan_key, .step = det_step, .evaluate = det_evaluate, .fill_results = det_fill_results,
                     .can_shard = 1, .eval_sharded = 0, .fingerprint = det_fingerprint};
     k.t = &t;
     char bbjson[700];

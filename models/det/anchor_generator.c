@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../core/common.h"
+#include "../../core/tensor.h"
 
 int anchor_gen_init(anchor_gen *a, int n_levels, const float *strides, const float *base_sizes, const float *ratios, int nr,
                     const float *scales, int ns, int scale_major, float center_offset) {
@@ -127,4 +128,13 @@ int anchor_set_inside(anchor_set *s, const anchor_gen *a, int img_h, int img_w, 
 void anchor_set_free(anchor_set *s) {
     free(s->anchors), free(s->inside), free(s->valid), free(s->inside_idx);
     memset(s, 0, sizeof *s);
+}
+
+void anchor_targets_alloc(graph *g, int B, int total, int **labels, float **label_weights, float **bbox_targets,
+                          float **bbox_weights) {
+    size_t n = (size_t)B * total;
+    *labels = arena_alloc(&g->mem, sizeof(int) * n);
+    *label_weights = arena_calloc(&g->mem, sizeof(float) * n);
+    *bbox_targets = arena_calloc(&g->mem, sizeof(float) * n * 4);
+    *bbox_weights = arena_calloc(&g->mem, sizeof(float) * n * 4);
 }

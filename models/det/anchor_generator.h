@@ -53,5 +53,10 @@ void anchor_set_build(anchor_set *s, const anchor_gen *a, int L, const int *H, c
  * s->inside_idx; returns their count. */
 int anchor_set_inside(anchor_set *s, const anchor_gen *a, int img_h, int img_w, int pad_h, int pad_w, int allowed_border);
 void anchor_set_free(anchor_set *s);
+/* The per-anchor target arrays of B images x total anchors in g's arena: labels (uninitialised), label
+ * weights, box targets (x 4) and box weights (x 4) zeroed. */
+struct graph;
+void anchor_targets_alloc(struct graph *g, int B, int total, int **labels, float **label_weights, float **bbox_targets,
+                          float **bbox_weights);
 
 #endif

@@ -83,10 +83,7 @@ int rpn_head_targets(const rpn_head *h, graph *g, tensor *const *cls, int L, con
     int total = as.total;
     memcpy(t->level_off, as.level_off, sizeof(int) * (size_t)(L + 1));
     t->total = total;
-    t->labels = arena_alloc(&g->mem, sizeof(int) * (size_t)B * total);
-    t->label_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total);
-    t->bbox_targets = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
-    t->bbox_weights = arena_calloc(&g->mem, sizeof(float) * (size_t)B * total * 4);
+    anchor_targets_alloc(g, B, total, &t->labels, &t->label_weights, &t->bbox_targets, &t->bbox_weights);
     int *gt_inds = xmalloc(sizeof(int) * (size_t)(total ? total : 1));
     int *pos = xmalloc(sizeof(int) * (size_t)(total ? total : 1)), *neg = xmalloc(sizeof(int) * (size_t)(total ? total : 1));
     int rc = 0;
