@@ -55,10 +55,13 @@ static col rand_col(rng_t *r) { return hsv(U(r, 0, 1), U(r, 0.3f, 1), U(r, 0.3f,
 typedef struct canvas {
     int w, h;
     float *px; /* HWC float RGB */
+    int *inst; /* NULL, or w*h instance ids: cur is written where a primitive covers a pixel at alpha >= 0.5 */
+    int cur;
 } canvas;
 
 static void put(canvas *c, int x, int y, col v, float a) {
     float *p = c->px + ((size_t)y * c->w + x) * 3;
+    if (c->inst && a >= 0.5f) c->inst[(size_t)y * c->w + x] = c->cur;
     p[0] += (v.r - p[0]) * a;
     p[1] += (v.g - p[1]) * a;
     p[2] += (v.b - p[2]) * a;
@@ -735,7 +738,7 @@ uint8_t *cls_synth_render(synth_kind kind, int cls, uint64_t image_seed, int w, 
     if (w < 8 || h < 8 || w > 4096 || h > 4096 || cls < 0 || cls >= synth_n_classes(kind)) return NULL;
     rng_t r;
     rng_seed(&r, image_seed);
-    canvas c = {w, h, xcalloc((size_t)w * h * 3, sizeof(float))};
+    canvas c = {w, h, xcalloc((size_t)w * h * 3, sizeof(float)), NULL, 0};
     switch (kind) {
     case SYNTH_FLOWERS: scene_flowers(&c, &r, cls); break;
     case SYNTH_PETS: scene_pets(&c, &r, cls); break;
@@ -743,6 +746,41 @@ uint8_t *cls_synth_render(synth_kind kind, int cls, uint64_t image_seed, int w, 
     default: scene_upstream(&c, &r, cls); break;
     }
     class_cast(&c, &r, kind, cls);
+    uint8_t *out = xmalloc((size_t)w * h * 3);
+    finish(&c, &r, out);
+    free(c.px);
+    return out;
+}
+
+int cls_synth_object_count(void) { return OB_COUNT; }
+const char *cls_synth_object_name(int k) { return k >= 0 && k < OB_COUNT ? voc_names[k] : "?"; }
+
+uint8_t *cls_synth_render_objects(int w, int h, int n, const int *kinds, const float *cx, const float *cy,
+                                  const float *s, const int *flip, uint64_t seed, int *inst, long *area) {
+    if (w < 8 || h < 8 || w > 4096 || h > 4096 || n < 0) return NULL;
+    for (int i = 0; i < n; i++)
+        if (kinds[i] < 0 || kinds[i] >= OB_COUNT) return NULL;
+    rng_t r;
+    rng_seed(&r, seed);
+    canvas c = {w, h, xcalloc((size_t)w * h * 3, sizeof(float)), NULL, -1};
+    /* the background of the voc kind's scenes: sky over ground behind flying and floating things */
+    int k0 = n > 0 ? kinds[0] : OB_CHAIR;
+    if (k0 == OB_AEROPLANE || k0 == OB_BIRD || k0 == OB_BOAT) bg_sky_ground(&c, &r);
+    else if (coin(&r, 0.6f)) bg_room(&c, &r);
+    else bg_any(&c, &r);
+    if (inst)
+        for (size_t p = 0; p < (size_t)w * h; p++) inst[p] = -1;
+    c.inst = inst;
+    for (int i = 0; i < n; i++) {
+        c.cur = i;
+        obj_thing(&c, &r, kinds[i], cx[i], cy[i], s[i], flip[i]);
+        if (area && inst) {
+            long a = 0;
+            for (size_t p = 0; p < (size_t)w * h; p++) a += inst[p] == i;
+            area[i] = a;
+        }
+    }
+    c.inst = NULL;
     uint8_t *out = xmalloc((size_t)w * h * 3);
     finish(&c, &r, out);
     free(c.px);

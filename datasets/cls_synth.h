@@ -52,4 +52,20 @@ int cls_synth_write(synth_kind kind, const char *out_dir, uint64_t seed, const s
 /* Draw one image into a malloc'd w*h*3 RGB buffer (for tests and previews). */
 uint8_t *cls_synth_render(synth_kind kind, int cls, uint64_t image_seed, int w, int h);
 
+/* Detection scenes drawn from the same objects (the VOC-named things of the voc kind, eight of which are
+ * upstream classes too), for the synthetic VOC detection set:
+ * cls_synth_object_count() kinds (10), named by cls_synth_object_name(k) in VOC's spelling (aeroplane, bird,
+ * boat, bottle, car, cat, chair, person, pottedplant, tvmonitor).
+ * cls_synth_render_objects draws a w x h scene from its own generator (seed): the voc kind's background
+ * (sky over ground when the first object flies or floats, else a room or any background), then object i of
+ * kind kinds[i] centred at (cx[i], cy[i]) with size s[i] (about its span in pixels), mirrored where flip[i],
+ * in order (later ones in front), in random colours, then the camera (gain, noise, quantisation). inst
+ * (w*h ints, or NULL) receives i where object i covers a pixel at alpha >= 0.5 and -1 elsewhere; area[i]
+ * (or NULL) the pixels object i covered when it was drawn (before later objects hid any). Returns a malloc'd
+ * RGB buffer, or NULL for bad sizes or kinds. */
+int cls_synth_object_count(void);
+const char *cls_synth_object_name(int k);
+uint8_t *cls_synth_render_objects(int w, int h, int n, const int *kinds, const float *cx, const float *cy,
+                                  const float *s, const int *flip, uint64_t seed, int *inst, long *area);
+
 #endif

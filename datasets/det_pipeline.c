@@ -214,3 +214,27 @@ tensor *det_batch_tensor(graph *g, const det_batch *b) {
     memcpy(x->data, b->images, sizeof(float) * x->n);
     return x;
 }
+
+void det_test_size(int w, int h, int long_edge, int short_edge, int keep_ratio, int *tw, int *th) {
+    if (keep_ratio) dense_rescale_size(w, h, long_edge, short_edge, tw, th);
+    else *tw = long_edge, *th = short_edge;
+}
+
+int det_test_batches(const int *w, const int *h, int n, int size_divisor, int batch, int *order, int *start) {
+    int d = size_divisor > 0 ? size_divisor : 1, nb = 0, q = 0;
+    if (batch < 1) batch = 1;
+    uint8_t *done = xcalloc((size_t)(n > 0 ? n : 1), 1);
+    for (int i = 0; i < n; i++) {
+        if (done[i]) continue;
+        int pw = (w[i] + d - 1) / d, ph = (h[i] + d - 1) / d, in_batch = 0;
+        for (int j = i; j < n; j++) {
+            if (done[j] || (w[j] + d - 1) / d != pw || (h[j] + d - 1) / d != ph) continue;
+            if (in_batch == 0) start[nb++] = q;
+            order[q++] = j, done[j] = 1;
+            if (++in_batch == batch) in_batch = 0;
+        }
+    }
+    start[nb] = q;
+    free(done);
+    return nb;
+}

@@ -51,6 +51,19 @@ struct graph;
 struct tensor *det_batch_tensor(struct graph *g, const det_batch *b);
 uint64_t det_batch_plan_key(const void *batch);
 
+/* Test batches that add no padding: mmdet tests one image per GPU (samples_per_gpu 1), so each image is padded
+ * only to its own multiple of size_divisor; a batch of several images would pad all of them to the largest,
+ * a shape training never showed (GroupSampler keeps a training batch to one orientation) and one that changes
+ * what a spatial method such as Mona's convolutions computes near the border. Given each image's test size
+ * after the keep-ratio resize (w[i], h[i]), this orders the images by padded shape (shapes in order of first
+ * appearance, images in file order within a shape) into order (n entries) and cuts each shape's run into
+ * batches of at most batch images; batch b is order[start[b] .. start[b + 1]) (start has room for n + 1).
+ * Returns the number of batches. The results equal those of batch 1. */
+int det_test_batches(const int *w, const int *h, int n, int size_divisor, int batch, int *order, int *start);
+/* The test size of a w x h image under a keep-ratio resize to (long_edge, short_edge) (mmcv rescale_size),
+ * or (long_edge, short_edge) itself without keep_ratio. */
+void det_test_size(int w, int h, int long_edge, int short_edge, int keep_ratio, int *tw, int *th);
+
 /* mmdet GroupSampler order for one epoch: n_out (multiple of batch) dataset indices into *order (malloc'd). */
 int det_group_sampler_flags(const uint8_t *flag, int n, int batch, uint64_t seed, int epoch, int **order, int *n_out);
 /* The same with the flags of a VOC dataset (w / h > 1). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "cls_synth.h"
 #include "dota.h"
 #include "image.h"
 #include "voc_det.h"
@@ -387,23 +388,50 @@ static int write_voc_year(const char *devkit, const char *year, const char *cons
             image_alloc(&img, w, h, 3);
             int *inst = xmalloc((size_t)w * h * sizeof(int));
             for (size_t k = 0; k < (size_t)w * h; k++) inst[k] = -1;
-            paint_background(&img, r);
-            int n = rand_between(r, 1, cfg->max_objects);
-            int lab[16];
+            int n, lab[16];
             long full[16];
             double mn = fmin(w, h);
-            for (int o = 0; o < n; o++) {
-                int n_cls = cfg->n_classes > 0 && cfg->n_classes < VOC_N_CLASSES ? cfg->n_classes : VOC_N_CLASSES;
-                lab[o] = (int)rng_below(r, (uint32_t)n_cls);
-                double r0 = cfg->min_radius > 0 ? cfg->min_radius : 5.0, rad = exp(log(r0) + rng_uniform(r) * (log(0.4 * mn) - log(r0)));
-                double poly[96];
-                int np = shape_polygon(lab[o] % 6, rng_uniform(r) * w, rng_uniform(r) * h, rad,
-                                       0.6 + 0.2 * (lab[o] / 6), rng_uniform(r) * M_PI, poly);
-                texture t;
-                uint8_t col[3];
-                class_colour(lab[o], n_cls, col);
-                random_texture(r, &t, col);
-                full[o] = paint_polygon(&img, inst, o, poly, np, &t);
+            double r0 = cfg->min_radius > 0 ? cfg->min_radius : 5.0;
+            if (cfg->style == SYNTH_VOC_OBJECTS) {
+                n = rand_between(r, 1, cfg->max_objects);
+                /* the classification set's VOC-named objects (cls_synth), random colours, spans log-uniform
+                 * from 2 r0 to 0.8 of the short side, later ones in front */
+                int n_obj = cls_synth_object_count();
+                int n_cls = cfg->n_classes > 0 && cfg->n_classes < n_obj ? cfg->n_classes : n_obj;
+                int kinds[16], flip[16];
+                float ox[16], oy[16], os[16];
+                for (int o = 0; o < n; o++) {
+                    kinds[o] = (int)rng_below(r, (uint32_t)n_cls);
+                    lab[o] = 0;
+                    for (int c = 0; c < VOC_N_CLASSES; c++)
+                        if (!strcmp(voc_classes[c], cls_synth_object_name(kinds[o]))) lab[o] = c;
+                    os[o] = (float)exp(log(2 * r0) + rng_uniform(r) * (log(0.8 * mn) - log(2 * r0)));
+                    ox[o] = (float)(rng_uniform(r) * w), oy[o] = (float)(rng_uniform(r) * h);
+                    flip[o] = rng_uniform(r) < 0.5;
+                }
+                uint8_t *px = cls_synth_render_objects(w, h, n, kinds, ox, oy, os, flip, rng_u64(r), inst, full);
+                if (!px) {
+                    free(inst), image_free(&img), free(list);
+                    return err_set("synth_voc_write: cannot draw a %dx%d object scene (sides must be 8..4096)", w, h);
+                }
+                memcpy(img.data, px, (size_t)w * h * 3);
+                free(px);
+            } else { /* the draws in the order they always had, so the shapes style's output is unchanged */
+                paint_background(&img, r);
+                n = rand_between(r, 1, cfg->max_objects);
+                for (int o = 0; o < n; o++) {
+                    int n_cls = cfg->n_classes > 0 && cfg->n_classes < VOC_N_CLASSES ? cfg->n_classes : VOC_N_CLASSES;
+                    lab[o] = (int)rng_below(r, (uint32_t)n_cls);
+                    double rad = exp(log(r0) + rng_uniform(r) * (log(0.4 * mn) - log(r0)));
+                    double poly[96];
+                    int np = shape_polygon(lab[o] % 6, rng_uniform(r) * w, rng_uniform(r) * h, rad,
+                                           0.6 + 0.2 * (lab[o] / 6), rng_uniform(r) * M_PI, poly);
+                    texture t;
+                    uint8_t col[3];
+                    class_colour(lab[o], n_cls, col);
+                    random_texture(r, &t, col);
+                    full[o] = paint_polygon(&img, inst, o, poly, np, &t);
+                }
             }
             size_t xcap = 4096, xl = 0;
             char *xml = xmalloc(xcap);

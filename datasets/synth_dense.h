@@ -49,9 +49,16 @@ typedef struct synth_voc_cfg {
     int max_objects;        /* default 5 */
     int min_radius;         /* smallest object radius in pixels (default 5; radii log-uniform up to 0.4 x the short side) */
     int n_classes;          /* objects drawn from the first n_classes VOC classes only, their colours spread over the
-                             * hue circle (1..20; 0 or 20: all twenty, the default, output unchanged) */
+                             * hue circle (1..20; 0 or 20: all twenty, the default, output unchanged); objects
+                             * style: the first n_classes of its ten kinds (0: all ten) */
+    int style;              /* SYNTH_VOC_SHAPES (0, default): textured polygons, shape and hue fixed per class;
+                             * SYNTH_VOC_OBJECTS: the classification set's VOC-named objects (aeroplane, bird, boat,
+                             * bottle, car, cat, chair, person, pottedplant, tvmonitor; cls_synth.h) in random
+                             * colours on its backgrounds, spans from 2 min_radius to 0.8 of the short side, so the
+                             * class is the object's form, which the upstream pretraining has seen */
     uint64_t seed;
 } synth_voc_cfg;
+enum { SYNTH_VOC_SHAPES = 0, SYNTH_VOC_OBJECTS = 1 };
 int synth_voc_write(const char *root, const synth_voc_cfg *cfg, synth_summary *sum);
 
 typedef struct synth_ade_cfg {

@@ -314,6 +314,16 @@ int recipe_json_same(const cJSON *a, const cJSON *b) {
         cJSON_DeleteItemFromObjectCaseSensitive(x, speed_only[i]);
         cJSON_DeleteItemFromObjectCaseSensitive(y, speed_only[i]);
     }
+    /* where the cache lies is not part of a recipe: a synthetic set is defined by its writer's settings
+     * and the seed (its "root" and the pretraining's "output" follow ${CACHE}), so a moved cache stays valid */
+    cJSON *o[2] = {x, y};
+    for (int k = 0; k < 2; k++) {
+        if (!o[k]) continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(o[k], "output");
+        cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o[k], "datasets"))
+            if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "synth"))) cJSON_DeleteItemFromObjectCaseSensitive(e, "root");
+    }
     int same = x && y && cJSON_Compare(x, y, 1);
     cJSON_Delete(x), cJSON_Delete(y);
     return same;

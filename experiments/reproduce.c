@@ -111,13 +111,20 @@ static int ensure_synth_voc(const recipe *r, const recipe_dataset *d, int quiet)
                         .n_trainval12 = cfg_int(c, "trainval12", 200), .min_side = cfg_int(c, "min_side", 0),
                         .max_side = cfg_int(c, "max_side", 0), .max_objects = cfg_int(c, "max_objects", 0),
                         .min_radius = cfg_int(c, "min_radius", 0), .n_classes = cfg_int(c, "n_classes", 0), .seed = r->seed};
-    if (vc.n_classes < 0 || vc.n_classes > 20)
-        return err_set("recipe %s: datasets.%s.synth_cfg.n_classes is %d; it must be 1..20 (0: all twenty)", r->path, d->key, vc.n_classes);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "style");
+    if (st && !(cJSON_IsString(st) && (!strcmp(st->valuestring, "shapes") || !strcmp(st->valuestring, "objects"))))
+        return err_set("recipe %s: datasets.%s.synth_cfg.style must be \"shapes\" or \"objects\"", r->path, d->key);
+    vc.style = st && !strcmp(st->valuestring, "objects") ? SYNTH_VOC_OBJECTS : SYNTH_VOC_SHAPES;
+    int max_cls = vc.style == SYNTH_VOC_OBJECTS ? 10 : 20;
+    if (vc.n_classes < 0 || vc.n_classes > max_cls)
+        return err_set("recipe %s: datasets.%s.synth_cfg.n_classes is %d; it must be 1..%d (0: all)", r->path, d->key, vc.n_classes, max_cls);
     char desc[512], path[1200];
+    /* the shapes style keeps the stamp it always had, so existing caches stay valid */
     snprintf(desc, sizeof desc,
              "{\"kind\": \"voc_det\", \"writer\": \"synth_voc_write/1\", \"trainval07\": %d, \"test07\": %d, \"trainval12\": %d, "
-             "\"min_side\": %d, \"max_side\": %d, \"max_objects\": %d, \"min_radius\": %d, \"n_classes\": %d, \"seed\": %llu}\n",
-             vc.n_trainval07, vc.n_test07, vc.n_trainval12, vc.min_side, vc.max_side, vc.max_objects, vc.min_radius, vc.n_classes, (unsigned long long)vc.seed);
+             "\"min_side\": %d, \"max_side\": %d, \"max_objects\": %d, \"min_radius\": %d, \"n_classes\": %d, %s\"seed\": %llu}\n",
+             vc.n_trainval07, vc.n_test07, vc.n_trainval12, vc.min_side, vc.max_side, vc.max_objects, vc.min_radius, vc.n_classes,
+             vc.style == SYNTH_VOC_OBJECTS ? "\"style\": \"objects\", " : "", (unsigned long long)vc.seed);
     snprintf(path, sizeof path, "%s/synth.json", d->root);
     size_t n = 0;
     char *have = file_exists(path) ? file_read_all(path, &n) : NULL;

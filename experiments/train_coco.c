@@ -111,26 +111,36 @@ static int coco_evaluate(void *self, graph *g, double *m) {
         for (int i = 0; i < n_img; i++) det_result_free(&k->res[i]);
     free(k->res);
     k->res = xcalloc((size_t)n_img, sizeof *k->res);
-    int rc = 0, nb = 0, n_done = 0;
-    for (int i0 = 0; i0 < n_img && !rc; i0 += k->test_batch) {
-        if (k->r->max_eval_batches > 0 && nb++ >= k->r->max_eval_batches) break;
-        int n = n_img - i0 < k->test_batch ? n_img - i0 : k->test_batch;
-        int idx[64];
-        for (int j = 0; j < n; j++) idx[j] = i0 + j;
+    int rc = 0, n_done = 0;
+    /* batches of one padded shape each, so that every image is padded as alone (det_test_batches) */
+    int *tw = xmalloc(sizeof(int) * (n_img + 1)), *th = xmalloc(sizeof(int) * (n_img + 1));
+    int *order = xmalloc(sizeof(int) * (n_img + 1)), *start = xmalloc(sizeof(int) * (n_img + 2));
+    for (int i = 0; i < n_img; i++)
+        det_test_size(ds->images[i].width, ds->images[i].height, k->pc.test_long, k->pc.test_short, 1, &tw[i], &th[i]);
+    int n_batches = det_test_batches(tw, th, n_img, k->pc.size_divisor, k->test_batch, order, start);
+    coco_image_dets *d = xcalloc((size_t)(n_img ? n_img : 1), sizeof *d);
+    for (int bi = 0; bi < n_batches && !rc; bi++) {
+        if (k->r->max_eval_batches > 0 && bi >= k->r->max_eval_batches) break;
+        int n = start[bi + 1] - start[bi];
+        const int *idx = order + start[bi];
         det_batch b;
         if (coco_batch_load(ds, k->test_dir, &k->pc, 0, idx, n, 0, &b)) {
             rc = -1;
             break;
         }
         graph_reset(g);
-        rc = cascade_rcnn_detect(&k->net, g, det_batch_tensor(g, &b), b.metas, k->res + i0);
+        det_result res[64];
+        memset(res, 0, sizeof res);
+        rc = cascade_rcnn_detect(&k->net, g, det_batch_tensor(g, &b), b.metas, res);
         det_batch_free(&b);
-        n_done = i0 + n;
+        for (int j = 0; j < n; j++) {
+            k->res[idx[j]] = res[j]; /* owned by k->res now */
+            const det_result *q = &k->res[idx[j]];
+            d[n_done++] = (coco_image_dets){.image = idx[j], .n = q->n, .boxes = q->boxes, .scores = q->scores, .labels = q->labels,
+                                            .masks = k->with_mask ? q->masks : NULL};
+        }
     }
-    coco_image_dets *d = xcalloc((size_t)(n_img ? n_img : 1), sizeof *d);
-    for (int i = 0; i < n_done; i++)
-        d[i] = (coco_image_dets){.image = i, .n = k->res[i].n, .boxes = k->res[i].boxes, .scores = k->res[i].scores, .labels = k->res[i].labels,
-                                 .masks = k->with_mask ? k->res[i].masks : NULL};
+    free(tw), free(th), free(order), free(start);
     coco_det dt = {0};
     coco_summary sum = {0};
     for (int t = 0; t < 2 && !rc; t++) { /* bbox, then segm */

@@ -132,12 +132,16 @@ static int det_evaluate(void *self, graph *g, double *m) {
     }
     int cap = 1024, n_dt = 0, rc = 0;
     voc_det_box *dt = xmalloc(sizeof *dt * cap);
-    int nb = 0;
-    for (int i0 = 0; i0 < ds->n && !rc; i0 += k->test_batch) {
-        if (k->r->max_eval_batches > 0 && nb++ >= k->r->max_eval_batches) break;
-        int n = ds->n - i0 < k->test_batch ? ds->n - i0 : k->test_batch;
-        int idx[64];
-        for (int j = 0; j < n; j++) idx[j] = i0 + j;
+    /* batches of one padded shape each, so that every image is padded as alone (det_test_batches) */
+    int *tw = xmalloc(sizeof(int) * (ds->n + 1)), *th = xmalloc(sizeof(int) * (ds->n + 1));
+    int *order = xmalloc(sizeof(int) * (ds->n + 1)), *start = xmalloc(sizeof(int) * (ds->n + 2));
+    for (int i = 0; i < ds->n; i++)
+        det_test_size(ds->images[i].width, ds->images[i].height, k->pc.scale_long, k->pc.scale_short, k->pc.keep_ratio, &tw[i], &th[i]);
+    int n_batches = det_test_batches(tw, th, ds->n, k->pc.size_divisor, k->test_batch, order, start);
+    for (int bi = 0; bi < n_batches && !rc; bi++) {
+        if (k->r->max_eval_batches > 0 && bi >= k->r->max_eval_batches) break;
+        int n = start[bi + 1] - start[bi];
+        const int *idx = order + start[bi];
         det_batch b;
         if (det_batch_load(ds, &k->pc, 0, idx, n, 0, &b)) {
             rc = -1;
@@ -166,6 +170,7 @@ static int det_evaluate(void *self, graph *g, double *m) {
         for (int j = 0; j < n; j++) det_result_free(&res[j]);
         det_batch_free(&b);
     }
+    free(tw), free(th), free(order), free(start);
     free(k->dt);
     k->dt = dt, k->n_dt = rc ? 0 : n_dt;
     dt = NULL;

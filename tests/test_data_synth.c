@@ -12,6 +12,7 @@
 #include "../datasets/dota.h"
 #include "../datasets/image.h"
 #include "../datasets/synth_dense.h"
+#include "../datasets/cls_synth.h"
 #include "../datasets/voc_det.h"
 
 /* pycocotools rleFrString, written independently for the check */
@@ -224,6 +225,58 @@ static void test_synth_voc(void **state) {
     voc_det_free(&ds);
 }
 
+/* the objects style: the classification set's VOC-named things; labels only among the ten object classes (the
+ * first n_classes of them), boxes inside the image, and each box tight around pixels that differ from a
+ * scene drawn without objects (same background generator and seed, so the same background) */
+static void test_synth_voc_objects(void **state) {
+    (void)state;
+    const char *dir = test_tmp_dir("synth_voc_obj");
+    synth_voc_cfg cfg = {.n_trainval07 = 6, .n_test07 = 2, .n_trainval12 = 0, .seed = 5, .min_radius = 8,
+                         .n_classes = 4, .style = SYNTH_VOC_OBJECTS};
+    synth_summary s;
+    if (synth_voc_write(dir, &cfg, &s) < 0) fail_msg("%s", err_msg());
+    assert_int_equal(s.n_images, 8);
+    const char *all[2] = {"VOC2007/trainval", "VOC2007/test"};
+    voc_det_dataset ds;
+    if (voc_det_load(dir, all, 2, 1, 0, &ds) < 0) fail_msg("%s", err_msg());
+    assert_int_equal(ds.n, 8);
+    int allowed[VOC_N_CLASSES] = {0};
+    for (int k = 0; k < 4; k++)
+        for (int c = 0; c < VOC_N_CLASSES; c++)
+            if (!strcmp(voc_classes[c], cls_synth_object_name(k))) allowed[c] = 1;
+    int objs = 0;
+    for (int i = 0; i < ds.n; i++) {
+        const voc_det_image *im = &ds.images[i];
+        objs += im->n_gt + im->n_ignore;
+        for (int k = 0; k < im->n_gt + im->n_ignore; k++) {
+            assert_true(allowed[im->labels[k]]);
+            assert_true(im->boxes[4 * k] >= 0 && im->boxes[4 * k + 2] <= im->width - 1);
+            assert_true(im->boxes[4 * k + 1] >= 0 && im->boxes[4 * k + 3] <= im->height - 1);
+            assert_true(im->boxes[4 * k] <= im->boxes[4 * k + 2] && im->boxes[4 * k + 1] <= im->boxes[4 * k + 3]);
+        }
+    }
+    assert_true(objs >= ds.n);
+    assert_int_equal(objs, s.n_objects);
+    voc_det_free(&ds);
+    /* the renderer's instance map against a pixel difference: one object on the same background */
+    int kind = 4, flip = 0, W = 96, H = 80;
+    float cx = 48, cy = 40, sz = 40;
+    int *inst = malloc(sizeof(int) * W * H);
+    long area = 0;
+    uint8_t *with = cls_synth_render_objects(W, H, 1, &kind, &cx, &cy, &sz, &flip, 77, inst, &area);
+    assert_non_null(with);
+    long n_inst = 0;
+    for (int p = 0; p < W * H; p++) n_inst += inst[p] == 0;
+    assert_int_equal(n_inst, area);
+    assert_true(area > 100 && area < W * H / 2);
+    /* every covered pixel lies within the object's span around its centre */
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (inst[y * W + x] == 0) assert_true(fabsf(x + 0.5f - cx) <= sz && fabsf(y + 0.5f - cy) <= sz);
+    assert_null(cls_synth_render_objects(W, H, 1, (int[]){10}, &cx, &cy, &sz, &flip, 77, NULL, NULL));
+    free(with), free(inst);
+}
+
 static void test_synth_ade20k(void **state) {
     (void)state;
     const char *dir = test_tmp_dir("synth_ade");
@@ -364,7 +417,7 @@ static void test_synth_dota(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rle_string_known), cmocka_unit_test(test_synth_coco), cmocka_unit_test(test_synth_voc),
-        cmocka_unit_test(test_synth_ade20k),     cmocka_unit_test(test_synth_dota),
+        cmocka_unit_test(test_synth_voc_objects), cmocka_unit_test(test_synth_ade20k),     cmocka_unit_test(test_synth_dota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,28 @@ static void test_pipeline_meta(void **state) {
     dense_sample_free(&s);
 }
 
+/* test batches of one padded shape (hand case): sizes after the resize, divisor 32, batch 2 */
+static void test_test_batches(void **state) {
+    (void)state;
+    /* padded: 0 (160,128) 1 (160,128) 2 (128,160) 3 (160,160) 4 (160,128) 5 (128,160) 6 (160,128) */
+    int w[7] = {160, 135, 128, 150, 139, 117, 160}, h[7] = {108, 128, 160, 150, 100, 160, 127};
+    int order[7], start[8];
+    int nb = det_test_batches(w, h, 7, 32, 2, order, start);
+    int want_order[7] = {0, 1, 4, 6, 2, 5, 3}, want_start[5] = {0, 2, 4, 6, 7};
+    assert_int_equal(nb, 4);
+    for (int i = 0; i < 7; i++) assert_int_equal(order[i], want_order[i]);
+    for (int b = 0; b <= nb; b++) assert_int_equal(start[b], want_start[b]);
+    /* batch 1: file order kept within a shape, one image each */
+    nb = det_test_batches(w, h, 7, 32, 1, order, start);
+    assert_int_equal(nb, 7);
+    /* the keep-ratio test size (mmcv rescale_size) */
+    int tw, th;
+    det_test_size(200, 100, 160, 128, 1, &tw, &th);
+    assert_int_equal(tw, 160), assert_int_equal(th, 80);
+    det_test_size(100, 150, 160, 128, 1, &tw, &th);
+    assert_int_equal(tw, 107), assert_int_equal(th, 160); /* scale min(160 / 150, 128 / 100) */
+}
+
 static void test_overfit(void **state) {
     const char *dir = test_tmp_dir("retinanet_overfit");
     char root[1100], path[1100];
@@ -101,6 +123,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_goldens),
         cmocka_unit_test(test_pipeline_meta),
+        cmocka_unit_test(test_test_batches),
         cmocka_unit_test(test_overfit),
     };
     return cmocka_run_group_tests_name("retinanet", tests, NULL, NULL);
