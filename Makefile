@@ -80,7 +80,7 @@ help:
 	@echo "make bench-upernet   the same for the ADE20K UperNet step (BENCH_TASK=upernet)"
 	@echo "make bench-cascade   the same for the COCO Cascade R-CNN step (BENCH_TASK=cascade; also installs python3-torchvision)"
 	@echo "make bench-ranks     data parallel: bench --ranks on 1 process and under mpirun -np RANKS=2 (needs MPI: yes)"
-	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper)"
+	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper; SEEDS=N: N seeds per run)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
 	@echo "make reproduce-ade20k the ADE20K UperNet column (embedded default unless PROFILE=paper)"
@@ -151,25 +151,27 @@ plots: all
 # backbone) or PROFILE=paper DATA_ROOT=... PRETRAINED=swin_large_patch4_window7_224_22k.pth.
 PROFILE ?= default
 REPRO_ARGS ?=
+# SEEDS=N: every run with N seeds (deltabench reproduce --seeds N); unset = the recipe's seed alone
+SEEDS ?=
 reproduce-cls: all
 	./$(BUILD)/deltabench reproduce cls --profile $(PROFILE) --shared $(SHARED_DIR) \
-	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(SEEDS),--seeds $(SEEDS)) $(REPRO_ARGS)
 
 # The paper's Pascal VOC detection column (RetinaNet): PROFILE=default (embedded) or PROFILE=paper
 # DATA_ROOT=... (DATA_ROOT/VOCdevkit/VOC2007 and VOC2012) PRETRAINED=swin_large_patch4_window7_224_22k.pth.
 reproduce-voc: all
 	./$(BUILD)/deltabench reproduce voc --profile $(PROFILE) --shared $(SHARED_DIR) \
-	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(SEEDS),--seeds $(SEEDS)) $(REPRO_ARGS)
 
 # The paper's ADE20K semantic segmentation column (UperNet): PROFILE=default (embedded) or PROFILE=paper
 # DATA_ROOT=... (DATA_ROOT/ADEChallengeData2016) PRETRAINED=swin_large_patch4_window7_224_22k.pth.
 reproduce-ade20k: all
 	./$(BUILD)/deltabench reproduce ade20k --profile $(PROFILE) --shared $(SHARED_DIR) \
-	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(SEEDS),--seeds $(SEEDS)) $(REPRO_ARGS)
 
 reproduce-coco: all
 	./$(BUILD)/deltabench reproduce coco --profile $(PROFILE) --shared $(SHARED_DIR) \
-	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(SEEDS),--seeds $(SEEDS)) $(REPRO_ARGS)
 
 # The COCO paper profile's exact path (Swin-B from an official-layout checkpoint, the AutoAugment pipeline with
 # its 480-800 x 1333 scales, test at (1333, 800), FPN 256, Cascade Mask R-CNN with 2000 proposals and 512 rois per

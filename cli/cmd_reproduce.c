@@ -59,6 +59,11 @@ static void reproduce_usage(FILE *f) {
             "  --datasets LIST     only these datasets (cls: flowers102, oxford_pets, voc2007; voc: voc0712; ade20k: ade20k)\n"
             "  --datasets-from P   use the datasets of profile P (e.g. the paper recipe on the synthetic data)\n"
             "  --epochs N, --batch N, --max-iters N, --max-eval-batches N, --threads N   override the recipe\n"
+            "  --seeds N           run every (dataset, method), and the control, with N seeds: the recipe's seed + i,\n"
+            "                      i = 0..N-1 (default 1: the recipe's seed alone). Seed i >= 1 runs under the key\n"
+            "                      <method>_seed<i> (results group and runs dir; seed 0 keeps <method>), each resumable and\n"
+            "                      skipped when complete on its own; the tables then give mean +- sd over the seeds and a\n"
+            "                      paired t-test of each method against full fine-tuning (same seed index = one pair)\n"
             "  --restart           ignore finished runs and saved states: train everything again\n"
             "  --no-control        skip the control run (fixed on a randomly initialised backbone)\n"
             "  --no-report         do not write tables and figures\n"
@@ -110,6 +115,17 @@ int cmd_reproduce(int argc, char **argv) {
         INT("--threads", o.threads)
 #undef STR
 #undef INT
+        if (!strcmp(a, "--seeds")) {
+            char *end = NULL;
+            long x = v ? strtol(v, &end, 10) : 0;
+            if (!v || end == v || *end || x < 1 || x > 1000) {
+                fprintf(stderr, "deltabench reproduce: --seeds needs a whole number of seeds from 1 to 1000, got '%s'\n", v ? v : "nothing");
+                return 2;
+            }
+            o.seeds = (int)x;
+            i++;
+            continue;
+        }
         if (!strcmp(a, "--restart")) o.restart = 1;
         else if (!strcmp(a, "--no-control")) o.no_control = 1;
         else if (!strcmp(a, "--no-report")) o.no_report = 1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "../metrics/stats.h"
 #include "results.h"
 
 extern char **environ;
@@ -89,7 +90,28 @@ typedef struct report_data {
     char **extra;      /* "dataset/method" of runs the task descriptor does not know */
     results_run *extra_runs; /* [n_extra], read like the others */
     int n_extra;
+    /* the runs of further seeds of a table method (`deltabench reproduce --seeds N`): key "<method>_seed<i>",
+     * i >= 1; sruns[k] is seed index s_idx[k] of (s_di[k], s_mi[k]). n_slots = 1 + the largest index (1: one seed,
+     * the tables exactly as without seeds) */
+    results_run *sruns;
+    int *s_di, *s_mi, *s_idx;
+    int n_sruns, n_slots;
 } report_data;
+
+/* The seed index of a run key "<base>_seed<i>" (i >= 1 without leading zeros; reproduce.c's seed_key), with
+ * <base> copied to base; 0 (and base = key) for any other key. */
+static int seed_suffix(const char *key, char *base, size_t n) {
+    snprintf(base, n, "%s", key);
+    const char *u = strrchr(key, '_');
+    if (!u || strncmp(u, "_seed", 5) || u[5] < '1' || u[5] > '9' || u == key) return 0;
+    long i = 0;
+    for (const char *c = u + 5; *c; c++) {
+        if (*c < '0' || *c > '9' || i > 100000) return 0;
+        i = i * 10 + (*c - '0');
+    }
+    if ((size_t)(u - key) < n) base[u - key] = 0;
+    return (int)i;
+}
 
 static void data_free(report_data *d) {
     if (d->runs)
@@ -100,6 +122,8 @@ static void data_free(report_data *d) {
     for (int i = 0; i < d->n_extra; i++) free(d->extra[i]), results_run_free(&d->extra_runs[i]);
     free(d->extra);
     free(d->extra_runs);
+    for (int i = 0; i < d->n_sruns; i++) results_run_free(&d->sruns[i]);
+    free(d->sruns), free(d->s_di), free(d->s_mi), free(d->s_idx);
     results_paper_free(&d->paper);
 }
 
@@ -119,12 +143,32 @@ static int data_load_desc(const char *path, const results_task_desc *t, report_d
         return -1;
     }
     int rc = 0;
+    d->n_slots = 1;
     for (int i = 0; i < n && !rc; i++) {
-        int di = -1, mi = -1;
+        int di = -1, mi = -1, smi = -1;
+        char base[512];
+        int si = seed_suffix(me[i], base, sizeof base);
         for (int k = 0; k < nd; k++)
             if (!strcmp(ds[i], d->t->datasets[k].key)) di = k;
-        for (int k = 0; k < nm; k++)
+        for (int k = 0; k < nm; k++) {
             if (!strcmp(me[i], d->t->methods[k].key)) mi = k;
+            if (si > 0 && !strcmp(base, d->t->methods[k].key)) smi = k;
+        }
+        if (di >= 0 && mi < 0 && smi >= 0) { /* a further seed of a table method */
+            int k = d->n_sruns;
+            d->sruns = xrealloc(d->sruns, sizeof(results_run) * (size_t)(k + 1));
+            d->s_di = xrealloc(d->s_di, sizeof(int) * (size_t)(k + 1));
+            d->s_mi = xrealloc(d->s_mi, sizeof(int) * (size_t)(k + 1));
+            d->s_idx = xrealloc(d->s_idx, sizeof(int) * (size_t)(k + 1));
+            if (results_read_run(path, ds[i], me[i], &d->sruns[k])) {
+                rc = -1;
+                continue;
+            }
+            d->s_di[k] = di, d->s_mi[k] = smi, d->s_idx[k] = si;
+            d->n_sruns++;
+            if (si + 1 > d->n_slots) d->n_slots = si + 1;
+            continue;
+        }
         if (di < 0 || mi < 0) {
             d->extra = xrealloc(d->extra, sizeof(char *) * (size_t)(d->n_extra + 1));
             d->extra_runs = xrealloc(d->extra_runs, sizeof(results_run) * (size_t)(d->n_extra + 1));
@@ -161,6 +205,21 @@ static const results_run *run_at(const report_data *d, int di, int mi) {
     return d->have[di * d->t->n_methods + mi] ? &d->runs[di * d->t->n_methods + mi] : NULL;
 }
 
+/* Seed index si of (dataset, method): the run under the method's key for 0, "<key>_seed<si>" after; NULL if none. */
+static const results_run *seed_run(const report_data *d, int di, int mi, int si) {
+    if (si == 0) return run_at(d, di, mi);
+    for (int k = 0; k < d->n_sruns; k++)
+        if (d->s_di[k] == di && d->s_mi[k] == mi && d->s_idx[k] == si) return &d->sruns[k];
+    return NULL;
+}
+
+/* Whether (dataset, method) has a run of any seed. */
+static int present(const report_data *d, int di, int mi) {
+    for (int si = 0; si < d->n_slots; si++)
+        if (seed_run(d, di, mi, si)) return 1;
+    return 0;
+}
+
 /* An average column (and group) only when the task has more than one dataset. */
 static int has_avg(const results_task_desc *t) { return t->n_datasets > 1; }
 
@@ -170,8 +229,60 @@ static int metric_index(const results_run *r, const char *metric) {
     return -1;
 }
 
-/* Measured final value of a metric: NAN when missing. *partial set when the run is not complete. */
+/* The final value of a metric in each seed slot of (dataset, method): v[si] (NaN where there is no run or no
+ * value); returns how many are finite and sets *partial when a run among them is not complete. */
+static int seed_values(const report_data *d, int di, int mi, const char *metric, double *v, int *partial) {
+    int n = 0, part = 0;
+    for (int si = 0; si < d->n_slots; si++) {
+        const results_run *r = seed_run(d, di, mi, si);
+        int k = r ? metric_index(r, metric) : -1;
+        v[si] = k >= 0 ? r->final[k] : NAN;
+        if (r) part |= !r->complete;
+        n += isfinite(v[si]);
+    }
+    if (partial) *partial = part;
+    return n;
+}
+
+/* The same for the average over the task's datasets, seed by seed: v[si] is NaN unless every dataset has a
+ * value at that seed index. */
+static int seed_values_avg(const report_data *d, int mi, const char *metric, double *v, int *partial) {
+    int n = 0, part = 0, nd = d->t->n_datasets;
+    double *x = xmalloc(sizeof(double) * (size_t)d->n_slots);
+    for (int si = 0; si < d->n_slots; si++) v[si] = 0;
+    for (int di = 0; di < nd; di++) {
+        int p;
+        seed_values(d, di, mi, metric, x, &p);
+        part |= p;
+        for (int si = 0; si < d->n_slots; si++) v[si] += x[si] / nd;
+    }
+    free(x);
+    for (int si = 0; si < d->n_slots; si++) n += isfinite(v[si]);
+    if (partial) *partial = part;
+    return n;
+}
+
+/* mean and sample sd of the finite values of v[0..n-1]; returns their count */
+static int finite_mean_sd(const double *v, int n, double *mean, double *sd) {
+    double *x = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) x[k++] = v[i];
+    stats_mean_sd(x, k, mean, sd);
+    free(x);
+    return k;
+}
+
+/* Measured final value of a metric: NAN when missing. *partial set when the run is not complete. With
+ * several seeds in the file, the mean over the seeds that have a value (one seed: that value, bit for bit). */
 static double measured(const report_data *d, int di, int mi, const char *metric, int *partial) {
+    if (d->n_slots > 1) {
+        double *v = xmalloc(sizeof(double) * (size_t)d->n_slots), m, sd;
+        seed_values(d, di, mi, metric, v, partial);
+        finite_mean_sd(v, d->n_slots, &m, &sd);
+        free(v);
+        return m;
+    }
     const results_run *r = run_at(d, di, mi);
     if (partial) *partial = r && !r->complete;
     if (!r) return NAN;
@@ -179,8 +290,17 @@ static double measured(const report_data *d, int di, int mi, const char *metric,
     return k < 0 ? NAN : r->final[k];
 }
 
-/* Average over the task's datasets; NAN unless every dataset has a value. */
+/* Average over the task's datasets; NAN unless every dataset has a value. With several seeds in the file, the
+ * mean over the seeds of each seed's average (the seeds every dataset has), as the seed table takes it. */
 static double measured_avg(const report_data *d, int mi, const char *metric, int *partial) {
+    if (d->n_slots > 1) {
+        double *v = xmalloc(sizeof(double) * (size_t)d->n_slots), m, sd;
+        seed_values_avg(d, mi, metric, v, partial);
+        finite_mean_sd(v, d->n_slots, &m, &sd);
+        free(v);
+        if (!isfinite(m) && partial) *partial = 0;
+        return m;
+    }
     double s = 0;
     int any_partial = 0;
     for (int di = 0; di < d->t->n_datasets; di++) {
@@ -248,6 +368,28 @@ static void meas_text(double v, int partial, int present, char *buf, size_t n) {
     if (!present) snprintf(buf, n, "missing");
     else if (!isfinite(v)) snprintf(buf, n, partial ? "partial" : "n/a");
     else snprintf(buf, n, "%.2f%s", v, partial ? "*" : "");
+}
+
+/* The sample sd over the seeds of a cell (di = -1: the average column, over the seeds' averages), NaN with
+ * fewer than two seeds; *n_seeds (when given) the number of seeds with a value. */
+static double seed_sd(const report_data *d, int di, int mi, const char *metric, int *n_seeds) {
+    double *v = xmalloc(sizeof(double) * (size_t)d->n_slots), m = NAN, sd = NAN;
+    if (di >= 0) seed_values(d, di, mi, metric, v, NULL);
+    else seed_values_avg(d, mi, metric, v, NULL);
+    int n = finite_mean_sd(v, d->n_slots, &m, &sd);
+    free(v);
+    if (n_seeds) *n_seeds = n;
+    return sd;
+}
+
+/* meas_text with " ± sd" after the value where the cell has several seeds (tex: $\pm$, $^*$) */
+static void meas_text_sd(double v, double sd, int partial, int present, int tex, char *buf, size_t n) {
+    if (!present || !isfinite(v) || !isfinite(sd)) {
+        meas_text(v, partial, present, buf, n);
+        if (tex && partial && present && isfinite(v)) snprintf(buf, n, "%.2f$^*$", v);
+        return;
+    }
+    snprintf(buf, n, tex ? "%.2f$\\pm$%.2f%s" : "%.2f ± %.2f%s", v, sd, partial ? (tex ? "$^*$" : "*") : "");
 }
 
 static void paper_text(const report_data *d, int row, char *buf, size_t n) {
@@ -335,6 +477,116 @@ static double ppt_score(const report_data *d, int mi, const char *metric) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* seeds: mean +- sd and the paired t-test against full fine-tuning (only when the file has several seeds)  */
+
+/* The metrics that get a seed table: the headline one and every one the paper reports for the task (/paper). */
+static int seed_metric(const report_data *d, int mk) {
+    if (mk == 0) return 1;
+    for (int i = 0; i < d->paper.n; i++)
+        if (!strcmp(d->paper.rows[i].metric, d->t->metrics[mk].paper)) return 1;
+    return 0;
+}
+
+typedef struct seed_row {
+    int n;           /* seeds with a value */
+    double mean, sd; /* over them (sd NaN for one) */
+    int partial;     /* a run among them is not complete */
+    stats_paired pt; /* method - full over the seed indices both have (pt.n = 0: full itself, or no pair) */
+} seed_row;
+
+/* The seed statistics of (dataset di, method mi); di = -1: the average over the datasets, seed by seed. */
+static void seed_row_at(const report_data *d, int di, int mi, const char *metric, seed_row *o) {
+    int ns = d->n_slots, f = method_index(d, "full");
+    double *v = xmalloc(sizeof(double) * (size_t)ns * 4), *vf = v + ns, *a = v + 2 * ns, *b = v + 3 * ns;
+    memset(o, 0, sizeof *o);
+    if (di >= 0) seed_values(d, di, mi, metric, v, &o->partial);
+    else seed_values_avg(d, mi, metric, v, &o->partial);
+    o->n = finite_mean_sd(v, ns, &o->mean, &o->sd);
+    int np = 0;
+    if (f >= 0 && f != mi) {
+        if (di >= 0) seed_values(d, di, f, metric, vf, NULL);
+        else seed_values_avg(d, f, metric, vf, NULL);
+        for (int si = 0; si < ns; si++) /* pairs: the same seed index */
+            if (isfinite(v[si]) && isfinite(vf[si])) a[np] = v[si], b[np] = vf[si], np++;
+    }
+    stats_paired_ttest(a, b, np, &o->pt);
+    free(v);
+}
+
+/* the cells of a seed row: seeds, mean +- sd, delta full, t, dof, p ("–"/"--" where there is none) */
+static void seed_cells(const seed_row *r, int tex, char c[6][64]) {
+    const char *none = tex ? "--" : "–";
+    snprintf(c[0], 64, "%d", r->n);
+    if (isfinite(r->sd)) snprintf(c[1], 64, tex ? "%.2f$\\pm$%.2f%s" : "%.2f ± %.2f%s", r->mean, r->sd, r->partial ? (tex ? "$^*$" : "*") : "");
+    else snprintf(c[1], 64, "%.2f%s", r->mean, r->partial ? (tex ? "$^*$" : "*") : "");
+    if (r->pt.n > 0) snprintf(c[2], 64, "%+.2f", r->pt.mean_diff);
+    else snprintf(c[2], 64, "%s", none);
+    if (isfinite(r->pt.t)) snprintf(c[3], 64, "%.3f", r->pt.t);
+    else if (isinf(r->pt.t)) snprintf(c[3], 64, tex ? "$%s\\infty$" : "%sinf", r->pt.t < 0 ? "-" : "");
+    else snprintf(c[3], 64, "%s", none);
+    if (isfinite(r->pt.dof)) snprintf(c[4], 64, "%.0f", r->pt.dof);
+    else snprintf(c[4], 64, "%s", none);
+    if (isnan(r->pt.p)) snprintf(c[5], 64, "%s", none);
+    else if (r->pt.p >= 1e-4 || r->pt.p == 0) snprintf(c[5], 64, "%.4f", r->pt.p);
+    else snprintf(c[5], 64, "%.1e", r->pt.p);
+}
+
+static const char seed_caption[] =
+    "for each method with a run, the number of seeds n, the mean ± sample standard deviation of the final value "
+    "over them, and its difference to full fine-tuning as a paired t-test over seeds (pairs: the same seed index, "
+    "`<method>_seed<i>` against `full_seed<i>`; Δ Full = mean of the pairs' differences, method minus Full; "
+    "t = mean / (sd / √pairs) with pairs − 1 degrees of freedom; p two-sided, Student's t). "
+    "\"–\" where there are fewer than two pairs";
+
+static void md_seed_table(const report_data *d, int mk, int number, sbuf *b) {
+    const results_task_desc *t = d->t;
+    const char *metric = t->metrics[mk].key;
+    sb_printf(b, "**Table %d (seeds).** %s over seeds (up to %d): %s%s.\n\n", number, t->metrics[mk].label, d->n_slots, seed_caption,
+              has_avg(t) ? "; the average is taken seed by seed over the datasets, for the seeds every dataset has" : "");
+    sb_printf(b, "| %s | Method | Seeds | Mean ± sd | Δ Full | t | dof | p |\n|:--|:--|--:|--:|--:|--:|--:|--:|\n",
+              "Dataset");
+    for (int g = 0; g < t->n_datasets + has_avg(t); g++)
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            seed_row r;
+            seed_row_at(d, g < t->n_datasets ? g : -1, mi, metric, &r);
+            if (!r.n) continue;
+            char c[6][64];
+            seed_cells(&r, 0, c);
+            sb_printf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", g < t->n_datasets ? t->datasets[g].label : "Average",
+                      t->methods[mi].label, c[0], c[1], c[2], c[3], c[4], c[5]);
+        }
+    sb_printf(b, "\n");
+}
+
+static void tex_seed_table(const report_data *d, int mk, sbuf *b) {
+    const results_task_desc *t = d->t;
+    const char *metric = t->metrics[mk].key;
+    sb_printf(b, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
+    sb_tex(b, t->metrics[mk].label);
+    sb_printf(b, " over seeds (up to %d): per method the number of seeds $n$, mean $\\pm$ sample standard deviation, and "
+                 "the paired t-test against full fine-tuning over seeds (pairs: the same seed index; $\\Delta$ Full the mean "
+                 "difference, method minus Full; $t = \\bar{\\Delta} / (s_\\Delta / \\sqrt{n_p})$ with $n_p - 1$ degrees of freedom; "
+                 "two-sided $p$)%s.}\n",
+              d->n_slots, has_avg(t) ? "; the average seed by seed over the datasets" : "");
+    sb_printf(b, "\\label{tab:%s_%s_seeds}\n\\begin{tabular}{ll rrrrrr}\n\\toprule\nDataset & Method & $n$ & mean $\\pm$ sd & "
+                 "$\\Delta$ Full & $t$ & dof & $p$ \\\\\n\\midrule\n",
+              t->task, metric);
+    for (int g = 0; g < t->n_datasets + has_avg(t); g++)
+        for (int mi = 0; mi < t->n_methods; mi++) {
+            seed_row r;
+            seed_row_at(d, g < t->n_datasets ? g : -1, mi, metric, &r);
+            if (!r.n) continue;
+            char c[6][64];
+            seed_cells(&r, 1, c);
+            sb_tex(b, g < t->n_datasets ? t->datasets[g].label : "Average");
+            sb_printf(b, " & ");
+            sb_tex(b, t->methods[mi].label);
+            sb_printf(b, " & %s & %s & %s & %s & %s & %s \\\\\n", c[0], c[1], c[2], c[3], c[4], c[5]);
+        }
+    sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n\n");
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Markdown                                                                                         */
 
 static void md_table(const report_data *d, int mk, int number, sbuf *b) {
@@ -389,15 +641,15 @@ table:
         for (int di = 0; di < t->n_datasets; di++) {
             int part;
             double v = measured(d, di, mi, metric, &part);
-            meas_text(v, part, run_at(d, di, mi) != NULL, c1, sizeof c1);
+            meas_text_sd(v, seed_sd(d, di, mi, metric, NULL), part, present(d, di, mi), 0, c1, sizeof c1);
             paper_text(d, paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi), c2, sizeof c2);
             sb_printf(b, " %s | %s |", c1, c2);
         }
         if (has_avg(t)) {
-            int part, present = 1;
-            for (int di = 0; di < t->n_datasets; di++) present &= run_at(d, di, mi) != NULL;
+            int part, all = 1;
+            for (int di = 0; di < t->n_datasets; di++) all &= present(d, di, mi);
             double v = measured_avg(d, mi, metric, &part);
-            meas_text(v, part, present, c1, sizeof c1);
+            meas_text_sd(v, seed_sd(d, -1, mi, metric, NULL), part, all, 0, c1, sizeof c1);
             paper_text(d, paper_avg_row(d, t->metrics[mk].paper, mi), c2, sizeof c2);
             sb_printf(b, " %s | %s |", c1, c2);
         }
@@ -445,14 +697,18 @@ static void md_runs(const report_data *d, sbuf *b) {
                  "Peak memory (MiB) | Threads | Pretrained (SHA-256) | Commit | Date |\n"
                  "|:--|:--|:--|--:|--:|--:|--:|--:|--:|:--|:--|:--|\n");
     for (int di = 0; di < t->n_datasets; di++)
-        for (int mi = 0; mi < t->n_methods; mi++) {
-            const results_run *r = run_at(d, di, mi);
+        for (int mi = 0; mi < t->n_methods; mi++)
+        for (int si = 0; si < d->n_slots; si++) { /* seed index 0, then the further seeds' runs */
+            const results_run *r = seed_run(d, di, mi, si);
             if (!r) {
-                sb_printf(b, "| %s | %s | missing | | | | | | | | | |\n", t->datasets[di].label, t->methods[mi].label);
+                if (!si) sb_printf(b, "| %s | %s | missing | | | | | | | | | |\n", t->datasets[di].label, t->methods[mi].label);
                 continue;
             }
+            char label[160];
+            if (si) snprintf(label, sizeof label, "%s `_seed%d`", t->methods[mi].label, si);
+            else snprintf(label, sizeof label, "%s", t->methods[mi].label);
             sb_printf(b, "| %s | %s | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", t->datasets[di].label,
-                      t->methods[mi].label, r->complete ? "complete" : "partial", (long long)r->seed,
+                      label, r->complete ? "complete" : "partial", (long long)r->seed,
                       (long long)r->trainable_params, (long long)r->total_params, r->wall_time_s,
                       (double)r->peak_mem_bytes / 1048576.0, (long long)r->threads);
             sb_md(b, get_pretrained(r));
@@ -483,8 +739,9 @@ static void md_runs(const report_data *d, sbuf *b) {
         /* other runs, e.g. the control (fixed on a randomly initialised backbone): beside the table's method
          * whose key starts their key ("fixed" for "fixed_random_init"), on the same dataset */
         const results_task_desc *t = d->t;
-        sb_printf(b, "\nOther runs in the file (not in the paper's table), each beside the table's method its name starts with:\n\n"
-                     "| Dataset | Run | Weights |");
+        sb_printf(b, "\nOther runs in the file (not in the paper's table), each beside the table's method its name starts with%s:\n\n"
+                     "| Dataset | Run | Weights |",
+                  d->n_slots > 1 ? " (a run `..._seed<i>` beside that method's seed index i, the others beside its seed index 0)" : "");
         for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, " %s |", t->metrics[mk].label);
         sb_printf(b, " Compared with | its %s | difference |\n|:--|:--|:--|", t->metrics[0].label);
         for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, "--:|");
@@ -498,6 +755,8 @@ static void md_runs(const report_data *d, sbuf *b) {
                 size_t l = strlen(t->methods[k].key);
                 if (!strncmp(r->method, t->methods[k].key, l) && r->method[l] == '_' && (mi < 0 || l > strlen(t->methods[mi].key))) mi = k;
             }
+            char base[512];
+            int si = seed_suffix(r->method, base, sizeof base); /* "fixed_random_init_seed1": beside fixed's seed 1 */
             sb_printf(b, "| %s | `%s`%s | ", di >= 0 ? t->datasets[di].label : r->dataset, r->method, r->complete ? "" : " *");
             sb_md(b, get_pretrained(r));
             sb_printf(b, " |");
@@ -509,7 +768,11 @@ static void md_runs(const report_data *d, sbuf *b) {
             double own = NAN, ref = NAN;
             int k0 = metric_index(r, t->metrics[0].key);
             if (k0 >= 0) own = r->final[k0];
-            if (di >= 0 && mi >= 0) ref = measured(d, di, mi, t->metrics[0].key, NULL);
+            if (di >= 0 && mi >= 0 && si < d->n_slots && seed_run(d, di, mi, si)) {
+                const results_run *q = seed_run(d, di, mi, si);
+                int kq = metric_index(q, t->metrics[0].key);
+                ref = kq >= 0 ? q->final[kq] : NAN;
+            }
             if (mi >= 0 && isfinite(ref)) {
                 sb_printf(b, " %s | %.2f |", t->methods[mi].label, ref);
                 if (isfinite(own)) sb_printf(b, " %+.2f |\n", ref - own);
@@ -535,7 +798,16 @@ static char *make_md(const report_data *d) {
                   "complete.\n\n",
               d->t->task, d->info.schema, d->info.created, d->info.updated, d->info.commit, d->info.hostname,
               d->info.cpu_model, (long long)d->info.threads, n, d->t->n_datasets * d->t->n_methods, complete);
-    for (int mk = 0; mk < d->t->n_metrics; mk++) md_table(d, mk, mk + 1, &b);
+    if (d->n_slots > 1)
+        sb_printf(&b, "Seeds: besides those runs, %d runs of further seeds (`<method>_seed<i>`, seed indices 1 to %d; "
+                      "`deltabench reproduce --seeds N`). Where a method has several seeds, \"ours\" is the mean ± sample "
+                      "standard deviation over them and Δ Full and PPT use the mean; the tables \"(seeds)\" give the number "
+                      "of seeds and the paired t-test of each method against full fine-tuning.\n\n",
+                  d->n_sruns, d->n_slots - 1);
+    for (int mk = 0; mk < d->t->n_metrics; mk++) {
+        md_table(d, mk, mk + 1, &b);
+        if (d->n_slots > 1 && seed_metric(d, mk)) md_seed_table(d, mk, mk + 1, &b);
+    }
     md_sources(d, &b);
     md_runs(d, &b);
     return b.s;
@@ -574,7 +846,11 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
     free(tmp.s);
     sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete. $\\Delta$ Full: "
                  "difference to full fine-tuning; PPT: $(v/100)\\,e^{-\\log_{10}(P/10^7+1)}$, P the trainable backbone "
-                 "parameters (V-PETL Bench).}\n");
+                 "parameters (V-PETL Bench).");
+    if (d->n_slots > 1)
+        sb_printf(b, " Where a method has several seeds, ours is the mean $\\pm$ sample standard deviation over them "
+                     "(Table~\\ref{tab:%s_%s_seeds} where it exists gives $n$ and the paired t-test against Full).", t->task, metric);
+    sb_printf(b, "}\n");
     sb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
     int ncols = t->n_datasets + has_avg(t);
     for (int di = 0; di < ncols; di++) sb_printf(b, " rr");
@@ -602,21 +878,21 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
         else snprintf(c2, sizeof c2, "--");
         sb_printf(b, " & %s & %s", c1, c2);
         for (int di = 0; di < ncols; di++) {
-            int part, present = 1;
-            double v;
+            int part, all = 1;
+            double v, sd;
             int row;
             if (di < t->n_datasets) {
                 v = measured(d, di, mi, metric, &part);
-                present = run_at(d, di, mi) != NULL;
+                all = present(d, di, mi);
+                sd = seed_sd(d, di, mi, metric, NULL);
                 row = paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi);
             } else {
-                for (int k = 0; k < t->n_datasets; k++) present &= run_at(d, k, mi) != NULL;
+                for (int k = 0; k < t->n_datasets; k++) all &= present(d, k, mi);
                 v = measured_avg(d, mi, metric, &part);
+                sd = seed_sd(d, -1, mi, metric, NULL);
                 row = paper_avg_row(d, t->metrics[mk].paper, mi);
             }
-            if (!present) snprintf(c1, sizeof c1, "missing");
-            else if (!isfinite(v)) snprintf(c1, sizeof c1, part ? "partial" : "n/a");
-            else snprintf(c1, sizeof c1, "%.2f%s", v, part ? "$^*$" : "");
+            meas_text_sd(v, sd, part, all, 1, c1, sizeof c1);
             if (row < 0) snprintf(c2, sizeof c2, "--");
             else num_text(d->paper.rows[row].value, c2, sizeof c2);
             sb_printf(b, " & %s & %s", c1, c2);
@@ -636,7 +912,10 @@ static char *make_tex(const report_data *d) {
     sb_printf(&b, "%% Generated by `deltabench report tables --task %s` from the results file alone (profile %s).\n"
                   "%% Needs \\usepackage{booktabs}.\n\n",
               d->t->task, d->info.profile);
-    for (int mk = 0; mk < d->t->n_metrics; mk++) tex_table(d, mk, &b);
+    for (int mk = 0; mk < d->t->n_metrics; mk++) {
+        tex_table(d, mk, &b);
+        if (d->n_slots > 1 && seed_metric(d, mk)) tex_seed_table(d, mk, &b);
+    }
     return b.s;
 }
 
@@ -772,8 +1051,8 @@ static int export_data(const report_data *d, const char *dir) {
     double w = 0.8 / groups;
     sb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
                   "# columns: method_index x_position measured paper method_label state (0 complete, 1 nothing measured yet, "
-                  "2 partial run)\n",
-              t->task, metric);
+                  "2 partial run)%s\n",
+              t->task, metric, d->n_slots > 1 ? "; with several seeds col 3 is the mean over them and col 7 their sample sd (NaN for one)" : "");
     for (int g = 0; g < groups; g++) {
         sb_printf(&b, "%s# block %d: %s\n", g ? "\n\n" : "", g, g < t->n_datasets ? t->datasets[g].label : "Average");
         for (int mi = 0; mi < t->n_methods; mi++) {
@@ -785,7 +1064,9 @@ static int export_data(const report_data *d, const char *dir) {
             sb_printf(&b, "%d %.4f", mi, x);
             dat_num(&b, v);
             dat_num(&b, row >= 0 ? d->paper.rows[row].value : NAN);
-            sb_printf(&b, " \"%s\" %d\n", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
+            sb_printf(&b, " \"%s\" %d", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
+            if (d->n_slots > 1) dat_num(&b, seed_sd(d, g < t->n_datasets ? g : -1, mi, metric, NULL));
+            sb_printf(&b, "\n");
         }
     }
     if (write_text(dir, t->task, "accuracy", &b)) return -1;
@@ -969,7 +1250,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         gp_var(&v, "xticlist", tics.s);
         free(tics.s);
         snprintf(num, sizeof num, "%d", t->n_methods);
-        sb_printf(&v, "; nmethods=%s; ngroups=%d", num, t->n_datasets + has_avg(t));
+        sb_printf(&v, "; nmethods=%s; ngroups=%d; errbars=%d", num, t->n_datasets + has_avg(t), d.n_slots > 1);
         char title[512];
         snprintf(title, sizeof title, "%s: final %s, measured (bars) vs paper (markers)", t->title, t->metrics[0].label);
         gp_var(&v, "plottitle", title);

@@ -75,6 +75,25 @@ static int run_is_current(const char *results, const char *ds, const char *key, 
     return same;
 }
 
+/* The run key of seed index i of a run keyed `key`: the key itself for i = 0 (so that one seed is today's
+ * table), "<key>_seed<i>" after it (experiments/report.c groups them back by that suffix). */
+static void seed_key(const char *key, int i, char *out, size_t n) {
+    if (i == 0) snprintf(out, n, "%s", key);
+    else snprintf(out, n, "%s_seed%d", key, i);
+}
+
+/* Train with seed index i: recipe seed + i in r->seed and in the resolved JSON that each result stores. Index 0
+ * leaves the recipe as it was loaded (a "seed" field it did not have is removed again), so that its runs stay
+ * current against the ones made without --seeds. */
+static int use_seed(recipe *r, uint64_t seed0, int had_seed_field, int i) {
+    if (i == 0 && !had_seed_field) {
+        cJSON_DeleteItemFromObjectCaseSensitive(r->json, "seed");
+        r->seed = seed0;
+        return 0;
+    }
+    return recipe_set(r, "seed", (double)(seed0 + (uint64_t)i));
+}
+
 /* lower-case hex SHA-256 of a weights file ("" for none); NULL (and no error) when the file is not there yet */
 static const char *weights_sha(const char *path, char hex[65]) {
     hex[0] = 0;
@@ -677,6 +696,10 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
     OVR(threads, "threads")
 #undef OVR
     if (rc) goto out;
+    /* --seeds: every run once per seed, recipe seed + i (use_seed); the data keeps the recipe's seed */
+    const int n_seeds = o->seeds > 1 ? o->seeds : 1;
+    const uint64_t seed0 = r.seed;
+    const int had_seed = cJSON_GetObjectItemCaseSensitive(r.json, "seed") != NULL;
     /* the weights every run starts from */
     char pretrained[1100];
     snprintf(pretrained, sizeof pretrained, "%s", r.pretrained);
@@ -688,33 +711,44 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
     printf("backbone %s, %d px, batch %d, %d epochs%s, lr %.4g, weights: %s\n", r.backbone, r.img_size, r.batch, r.epochs,
            r.max_iters > 0 ? " (capped by max_iters)" : "", r.lr, embedded ? "embedded (pretrained by the harness, cached)" : (r.pretrained[0] ? r.pretrained : "random init"));
     printf("results: %s, run states: %s/<dataset>/<method>\n", o->results, o->runs_dir);
+    if (n_seeds > 1)
+        printf("seeds: %d, the recipe's seed %llu + i for i = 0..%d; seed index 0 runs under the method's key, index i >= 1 under "
+               "<method>_seed<i>\n", n_seeds, (unsigned long long)seed0, n_seeds - 1);
     if (o->batch >= 0 || o->epochs >= 0 || o->max_iters >= 0 || o->max_eval_batches >= 0)
         printf("note: overridden on the command line:%s%s%s%s (the resolved recipe stored with each result says so)\n",
                o->batch >= 0 ? " batch" : "", o->epochs >= 0 ? " epochs" : "", o->max_iters >= 0 ? " max_iters" : "",
                o->max_eval_batches >= 0 ? " max_eval_batches" : "");
-    char *rj_now = recipe_json(&r), wsha_buf[65];
+    char wsha_buf[65];
     const char *wsha = weights_sha(embedded ? NULL : pretrained, wsha_buf);
     if (embedded) { /* the cached embedded backbone, if it is there already */
         char cached[1100];
         wsha = NULL;
         if (!pretrained_cached(r.pretrain_recipe, &o->vars, cached, sizeof cached)) wsha = weights_sha(cached, wsha_buf);
     }
-    pending = xcalloc((size_t)r.n_datasets * r.n_methods + 1, 1);
-    for (int d = 0; d < r.n_datasets; d++) {
-        if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
-        for (int m = 0; m < r.n_methods; m++) {
-            if (!in_list(o->only_methods, r.method_keys[m])) continue;
-            int stale = 0;
-            int done = !o->restart && run_is_current(o->results, r.datasets[d].key, r.method_keys[m], rj_now, wsha, &stale);
-            pending[d * r.n_methods + m] = !done;
-            n_runs++;
-            n_done += done;
-            if (o->dry_run)
-                printf("  %-12s %-12s %s\n", r.datasets[d].key, r.method_keys[m],
-                       done ? "done (skipped)" : stale ? "to run again (stored run made by another recipe or other weights)" : "to run");
+    pending = xcalloc((size_t)n_seeds * r.n_datasets * r.n_methods + 1, 1); /* [seed][dataset][method] */
+    for (int si = 0; si < n_seeds && !rc; si++) {
+        if ((rc = use_seed(&r, seed0, had_seed, si))) break;
+        char *rj_now = recipe_json(&r);
+        for (int d = 0; d < r.n_datasets; d++) {
+            if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
+            for (int m = 0; m < r.n_methods; m++) {
+                if (!in_list(o->only_methods, r.method_keys[m])) continue;
+                char key[RECIPE_METHOD_MAX + 16];
+                seed_key(r.method_keys[m], si, key, sizeof key);
+                int stale = 0;
+                int done = !o->restart && run_is_current(o->results, r.datasets[d].key, key, rj_now, wsha, &stale);
+                pending[((size_t)si * r.n_datasets + d) * r.n_methods + m] = !done;
+                n_runs++;
+                n_done += done;
+                if (o->dry_run)
+                    printf("  %-12s %-12s %s\n", r.datasets[d].key, key,
+                           done ? "done (skipped)" : stale ? "to run again (stored run made by another recipe or other weights)" : "to run");
+            }
         }
+        free(rj_now);
     }
-    free(rj_now);
+    if (!rc) rc = use_seed(&r, seed0, had_seed, 0);
+    if (rc) goto out;
     if (o->dry_run) {
         char *js = cJSON_Print(r.json);
         printf("\nresolved recipe:\n%s\n", js);
@@ -724,9 +758,11 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
         for (int d = 0; d < r.n_datasets; d++) {
             int64_t per = tr->iters(&r, &r.datasets[d]);
             if (r.max_iters > 0 && (per == 0 || per > r.max_iters)) per = r.max_iters;
-            for (int m = 0; m < r.n_methods; m++)
-                if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.method_keys[m]) && pending[d * r.n_methods + m])
-                    iters += per;
+            for (int si = 0; si < n_seeds; si++)
+                for (int m = 0; m < r.n_methods; m++)
+                    if (in_list(o->only_datasets, r.datasets[d].key) && in_list(o->only_methods, r.method_keys[m]) &&
+                        pending[((size_t)si * r.n_datasets + d) * r.n_methods + m])
+                        iters += per;
         }
         printf("\n%d runs, %d already complete. One %s training step takes about %.2f s here (measured now, batch %d);\n",
                n_runs, n_done, tr->step_what, step, r.batch);
@@ -764,17 +800,21 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
     if ((rc = comm_barrier())) goto out;
     double t0 = time_now();
     int k = 0;
+    /* seed by seed, so that the first seed's table (today's) is complete before the next seed starts */
+    for (int si = 0; si < n_seeds && !rc; si++)
     for (int d = 0; d < r.n_datasets && !rc; d++) {
         if (!in_list(o->only_datasets, r.datasets[d].key)) continue;
-        if ((rc = ensure_synth(&r, &r.datasets[d], o->quiet))) break;
+        if ((rc = use_seed(&r, seed0, had_seed, 0)) || (rc = ensure_synth(&r, &r.datasets[d], o->quiet))) break; /* the recipe's seed */
+        if ((rc = use_seed(&r, seed0, had_seed, si))) break;
         const char *desc_data = r.datasets[d].synth[0] ? "synthetic stand-in written by the harness (deltabench data synth)" : "user data";
         /* the methods, then the control run (fixed on a random backbone) */
         for (int m = 0; m <= r.n_methods && !rc; m++) {
-            const char *meth, *key, *weights = pretrained;
+            const char *meth, *key0, *weights = pretrained;
+            char key[RECIPE_METHOD_MAX + 16];
             if (m < r.n_methods) {
                 meth = r.methods[m];      /* the spec, "mona:width=32" */
-                key = r.method_keys[m];   /* its run key, "mona_width32" */
-                if (!in_list(o->only_methods, key)) continue;
+                key0 = r.method_keys[m];  /* its run key, "mona_width32" */
+                if (!in_list(o->only_methods, key0)) continue;
             } else {
                 const cJSON *ctl = r.control;
                 if (!ctl || o->no_control) break;
@@ -785,10 +825,11 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
                     break;
                 }
                 meth = cm->valuestring;
-                key = ck->valuestring;
-                if (o->only_methods && !in_list(o->only_methods, key)) break;
+                key0 = ck->valuestring;
+                if (o->only_methods && !in_list(o->only_methods, key0)) break;
                 weights = cJSON_IsString(cp) ? cp->valuestring : "";
             }
+            seed_key(key0, si, key, sizeof key); /* seed index >= 1: <key>_seed<i> */
             k++;
             char *rj = recipe_json(&r);
             int stale = 0, cur = 0;
@@ -824,6 +865,7 @@ int reproduce_task(const char *task, const repro_opts *o_in) {
             fflush(stdout);
         }
     }
+    if (!rc) rc = use_seed(&r, seed0, had_seed, 0);
     if (!rc) printf("all runs complete (%.0f s this invocation)\n", time_now() - t0);
     if (!rc && !o->no_report && comm_rank() == 0) {
         rc = report_tables(o->results, task, "results");

@@ -19,6 +19,9 @@ typedef struct repro_opts {
     /* overrides (< 0: keep the recipe's) */
     int epochs, batch, max_iters, max_eval_batches, threads;
     const char *shared_dir;  /* for the paper numbers (reference/paper_numbers.csv) */
+    /* --seeds N (0 or 1: one seed, the recipe's): every run, the control included, with the seeds recipe seed + i,
+     * i = 0..N-1; seed i >= 1 runs under the key <key>_seed<i> (runs dir and results group), i = 0 under <key> */
+    int seeds;
 } repro_opts;
 
 void repro_opts_default(repro_opts *o);

@@ -112,6 +112,8 @@ static void test_driver(void **state) {
     if (report_table_texts(o.results, "voc", &md, &tex)) fail_msg("%s", err_msg());
     assert_non_null(strstr(md, "| Full |"));
     assert_non_null(strstr(md, "missing"));
+    assert_null(strstr(md, "(seeds)")); /* one seed: no seed tables, no "±" */
+    assert_null(strstr(md, "±"));
     free(md), free(tex);
     /* a dry run trains nothing and succeeds */
     o.dry_run = 1;
