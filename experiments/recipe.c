@@ -217,24 +217,41 @@ int recipe_load(const char *path, const recipe_vars *vars, recipe *r) {
         err_set("%s: \"methods\" must be a non-empty array of method names", w);
         goto fail;
     }
+    /* "method_options": {"mona": "width=4", ...}: the options a plainly named method takes in this recipe (an
+     * embedded default scales the widths to its small backbone); its run key stays the plain name, and the
+     * results record the full spec. A method written with options keeps exactly those. */
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(j, "method_options");
+    if (mo && !cJSON_IsObject(mo)) {
+        err_set("%s: \"method_options\" must be an object of \"method\": \"key=value[:key=value...]\"", w);
+        goto fail;
+    }
     cJSON_ArrayForEach(it, ms) {
         if (!cJSON_IsString(it) || r->n_methods == RECIPE_MAX_METHODS) {
             err_set("%s: \"methods\" must hold at most %d names", w, RECIPE_MAX_METHODS);
             goto fail;
         }
+        char text[RECIPE_METHOD_MAX];
+        const cJSON *opt = strchr(it->valuestring, ':') ? NULL : cJSON_GetObjectItemCaseSensitive(mo, it->valuestring);
+        if (opt && !cJSON_IsString(opt)) {
+            err_set("%s: method_options.%s must be a string such as \"width=4\"", w, it->valuestring);
+            goto fail;
+        }
+        if (opt && opt->valuestring[0]) snprintf(text, sizeof text, "%s:%s", it->valuestring, opt->valuestring);
+        else snprintf(text, sizeof text, "%s", it->valuestring);
         method_spec sp;
-        if (method_spec_parse(it->valuestring, &sp)) {
+        if (method_spec_parse(text, &sp)) {
             err_prefix("%s: methods[%d]", w, r->n_methods);
             goto fail;
         }
+        const char *key = opt && opt->valuestring[0] ? it->valuestring : sp.key;
         for (int k = 0; k < r->n_methods; k++)
-            if (!strcmp(r->method_keys[k], sp.key)) {
+            if (!strcmp(r->method_keys[k], key)) {
                 err_set("%s: methods[%d] '%s' and methods[%d] '%s' are the same run (%s)", w, k, r->methods[k], r->n_methods,
-                        it->valuestring, sp.spec);
+                        text, sp.spec);
                 goto fail;
             }
-        snprintf(r->methods[r->n_methods], RECIPE_METHOD_MAX, "%s", it->valuestring);
-        snprintf(r->method_keys[r->n_methods++], RECIPE_METHOD_MAX, "%s", sp.key);
+        snprintf(r->methods[r->n_methods], RECIPE_METHOD_MAX, "%s", text);
+        snprintf(r->method_keys[r->n_methods++], RECIPE_METHOD_MAX, "%s", key);
     }
     if (r->img_size < 32 || r->batch < 1 || r->epochs < 1 || r->lr <= 0) {
         err_set("%s: img_size >= 32, batch >= 1, epochs >= 1 and optimizer.lr > 0 are required", w);

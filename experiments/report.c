@@ -14,6 +14,7 @@
 
 #include "../core/common.h"
 #include "../metrics/stats.h"
+#include "../methods/method.h"
 #include "results.h"
 
 extern char **environ;
@@ -193,6 +194,35 @@ static int data_load_desc(const char *path, const results_task_desc *t, report_d
     free(me);
     if (rc) data_free(d);
     return rc;
+}
+
+/* A table method's label with the options its runs used where they differ from the authors' defaults, e.g.
+ * "Mona (width=4)" for an embedded default that scales the widths to its small backbone (recipe
+ * "method_options"); the plain label when every option is the authors' or no run records a spec. */
+static void method_label(const report_data *d, int mi, char *buf, size_t n) {
+    const results_task_desc *t = d->t;
+    snprintf(buf, n, "%s", t->methods[mi].label);
+    const char *spec = NULL;
+    for (int di = 0; di < t->n_datasets && !spec; di++)
+        if (d->have[di * t->n_methods + mi]) spec = d->runs[di * t->n_methods + mi].method_spec;
+    char def[METHOD_SPEC_MAX];
+    if (!spec || method_spec_canonical(t->methods[mi].key, def, sizeof def) || !strcmp(spec, def)) return;
+    size_t len = strlen(buf);
+    int first = 1;
+    for (const char *o = strchr(spec, ':'); o && len + 8 < n; o = strchr(o + 1, ':')) {
+        const char *e = strchr(o + 1, ':');
+        size_t ol = e ? (size_t)(e - o) : strlen(o); /* ":width=4" */
+        int same = 0;
+        for (const char *q = strchr(def, ':'); q && !same; q = strchr(q + 1, ':')) {
+            const char *qe = strchr(q + 1, ':');
+            size_t ql = qe ? (size_t)(qe - q) : strlen(q);
+            same = ql == ol && !strncmp(q, o, ol);
+        }
+        if (same) continue;
+        len += (size_t)snprintf(buf + len, n - len, "%s%.*s", first ? " (" : ", ", (int)(ol - 1), o + 1);
+        first = 0;
+    }
+    if (!first && len + 1 < n) snprintf(buf + len, n - len, ")");
 }
 
 static int data_load(const char *path, const char *task, report_data *d) {
@@ -637,7 +667,9 @@ table:
         double pp = paper_pct(d, mi);
         if (isfinite(pp)) num_text(pp, c2, sizeof c2);
         else snprintf(c2, sizeof c2, "–");
-        sb_printf(b, "| %s | %s | %s |", t->methods[mi].label, c1, c2);
+        char lab[160];
+        method_label(d, mi, lab, sizeof lab);
+        sb_printf(b, "| %s | %s | %s |", lab, c1, c2);
         for (int di = 0; di < t->n_datasets; di++) {
             int part;
             double v = measured(d, di, mi, metric, &part);
@@ -870,7 +902,9 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
         char c1[64], c2[64];
         double lo, hi;
         if (mi == t->n_methods - 1) sb_printf(b, "\\midrule\n");
-        sb_tex(b, t->methods[mi].label);
+        char lab[160];
+        method_label(d, mi, lab, sizeof lab);
+        sb_tex(b, lab);
         method_pct_range(d, mi, 1, &lo, &hi);
         pct_text(lo, hi, c1, sizeof c1);
         double pp = paper_pct(d, mi);

@@ -483,6 +483,27 @@ static void test_recipe_method_specs(void **state) {
     expect_recipe_error("bad_spec2", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"mona:depth=3\"]}\n", "methods[0]: method 'mona': unknown option 'depth'");
     expect_recipe_error("dup_spec", R_HEAD R_OPT R_LR R_DS "\"methods\": [\"mona\", \"mona:width=64\"]}\n",
                         "methods[0] 'mona' and methods[1] 'mona:width=64' are the same run");
+    /* method_options: a plainly named method takes the recipe's options and keeps its plain key; one written
+     * with options keeps exactly those */
+    const char *mo = R_HEAD R_OPT R_LR R_DS "\"method_options\": {\"mona\": \"width=4\", \"lora\": \"rank=7\"},\n"
+                     "\"methods\": [\"full\", \"mona\", \"mona:width=32\", \"lora\", \"adapter\"]}\n";
+    snprintf(path, sizeof path, "%s/method_options.json", g_dir);
+    assert_int_equal(file_write_atomic(path, mo, strlen(mo)), 0);
+    if (recipe_load(path, &v, &r)) fail_msg("%s", err_msg());
+    assert_int_equal(r.n_methods, 5);
+    assert_string_equal(r.methods[1], "mona:width=4");
+    assert_string_equal(r.method_keys[1], "mona");
+    assert_string_equal(r.methods[2], "mona:width=32");
+    assert_string_equal(r.method_keys[2], "mona_width32");
+    assert_string_equal(r.methods[3], "lora:rank=7");
+    assert_string_equal(r.method_keys[3], "lora");
+    assert_string_equal(r.methods[4], "adapter");
+    assert_string_equal(r.method_keys[4], "adapter");
+    recipe_free(&r);
+    expect_recipe_error("bad_options", R_HEAD R_OPT R_LR R_DS "\"method_options\": {\"mona\": \"width=0\"}, \"methods\": [\"mona\"]}\n",
+                        "methods[0]: method 'mona': width=0: 0 is out of range");
+    expect_recipe_error("bad_options2", R_HEAD R_OPT R_LR R_DS "\"method_options\": {\"mona\": 4}, \"methods\": [\"mona\"]}\n",
+                        "method_options.mona must be a string");
 }
 
 /* 5. parameter groups through the trainer: one AdamW step from known weights with lr*wd = 0.1 */
