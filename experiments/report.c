@@ -650,6 +650,7 @@ int report_table_texts_for(const char *results_path, const results_task_desc *t,
 }
 
 int report_table_texts(const char *results_path, const char *task, char **md, char **tex) {
+    if (task && !strcmp(task, "voc_ablations")) return report_ablation_texts(results_path, md, tex);
     report_data d;
     if (data_load(results_path, task, &d)) return -1;
     *md = make_md(&d);
