@@ -40,6 +40,7 @@ typedef struct ab_run {
     char spec[RECIPE_METHOD_MAX]; /* canonical */
     char key[RECIPE_METHOD_MAX + 40];
     int pending, stale;
+    int weights_unknown; /* an embedded backbone not pretrained yet: "done" holds only if the pretraining gives the same weights */
 } ab_run;
 
 typedef struct ab_row {
@@ -435,6 +436,7 @@ int reproduce_ablations(const repro_opts *o_in) {
             goto out;
         }
         const char *wsha = cached ? repro_weights_sha(weights, hex) : NULL;
+        u->weights_unknown = !wsha;
         char *rj = recipe_json(&rr);
         int done = !o->restart && repro_run_is_current(o->results, ds->key, u->key, rj, wsha, &u->stale);
         free(rj);
@@ -452,7 +454,10 @@ int reproduce_ablations(const repro_opts *o_in) {
             char tabs[64];
             run_tables(p, w->run, tabs, sizeof tabs);
             printf("  %-22s %-28s %-44s run %-26s %s%s%s%s\n", w->label, w->bb_label, u->spec, u->key,
-                   !in_list(o->only_methods, u->key) ? "not selected" : !u->pending ? "done (skipped)" : u->stale ? "to run again" : "to run",
+                   !in_list(o->only_methods, u->key) ? "not selected"
+                   : !u->pending ? (u->weights_unknown ? "done (skipped unless its backbone's pretraining, to run first, gives other weights)"
+                                                       : "done (skipped)")
+                   : u->stale ? "to run again" : "to run",
                    strchr(tabs, ',') ? " (shared: tables " : "", strchr(tabs, ',') ? tabs : "", strchr(tabs, ',') ? ")" : "");
         }
     }
