@@ -165,7 +165,7 @@ static int write_random_official(const char *backbone, const char *out) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    const char *name = "default", *cache = "cache";
+    const char *name = "default", *cache = "cache", *backbone = NULL;
     int threads = -1;
     if (argc >= 4 && !strcmp(argv[1], "--random-official")) {
         if (write_random_official(argv[2], argv[3])) {
@@ -176,11 +176,13 @@ int cmd_pretrain(int argc, char **argv) {
     }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: deltabench pretrain [--recipe PROFILE|FILE.json] [--cache DIR] [--threads N]\n\n"
+            printf("usage: deltabench pretrain [--recipe PROFILE|FILE.json] [--backbone B] [--cache DIR] [--threads N]\n\n"
                    "Pretrains the embedded default's backbone on the synthetic upstream task (recipe experiments/recipes/pretrain_default.json:\n"
                    "full training from scratch) and writes it, in the layout of a released Swin checkpoint, to the\n"
                    "recipe's output under the cache (default cache/pretrained/). A cached file is reused; an\n"
-                   "interrupted pretraining resumes.\n\n"
+                   "interrupted pretraining resumes. --backbone B pretrains B instead (e.g. tiny:8:2,2,2,2:1,2,4,8:w4, as the\n"
+                   "VOC ablations' Table 6 does) with the same upstream task and schedule, into its own file named by B's tag\n"
+                   "(cache/pretrained/swin_tiny8w4_upstream.safetensors).\n\n"
                    "       deltabench pretrain --random-official BACKBONE OUT.safetensors\n"
                    "writes a randomly initialised BACKBONE (e.g. swin-l) in the layout of the authors' re-wrapped\n"
                    "released checkpoints (keys behind 'backbone.', with norm.* and head.*), for smoke runs.\n");
@@ -188,6 +190,7 @@ int cmd_pretrain(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--recipe") && i + 1 < argc) name = argv[++i];
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc) cache = argv[++i];
+        else if (!strcmp(argv[i], "--backbone") && i + 1 < argc) backbone = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
             fprintf(stderr, "deltabench pretrain: unknown option '%s' (see --help)\n", argv[i]);
@@ -197,7 +200,7 @@ int cmd_pretrain(int argc, char **argv) {
     install_handlers();
     recipe_vars v = {.cache = cache};
     char out[1200];
-    if (ensure_pretrained(name, &v, threads, 0, out, sizeof out)) {
+    if (ensure_pretrained_for(name, &v, backbone, threads, 0, out, sizeof out)) {
         fprintf(stderr, "deltabench: %s\n", err_msg());
         return 1;
     }

@@ -10,7 +10,8 @@
  * recipe's own size in Table 6), trained once and stored once. Its results key is the spec's key (mona_width4) on
  * the recipe's backbone, <spec key>.<backbone key> on another (full.embed8). Each run stores the recipe it ran: the
  * VOC recipe with its backbone, its weights and its one method, without "ablations", so that editing a table does
- * not make the other tables' runs stale. The table layout (which run each row shows) goes into the results file
+ * not make the other tables' runs stale (the recipe's top-level "methods", which the loader requires, names the
+ * reference Mona and is not what runs). The table layout (which run each row shows) goes into the results file
  * (/ablations/layout), so the tables are made from that file alone (report_ablations.c). */
 #include <cJSON.h>
 #include <stdio.h>
