@@ -68,7 +68,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 HEADERS := $(shell find $(LIB_DIRS) cli tests -name '*.h' 2>/dev/null)
 
-.PHONY: all deps config test bench bench-retinanet bench-upernet bench-cascade bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-ade20k reproduce-coco smoke-paper smoke-paper-voc smoke-paper-ade20k smoke-paper-coco figure1
+.PHONY: all deps config test bench bench-retinanet bench-upernet bench-cascade bench-ranks clean help fuzz fuzz-build tables plots reproduce-cls reproduce-voc reproduce-voc-ablations reproduce-ade20k reproduce-coco smoke-paper smoke-paper-voc smoke-paper-ade20k smoke-paper-coco figure1
 all: config $(BUILD)/deltabench
 
 help:
@@ -83,6 +83,7 @@ help:
 	@echo "make reproduce-cls   the classification table (embedded default unless PROFILE=paper; SEEDS=N: N seeds per run)"
 	@echo "make reproduce-voc   the Pascal VOC RetinaNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-voc the VOC paper profile's path (Swin-L 1000x600) for 3 iterations on synthetic data"
+	@echo "make reproduce-voc-ablations the paper's VOC ablation Tables 5-7 (embedded default unless PROFILE=paper)"
 	@echo "make reproduce-ade20k the ADE20K UperNet column (embedded default unless PROFILE=paper)"
 	@echo "make smoke-paper-ade20k the ADE20K paper profile's path (Swin-L 512x512) for 3 iterations on synthetic data"
 	@echo "make reproduce-coco  the COCO Cascade Mask R-CNN table (embedded default unless PROFILE=paper)"
@@ -162,6 +163,13 @@ reproduce-cls: all
 reproduce-voc: all
 	./$(BUILD)/deltabench reproduce voc --profile $(PROFILE) --shared $(SHARED_DIR) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(SEEDS),--seeds $(SEEDS)) $(REPRO_ARGS)
+
+# The paper's VOC ablations (Tables 5-7: Mona's width, backbone size, scaled LayerNorm and kernels), results/
+# voc_ablations.{h5,md,tex}: PROFILE=default (embedded; pretrains the backbone sizes it needs, cached) or PROFILE=paper
+# DATA_ROOT=... PRETRAINED=swin_large_patch4_window7_224_22k.pth PRETRAINED_T=swin_tiny_... PRETRAINED_B=swin_base_...
+reproduce-voc-ablations: all
+	./$(BUILD)/deltabench reproduce voc-ablations --profile $(PROFILE) --shared $(SHARED_DIR) \
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(REPRO_ARGS)
 
 # The paper's ADE20K semantic segmentation column (UperNet): PROFILE=default (embedded) or PROFILE=paper
 # DATA_ROOT=... (DATA_ROOT/ADEChallengeData2016) PRETRAINED=swin_large_patch4_window7_224_22k.pth.

@@ -1,5 +1,5 @@
-/* cmd_reproduce.c - `deltabench reproduce cls|voc|ade20k|coco` (the paper's classification table, its Pascal VOC
- * detection, ADE20K and COCO columns) and `deltabench pretrain` (the embedded default's upstream backbone). */
+/* cmd_reproduce.c - `deltabench reproduce cls|voc|ade20k|coco|voc-ablations` (the paper's classification table, its
+ * Pascal VOC detection, ADE20K and COCO columns, the VOC ablations) and `deltabench pretrain` (the embedded default's upstream backbone). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static void install_handlers(void) {
 
 static void reproduce_usage(FILE *f) {
     fprintf(f,
-            "usage: deltabench reproduce cls|voc|ade20k|coco [options]\n\n"
+            "usage: deltabench reproduce cls|voc|ade20k|coco|voc-ablations [options]\n\n"
             "Runs every (dataset, method) of a paper table under one recipe profile into one results file\n"
             "(results/<task>.h5), then writes the tables and figures. Finished runs are skipped when the command\n"
             "is repeated; an interrupted run (Ctrl-C, kill) resumes from its last checkpoint with the same result.\n"
@@ -42,7 +42,15 @@ static void reproduce_usage(FILE *f) {
             "  coco  Cascade Mask R-CNN on COCO (train2017 / val2017, box and mask AP as mmdet logs them),\n"
             "        recipes experiments/recipes/coco_*.json; each run writes its val detections as COCO results\n"
             "        files (results/runs/coco/coco/<method>/results.{bbox,segm}.json) that `deltabench eval coco`\n"
-            "        and pycocotools' loadRes score\n\n"
+            "        and pycocotools' loadRes score\n"
+            "  voc-ablations  the paper's VOC ablations (Table 5 Mona's width, Table 6 backbone size with Full\n"
+            "        against Mona, Table 7 scaled LayerNorm and kernels), RetinaNet as in voc, recipes\n"
+            "        experiments/recipes/voc_ablations_*.json (the rows are the recipe's \"ablations\"); a run two\n"
+            "        tables share is trained once; results/voc_ablations.h5, .md, .tex. The embedded default\n"
+            "        pretrains each backbone size it needs (cached per size, e.g. cache/pretrained/\n"
+            "        swin_tiny8w4_upstream.safetensors); the paper profile takes Swin-T/B from $PRETRAINED_T,\n"
+            "        $PRETRAINED_B and Swin-L from --pretrained. --methods filters by run key (mona_width2,\n"
+            "        full.embed8)\n\n"
             "  --profile P         default (embedded synthetic data and harness-pretrained backbone) or paper\n"
             "                      (the authors' recipe), or a recipe .json (default: default)\n"
             "  --data-root DIR     real datasets for the paper profile: cls: DIR/flowers102, DIR/oxford_pets,\n"
@@ -77,7 +85,8 @@ int cmd_reproduce(int argc, char **argv) {
         reproduce_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "cls") && strcmp(argv[1], "voc") && strcmp(argv[1], "ade20k") && strcmp(argv[1], "coco")) {
+    if (strcmp(argv[1], "cls") && strcmp(argv[1], "voc") && strcmp(argv[1], "ade20k") && strcmp(argv[1], "coco") &&
+        strcmp(argv[1], "voc-ablations") && strcmp(argv[1], "voc_ablations")) {
         fprintf(stderr, "deltabench reproduce: task '%s' is not available yet (available: %s)\n", argv[1], reproduce_tasks);
         return 2;
     }
@@ -172,7 +181,7 @@ static int write_random_official(const char *backbone, const char *out) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    const char *name = "default", *cache = "cache";
+    const char *name = "default", *cache = "cache", *backbone = NULL;
     int threads = -1;
     if (argc >= 4 && !strcmp(argv[1], "--random-official")) {
         if (write_random_official(argv[2], argv[3])) {
@@ -183,11 +192,13 @@ int cmd_pretrain(int argc, char **argv) {
     }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: deltabench pretrain [--recipe PROFILE|FILE.json] [--cache DIR] [--threads N]\n\n"
+            printf("usage: deltabench pretrain [--recipe PROFILE|FILE.json] [--backbone B] [--cache DIR] [--threads N]\n\n"
                    "Pretrains the embedded default's backbone on the synthetic upstream task (recipe experiments/recipes/pretrain_default.json:\n"
                    "full training from scratch) and writes it, in the layout of a released Swin checkpoint, to the\n"
                    "recipe's output under the cache (default cache/pretrained/). A cached file is reused; an\n"
-                   "interrupted pretraining resumes.\n\n"
+                   "interrupted pretraining resumes. --backbone B pretrains B instead (e.g. tiny:8:2,2,2,2:1,2,4,8:w4, as the\n"
+                   "VOC ablations' Table 6 does) with the same upstream task and schedule, into its own file named by B's tag\n"
+                   "(cache/pretrained/swin_tiny8w4_upstream.safetensors).\n\n"
                    "       deltabench pretrain --random-official BACKBONE OUT.safetensors\n"
                    "writes a randomly initialised BACKBONE (e.g. swin-l) in the layout of the authors' re-wrapped\n"
                    "released checkpoints (keys behind 'backbone.', with norm.* and head.*), for smoke runs.\n");
@@ -195,6 +206,7 @@ int cmd_pretrain(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--recipe") && i + 1 < argc) name = argv[++i];
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc) cache = argv[++i];
+        else if (!strcmp(argv[i], "--backbone") && i + 1 < argc) backbone = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
             fprintf(stderr, "deltabench pretrain: unknown option '%s' (see --help)\n", argv[i]);
@@ -204,7 +216,7 @@ int cmd_pretrain(int argc, char **argv) {
     install_handlers();
     recipe_vars v = {.cache = cache};
     char out[1200];
-    if (ensure_pretrained(name, &v, threads, 0, out, sizeof out)) {
+    if (ensure_pretrained_for(name, &v, backbone, threads, 0, out, sizeof out)) {
         fprintf(stderr, "deltabench: %s\n", err_msg());
         return 1;
     }

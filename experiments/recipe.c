@@ -40,7 +40,13 @@ static int substitute(const char *s, const recipe_vars *v, char *out, int n, con
             if (!strcmp(name, "DATA_ROOT")) val = v ? v->data_root : NULL;
             else if (!strcmp(name, "PRETRAINED")) val = v ? v->pretrained : NULL;
             else if (!strcmp(name, "CACHE")) val = v && v->cache ? v->cache : "cache";
-            else return err_set("%s: unknown variable ${%s} (known: DATA_ROOT, PRETRAINED, CACHE)", where, name);
+            else if (!strncmp(name, "PRETRAINED_", 11) && name[11]) { /* more checkpoints (the ablations' Swin-T/B/L): the environment */
+                val = getenv(name);
+                if (!val || !*val)
+                    return err_set("%s: this recipe needs %s, a released checkpoint (set the variable: e.g. make reproduce-voc-ablations "
+                                   "PROFILE=paper %s=swin_tiny_patch4_window7_224_22k.pth)",
+                                   where, name, name);
+            } else return err_set("%s: unknown variable ${%s} (known: DATA_ROOT, PRETRAINED, PRETRAINED_<NAME>, CACHE)", where, name);
             if (!val || !*val)
                 return err_set("%s: this recipe needs %s (give --%s or set the variable: e.g. make reproduce-cls PROFILE=paper "
                                "DATA_ROOT=/data PRETRAINED=swin_large_patch4_window7_224_22k.pth)",
@@ -75,6 +81,8 @@ static int check_duplicates(const cJSON *o, const char *path, const char *where)
     }
     return 0;
 }
+
+int recipe_substitute(const char *s, const recipe_vars *v, char *out, int n, const char *where) { return substitute(s, v, out, n, where); }
 
 static int get_str(const cJSON *o, const char *key, char *out, int n, const recipe_vars *v, const char *where, int required) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);

@@ -51,6 +51,9 @@ typedef struct recipe {
 int recipe_path(const char *task, const char *profile, char *out, int n);
 /* Load, substitute variables and validate. Returns 0 or -1 (err_msg names the file and the field). */
 int recipe_load(const char *path, const recipe_vars *vars, recipe *r);
+/* Replace the ${VAR}s of s (DATA_ROOT, PRETRAINED, CACHE from vars; PRETRAINED_<NAME> from the environment) into out;
+ * an unknown or unset variable is an error naming `where`. For recipe fields the loader does not read itself. */
+int recipe_substitute(const char *s, const recipe_vars *vars, char *out, int n, const char *where);
 /* Override scalar fields after loading ("epochs", "batch", "max_iters", "threads", "lr", ...); keeps
  * r->json in step. Returns -1 for an unknown key. */
 int recipe_set(recipe *r, const char *key, double value);

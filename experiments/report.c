@@ -963,6 +963,7 @@ int report_table_texts_for(const char *results_path, const results_task_desc *t,
 }
 
 int report_table_texts(const char *results_path, const char *task, char **md, char **tex) {
+    if (task && !strcmp(task, "voc_ablations")) return report_ablation_texts(results_path, md, tex);
     report_data d;
     if (data_load(results_path, task, &d)) return -1;
     *md = make_md(&d);
@@ -1181,9 +1182,16 @@ static int export_data(const report_data *d, const char *dir) {
     return 0;
 }
 
+/* the ablation tables have no per-method figures */
+static int no_figures(const char *task) {
+    if (task && !strcmp(task, "voc_ablations"))
+        return err_set("task voc_ablations has tables only (deltabench report tables --task voc_ablations), no figures");
+    return 0;
+}
+
 int report_plot_data(const char *results_path, const char *task, const char *data_dir) {
     report_data d;
-    if (data_load(results_path, task, &d)) return -1;
+    if (no_figures(task) || data_load(results_path, task, &d)) return -1;
     int rc = export_data(&d, data_dir);
     data_free(&d);
     return rc;
@@ -1256,7 +1264,7 @@ static void gp_var(sbuf *b, const char *name, const char *value) {
 int report_plots(const char *results_path, const char *task, const char *data_dir, const char *scripts_dir,
                  const char *out_dir, int *made) {
     report_data d;
-    if (data_load(results_path, task, &d)) return -1;
+    if (no_figures(task) || data_load(results_path, task, &d)) return -1;
     int rc = export_data(&d, data_dir);
     if (!rc) rc = mkdir_p(out_dir);
     const results_task_desc *t = d.t;

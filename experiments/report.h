@@ -11,6 +11,10 @@ int report_tables(const char *results_path, const char *task, const char *out_di
 /* The two table texts, malloc'd (for the CLI's stdout and the tests). Returns 0 or -1. */
 int report_table_texts(const char *results_path, const char *task, char **md, char **tex);
 
+/* The tables of an ablation results file (voc_ablations: report_ablations.c), laid out as its /ablations/layout says;
+ * report_table_texts and report_tables call it for that task. */
+int report_ablation_texts(const char *results_path, char **md, char **tex);
+
 /* The same for a task descriptor given by the caller (a task being designed, or a test). */
 struct results_task_desc;
 int report_table_texts_for(const char *results_path, const struct results_task_desc *t, char **md, char **tex);

@@ -22,13 +22,14 @@
 #include "../models/det/retinanet.h"
 #include "../models/seg/upernet.h"
 #include "report.h"
+#include "reproduce_int.h"
 #include "results.h"
 #include "train_cls.h"
 #include "train_coco.h"
 #include "train_det.h"
 #include "train_seg.h"
 
-const char *const reproduce_tasks = "cls, voc, ade20k, coco";
+const char *const reproduce_tasks = "cls, voc, ade20k, coco, voc-ablations";
 
 void repro_opts_default(repro_opts *o) {
     memset(o, 0, sizeof *o);
@@ -266,9 +267,73 @@ static int pretrained_matches(const recipe *pr) {
     return same;
 }
 
-int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int n) {
+int swin_backbone_tag(const char *backbone, char *out, int n) {
+    swin_config c;
+    if (swin_preset(backbone, &c)) return -1;
+    if (strncmp(backbone, "tiny:", 5)) { /* a preset: its name without the dash (swin-t: swint) */
+        int k = 0;
+        for (const char *p = backbone; *p && k < n - 1; p++)
+            if (*p != '-') out[k++] = *p;
+        out[k] = 0;
+        return 0;
+    }
+    int k = snprintf(out, n, "tiny%dw%d", c.embed_dim, c.window);
+    static const int dd[4] = {2, 2, 2, 2}, dh[4] = {1, 2, 4, 8};
+    if (memcmp(c.depths, dd, sizeof dd))
+        k += snprintf(out + k, n > k ? n - k : 0, "_d%d-%d-%d-%d", c.depths[0], c.depths[1], c.depths[2], c.depths[3]);
+    if (memcmp(c.num_heads, dh, sizeof dh))
+        k += snprintf(out + k, n > k ? n - k : 0, "_h%d-%d-%d-%d", c.num_heads[0], c.num_heads[1], c.num_heads[2], c.num_heads[3]);
+    return k < n ? 0 : err_set("backbone tag of '%s' too long", backbone);
+}
+
+int pretrain_output_for(const char *output, const char *recipe_backbone, const char *backbone, char *out, int n) {
+    if (!strcmp(recipe_backbone, backbone)) {
+        snprintf(out, n, "%s", output);
+        return 0;
+    }
+    char t0[96], t1[96];
+    if (swin_backbone_tag(recipe_backbone, t0, sizeof t0) || swin_backbone_tag(backbone, t1, sizeof t1)) return -1;
+    const char *base = strrchr(output, '/');
+    base = base ? base + 1 : output;
+    const char *at = strstr(base, t0);
+    int k;
+    if (at) /* swin_tiny16w4_upstream.safetensors -> swin_tiny8w4_upstream.safetensors */
+        k = snprintf(out, n, "%.*s%s%s", (int)(at - output), output, t1, at + strlen(t0));
+    else { /* the name does not say its backbone: the tag goes before the extension */
+        const char *dot = strrchr(base, '.');
+        if (!dot) dot = base + strlen(base);
+        k = snprintf(out, n, "%.*s_%s%s", (int)(dot - output), output, t1, dot);
+    }
+    return k < n ? 0 : err_set("%s: the path for backbone %s is too long", output, backbone);
+}
+
+/* the pretraining recipe NAME, for another backbone when `backbone` is given and differs from the recipe's: the same
+ * upstream task and schedule, its own output file (pretrain_output_for), both in the resolved JSON, so that the
+ * cached file's metadata tells one backbone's pretraining from another's */
+static int load_pretrain(const char *name, const recipe_vars *vars, const char *backbone, recipe *pr) {
+    if (load_profile(name, vars, pr, "pretrain")) return -1;
+    if (!backbone || !*backbone || !strcmp(backbone, pr->backbone)) return 0;
+    char out[1024];
+    if (!pr->output[0]) {
+        recipe_free(pr);
+        return err_set("%s: a pretraining recipe needs \"output\"", pr->path);
+    }
+    if (pretrain_output_for(pr->output, pr->backbone, backbone, out, sizeof out)) {
+        recipe_free(pr);
+        return err_prefix("pretraining %s for backbone %s", name, backbone);
+    }
+    snprintf(pr->backbone, sizeof pr->backbone, "%s", backbone);
+    snprintf(pr->output, sizeof pr->output, "%s", out);
+    cJSON_ReplaceItemInObjectCaseSensitive(pr->json, "backbone", cJSON_CreateString(backbone));
+    cJSON_ReplaceItemInObjectCaseSensitive(pr->json, "output", cJSON_CreateString(out));
+    return 0;
+}
+
+int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int n) { return pretrained_cached_for(name, vars, NULL, out, n); }
+
+int pretrained_cached_for(const char *name, const recipe_vars *vars, const char *backbone, char *out, int n) {
     recipe pr;
-    if (load_profile(name, vars, &pr, "pretrain")) return -1;
+    if (load_pretrain(name, vars, backbone, &pr)) return -1;
     snprintf(out, n, "%s", pr.output);
     int rc = pr.output[0] && file_exists(pr.output) && pretrained_matches(&pr) ? 0 : 1;
     recipe_free(&pr);
@@ -276,8 +341,12 @@ int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int 
 }
 
 int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, int quiet, char *out, int n) {
+    return ensure_pretrained_for(name, vars, NULL, threads, quiet, out, n);
+}
+
+int ensure_pretrained_for(const char *name, const recipe_vars *vars, const char *backbone, int threads, int quiet, char *out, int n) {
     recipe pr;
-    if (load_profile(name, vars, &pr, "pretrain")) return -1;
+    if (load_pretrain(name, vars, backbone, &pr)) return -1;
     if (!pr.output[0]) {
         recipe_free(&pr);
         return err_set("%s: a pretraining recipe needs \"output\"", pr.path);
@@ -318,7 +387,7 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
     char run_dir[1200];
     snprintf(run_dir, sizeof run_dir, "%s.run", pr.output);
     if (!rc) {
-        if (!quiet) fprintf(stderr, "pretraining the embedded backbone (%s) -> %s\n", pr.path, pr.output);
+        if (!quiet) fprintf(stderr, "pretraining the embedded backbone %s (%s) -> %s\n", pr.backbone, pr.path, pr.output);
         cls_run_spec s = {.r = &pr, .ds = &pr.datasets[0], .method = pr.methods[0], .pretrained = pr.pretrained, .run_dir = run_dir,
                           .resume = 1, .restart_if_stale = 1, .quiet = quiet, .save_backbone = pr.output, .data_desc = pr.description};
         cls_run_out ro;
@@ -657,6 +726,7 @@ static const repro_task_row task_rows[] = {
 };
 
 int reproduce_task(const char *task, const repro_opts *o_in) {
+    if (!strcmp(task, "voc_ablations") || !strcmp(task, "voc-ablations")) return reproduce_ablations(o_in);
     const repro_task_row *tr = NULL;
     for (size_t i = 0; i < sizeof task_rows / sizeof task_rows[0]; i++)
         if (!strcmp(task, task_rows[i].task)) tr = &task_rows[i];
@@ -878,3 +948,14 @@ out:
     recipe_free(&r);
     return rc;
 }
+
+/* ---- what the ablation driver (reproduce_ablations.c) shares with the table drivers ---- */
+int repro_load_profile(const char *profile, const recipe_vars *vars, recipe *r, const char *task) { return load_profile(profile, vars, r, task); }
+int repro_run_is_current(const char *results, const char *ds, const char *key, const char *rj, const char *weights_sha, int *stale) {
+    return run_is_current(results, ds, key, rj, weights_sha, stale);
+}
+const char *repro_weights_sha(const char *path, char hex[65]) { return weights_sha(path, hex); }
+double repro_det_step_s(const recipe *r) { return det_step_s(r); }
+int64_t repro_det_iters(const recipe *r, const recipe_dataset *d) { return det_iters(r, d); }
+double repro_cls_step_s(const recipe *r) { return estimate_step_s(r); }
+int repro_count_lines(const char *dir, const char *name) { return count_lines_in(dir, name); }

@@ -35,6 +35,19 @@ int ensure_pretrained(const char *name, const recipe_vars *vars, int threads, in
 /* The output path of pretraining recipe NAME in out; returns 0 when a backbone made by exactly that recipe
  * is cached there, 1 when not (missing or made otherwise), -1 on error. */
 int pretrained_cached(const char *name, const recipe_vars *vars, char *out, int n);
+/* The same for another backbone (backbone NULL or the recipe's own: as above): the recipe's upstream task and
+ * schedule with "backbone" replaced, written to its own file (pretrain_output_for), with the same skip, resume and
+ * stale logic. */
+int ensure_pretrained_for(const char *name, const recipe_vars *vars, const char *backbone, int threads, int quiet, char *out, int n);
+int pretrained_cached_for(const char *name, const recipe_vars *vars, const char *backbone, char *out, int n);
+/* The output of a pretraining recipe (output, made for recipe_backbone) when it pretrains `backbone` instead: the
+ * recipe's own path for its own backbone; else the file name with the backbone's tag (swin_backbone_tag) in place
+ * of the recipe backbone's (swin_tiny16w4_upstream.safetensors -> swin_tiny8w4_upstream.safetensors), or before
+ * the extension when the name holds no tag. 0 or -1. */
+int pretrain_output_for(const char *output, const char *recipe_backbone, const char *backbone, char *out, int n);
+/* A short name of a backbone for file names: tiny<embed>w<window>, plus _d<depths> and _h<heads> where they are not
+ * 2,2,2,2 and 1,2,4,8 (tiny:16:2,2,2,2:1,2,4,8:w4 -> tiny16w4); a preset without its dash (swin-l -> swinl). */
+int swin_backbone_tag(const char *backbone, char *out, int n);
 /* Write a dataset's synthetic data when the recipe names a synthetic kind (reused when present):
  * classification kinds (flowers, pets, voc, upstream) or "voc_det" (a VOCdevkit, datasets/synth_dense.h,
  * sized by the dataset entry's "synth_cfg"). */

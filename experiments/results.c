@@ -126,6 +126,20 @@ static const results_task_desc tasks[] = {
                     {"segm_mAP_m", "APm mask (%)", "APmaskM"},
                     {"segm_mAP_l", "APl mask (%)", "APmaskL"}},
     },
+    {
+        /* Tables 5-7: the paper's VOC ablations (Mona's width, the backbone size, scaled LayerNorm and the kernels),
+         * RetinaNet as in the voc task. Their rows are not fixed methods but (backbone, method spec) runs chosen by the
+         * recipe; the driver stores them in /ablations/layout and the tables follow it (report_ablations.c). */
+        .task = "voc_ablations",
+        .paper_task = "ablation_dim,ablation_modelsize,ablation_design",
+        .title = "Pascal VOC ablations (RetinaNet): Mona's width, backbone size, design",
+        .n_datasets = 1,
+        .datasets = {{"voc0712", "VOC07+12", "PascalVOC(Swin-L;RetinaNet)"}},
+        .paper_average = NULL,
+        .n_methods = 0,
+        .n_metrics = 1,
+        .metrics = {{"mAP", "mAP@0.5 (%)", "APbox"}},
+    },
 };
 
 const results_task_desc *results_task(const char *task) {
@@ -309,6 +323,18 @@ static char *trim_dup(const char *s) {
     return r;
 }
 
+/* whether name is one of the comma-separated names of list */
+static int name_in_list(const char *list, const char *name) {
+    size_t k = strlen(name);
+    for (const char *p = list; p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == k && !strncmp(p, name, k)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 int results_paper_parse_csv(const char *csv_path, const char *paper_task, results_paper *out) {
     memset(out, 0, sizeof *out);
     char *text = file_read_all(csv_path, NULL);
@@ -362,7 +388,7 @@ int results_paper_parse_csv(const char *csv_path, const char *paper_task, result
             return err_set("%s:%d: %d fields, expected 7", csv_path, start, nf);
         }
         char *task = trim_dup(f[idx[0]]);
-        if (paper_task && strcmp(task, paper_task)) {
+        if (paper_task && !name_in_list(paper_task, task)) {
             free(task);
             for (int i = 0; i < nf; i++) free(f[i]);
             continue;
@@ -431,6 +457,11 @@ int results_paper_find(const results_paper *p, const char *dataset, const char *
 static int write_paper(hid_t f, const results_paper *p, const char *csv, const char *csv_sha, const char *paper_task) {
     if (h5_ensure_group(f, "/paper")) return -1;
     int n = p->n;
+    const char **tk = xcalloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; i < n; i++) tk[i] = p->rows[i].task ? p->rows[i].task : "";
+    int rt = h5_write_strings(f, "/paper/task", n, tk); /* per row: a file may hold the rows of several paper tasks */
+    free(tk);
+    if (rt) return -1;
     const char **ds = xcalloc((size_t)n + 1, sizeof(char *)), **me = xcalloc((size_t)n + 1, sizeof(char *)),
                **mt = xcalloc((size_t)n + 1, sizeof(char *)), **so = xcalloc((size_t)n + 1, sizeof(char *));
     double *v = xcalloc((size_t)n + 1, sizeof(double)), *pc = xcalloc((size_t)n + 1, sizeof(double));
@@ -468,6 +499,7 @@ typedef struct rewrite {
     const results_run *run;   /* run to add/replace, or NULL */
     const results_paper *paper; /* new /paper, or NULL to keep the old one */
     const char *paper_csv, *paper_sha, *paper_task;
+    const char *layout;         /* new /ablations/layout, or NULL to keep the old one */
 } rewrite;
 
 static int copy_obj(hid_t src, hid_t dst, const char *path) {
@@ -550,6 +582,11 @@ static int rewrite_file(const char *path, const rewrite *w) {
             h5_free_strings(me, n);
         }
         if (!rc && !w->paper && h5_exists(old, "/paper")) rc = copy_obj(old, f, "/paper");
+        if (!rc && !w->layout && h5_exists(old, "/ablations")) rc = copy_obj(old, f, "/ablations");
+    }
+    if (!rc && w->layout) {
+        const char *one[1] = {w->layout};
+        rc = h5_write_strings(f, "/ablations/layout", 1, one);
     }
     if (!rc && w->paper) rc = write_paper(f, w->paper, w->paper_csv, w->paper_sha, w->paper_task);
     if (!rc && w->run) rc = write_run_group(f, w->run);
@@ -1121,12 +1158,15 @@ int results_read_paper(const char *path, results_paper *out) {
         if (!rc && n > 0 && nl != n) rc = err_set("/paper/csv_line has %lld entries, expected %d", (long long)nl, n);
         if (!rc) rc = get_str(f, "/paper", "paper_task", task, sizeof task);
     }
+    char **tk = NULL; /* files written before /paper/task: every row has the file's paper task */
+    int nt = !rc && h5_exists(f, "/paper/task") ? h5_read_strings(f, "/paper/task", &tk) : 0;
+    if (nt < 0 || (tk && nt != n)) rc = err_set("/paper/task has %d entries, expected %d", nt, n);
     if (!rc) {
         out->n = n;
         out->rows = xcalloc((size_t)n + 1, sizeof(results_paper_row));
         for (int i = 0; i < n; i++) {
             results_paper_row *r = &out->rows[i];
-            r->task = xstrdup(task);
+            r->task = xstrdup(tk ? tk[i] : task);
             r->dataset = xstrdup(ds[i]);
             r->metric = xstrdup(mt[i]);
             r->method = xstrdup(me[i]);
@@ -1136,6 +1176,7 @@ int results_read_paper(const char *path, results_paper *out) {
             r->line = (int)ln[i];
         }
     }
+    if (tk) h5_free_strings(tk, nt);
     if (ds) h5_free_strings(ds, n);
     if (mt) h5_free_strings(mt, n2);
     if (me) h5_free_strings(me, n3);
@@ -1146,4 +1187,37 @@ int results_read_paper(const char *path, results_paper *out) {
     h5_close(f);
     if (rc) return err_prefix("%s: /paper", path);
     return 0;
+}
+
+int results_write_layout(const char *path, const char *layout_json) {
+    cJSON *j = layout_json ? cJSON_Parse(layout_json) : NULL;
+    if (!j) return err_set("%s: the table layout is not valid JSON", path);
+    cJSON_Delete(j);
+    int lk = lock_dir(path);
+    if (lk < 0) return -1;
+    results_info in;
+    int rc = results_read_info(path, &in);
+    if (!rc) {
+        info_fill_writer(&in, in.threads, NULL, NULL, NULL);
+        rewrite w = {.info = &in, .layout = layout_json};
+        rc = rewrite_file(path, &w);
+    }
+    unlock_dir(lk);
+    return rc;
+}
+
+char *results_read_layout(const char *path) {
+    hid_t f = h5_open_read(path);
+    if (f < 0) return NULL;
+    char *out = NULL;
+    if (h5_exists(f, "/ablations/layout")) {
+        char **s = NULL;
+        int n = h5_read_strings(f, "/ablations/layout", &s);
+        if (n == 1) out = xstrdup(s[0]);
+        else if (n >= 0) err_set("%s: /ablations/layout holds %d strings, expected 1", path, n);
+        if (n >= 0) h5_free_strings(s, n);
+    } else
+        err_set("%s: no /ablations/layout (not written by an ablation driver)", path);
+    h5_close(f);
+    return out;
 }

@@ -133,6 +133,12 @@ int results_open_or_create(const char *path, const char *task, const char *profi
 /* Add or replace /runs/<dataset>/<method> (atomically; other runs are copied unchanged). 0 or -1. */
 int results_write_run(const char *path, const results_run *run);
 
+/* The tables of an ablation task (voc_ablations): which run each row of each table shows, as a JSON text written by
+ * the driver to /ablations/layout (kept by every later write; replaced by the next call). 0 or -1. */
+int results_write_layout(const char *path, const char *layout_json);
+/* That text, malloc'd; NULL with err_set when the file has none or cannot be read. */
+char *results_read_layout(const char *path);
+
 /* ---- reading ---- */
 /* 1 if <path> holds a run (dataset, method) with status "complete"; 0 if not (or no file); -1 when the file
  * exists but cannot be read as a results file. */
@@ -147,8 +153,8 @@ void results_run_free(results_run *r);
 int results_read_paper(const char *path, results_paper *out);
 
 /* ---- paper numbers ---- */
-/* Parse the CSV; keep the rows whose task column equals paper_task (all when NULL). 0 or -1 (naming the
- * CSV line). */
+/* Parse the CSV; keep the rows whose task column is paper_task, a name or a comma-separated list of names
+ * (all rows when NULL). 0 or -1 (naming the CSV line). */
 int results_paper_parse_csv(const char *csv_path, const char *paper_task, results_paper *out);
 void results_paper_free(results_paper *p);
 /* The row to show for (dataset, metric, method) (CSV names): the first in CSV order whose source is not
