@@ -13,6 +13,9 @@
 #include "../datasets/synth_dense.h"
 #include "../experiments/recipe.h"
 #include "../experiments/train_det.h"
+#include "../methods/method.h"
+#include "../models/det/retinanet.h"
+#include "../core/params.h"
 
 static void test_head_goldens(void **state) {
     char dir[4096];
@@ -87,6 +90,59 @@ static void test_test_batches(void **state) {
     assert_int_equal(tw, 107), assert_int_equal(th, 160); /* scale min(160 / 150, 128 / 100) */
 }
 
+/* What the test batches rely on: detections of an image in a batch of its own padded shape equal those of the
+ * image alone, bit for bit (Mona included, whose convolutions see the padding). Random weights, the
+ * classification bias at 0 so that every anchor scores about 0.5 and detections exist. */
+static void test_batch_independence(void **state) {
+    (void)state;
+    swin_config bc;
+    assert_int_equal(swin_preset("tiny:16:1,1,1,1:1,2,4,8:w4", &bc), 0);
+    retinanet_config nc;
+    retinanet_config_default(&nc, &bc, VOC_N_CLASSES);
+    nc.fpn_channels = nc.feat_channels = 16;
+    const method *m = method_find("mona");
+    assert_non_null(m);
+    retinanet d;
+    retinanet_build(&d, &nc, &m->plug);
+    retinanet_init(&d, 3);
+    /* perturb the adapter weights so that Mona changes the features visibly */
+    for (int i = 0; i < d.ps.n; i++)
+        if (strstr(d.ps.p[i]->name, "my_module") && strstr(d.ps.p[i]->name, "weight"))
+            for (int64_t k = 0; k < d.ps.p[i]->t.n; k++) d.ps.p[i]->t.data[k] += 0.05f * (float)((k * 7919) % 13 - 6);
+    param *cb = params_find(&d.ps, "bbox_head.retina_cls.bias");
+    assert_non_null(cb);
+    for (int64_t k = 0; k < cb->t.n; k++) cb->t.data[k] = 0.0f;
+    det_pipeline_cfg c;
+    det_pipeline_cfg_default(&c);
+    c.scale_long = 96, c.scale_short = 64;
+    det_batch b;
+    assert_int_equal(det_batch_synthetic_wh(&c, 3, 96, 64, 2, VOC_N_CLASSES, 11, &b), 0);
+    graph g;
+    graph_init(&g, 1 << 24);
+    det_result all[3], one;
+    memset(all, 0, sizeof all);
+    graph_reset(&g);
+    assert_int_equal(retinanet_detect(&d, &g, det_batch_tensor(&g, &b), b.metas, all), 0);
+    for (int j = 0; j < 3; j++) {
+        det_batch v;
+        det_batch_shard_view(&b, j, 3, &v);
+        assert_int_equal(det_batch_count(&v), 1);
+        memset(&one, 0, sizeof one);
+        graph_reset(&g);
+        assert_int_equal(retinanet_detect(&d, &g, det_batch_tensor(&g, &v), v.metas, &one), 0);
+        assert_true(one.n > 10);
+        assert_int_equal(one.n, all[j].n);
+        assert_memory_equal(one.scores, all[j].scores, sizeof(float) * one.n);
+        assert_memory_equal(one.boxes, all[j].boxes, sizeof(float) * 4 * one.n);
+        assert_memory_equal(one.labels, all[j].labels, sizeof(int) * one.n);
+        det_result_free(&one);
+        det_result_free(&all[j]);
+    }
+    graph_free(&g);
+    det_batch_free(&b);
+    retinanet_free(&d);
+}
+
 static void test_overfit(void **state) {
     const char *dir = test_tmp_dir("retinanet_overfit");
     char root[1100], path[1100];
@@ -124,6 +180,7 @@ int main(void) {
         cmocka_unit_test(test_head_goldens),
         cmocka_unit_test(test_pipeline_meta),
         cmocka_unit_test(test_test_batches),
+        cmocka_unit_test(test_batch_independence),
         cmocka_unit_test(test_overfit),
     };
     return cmocka_run_group_tests_name("retinanet", tests, NULL, NULL);
