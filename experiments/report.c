@@ -1261,6 +1261,18 @@ static void gp_var(sbuf *b, const char *name, const char *value) {
     sb_printf(b, "'");
 }
 
+/* The same for text the enhanced terminals draw (titles, labels, legend words): their markup characters are
+ * escaped, so "mAP@0.5" is not an overprint and "fixed_random_init" no subscript. */
+static void gp_text_var(sbuf *b, const char *name, const char *value) {
+    sb_printf(b, "%s%s='", b->n ? "; " : "", name);
+    for (const char *c = value; *c; c++) {
+        if (*c == '\'') continue;
+        if (strchr("@_^{}&~", *c)) sb_printf(b, "\\");
+        sb_printf(b, "%c", *c);
+    }
+    sb_printf(b, "'");
+}
+
 int report_plots(const char *results_path, const char *task, const char *data_dir, const char *scripts_dir,
                  const char *out_dir, int *made) {
     report_data d;
@@ -1285,7 +1297,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         sbuf names = {0};
         for (int di = 0; di < t->n_datasets; di++) sb_printf(&names, "%s%s", di ? " " : "", t->datasets[di].label);
         if (has_avg(t)) sb_printf(&names, " Average");
-        gp_var(&v, "groups", names.s);
+        gp_text_var(&v, "groups", names.s);
         free(names.s);
         sbuf tics = {0};
         for (int mi = 0; mi < t->n_methods; mi++) sb_printf(&tics, "%s\"%s\" %d", mi ? ", " : "", t->methods[mi].label, mi);
@@ -1295,9 +1307,9 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         sb_printf(&v, "; nmethods=%s; ngroups=%d; errbars=%d", num, t->n_datasets + has_avg(t), d.n_slots > 1);
         char title[512];
         snprintf(title, sizeof title, "%s: final %s, measured (bars) vs paper (markers)", t->title, t->metrics[0].label);
-        gp_var(&v, "plottitle", title);
-        gp_var(&v, "subtitle", sub.s);
-        gp_var(&v, "ylabel", t->metrics[0].label);
+        gp_text_var(&v, "plottitle", title);
+        gp_text_var(&v, "subtitle", sub.s);
+        gp_text_var(&v, "ylabel", t->metrics[0].label);
         snprintf(script, sizeof script, "%s/accuracy.gp", scripts_dir);
         snprintf(out, sizeof out, "%s/%s_accuracy.%s", out_dir, task, terms[k]);
         rc = run_gnuplot(script, v.s, out);
@@ -1310,11 +1322,11 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         gp_var(&v, "term", terms[k]);
         gp_var(&v, "datafile", datf);
         snprintf(title, sizeof title, "%s: trainable parameters vs average %s", t->title, t->metrics[0].label);
-        gp_var(&v, "plottitle", title);
-        gp_var(&v, "subtitle", sub.s);
+        gp_text_var(&v, "plottitle", title);
+        gp_text_var(&v, "subtitle", sub.s);
         if (has_avg(t)) snprintf(title, sizeof title, "average %s over %d datasets", t->metrics[0].label, t->n_datasets);
         else snprintf(title, sizeof title, "%s on %s", t->metrics[0].label, t->datasets[0].label);
-        gp_var(&v, "ylabel", title);
+        gp_text_var(&v, "ylabel", title);
         int npts = 0;
         for (int mi = 0; mi < t->n_methods; mi++) {
             double a = measured_avg(&d, mi, t->metrics[0].key, NULL);
@@ -1342,11 +1354,11 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             snprintf(datf, sizeof datf, "%s/%s_loss_%s.dat", data_dir, task, t->datasets[di].key);
             gp_var(&v, "term", terms[k]);
             gp_var(&v, "datafile", datf);
-            gp_var(&v, "titles", titles.s ? titles.s : "");
+            gp_text_var(&v, "titles", titles.s ? titles.s : "");
             sb_printf(&v, "; nblocks=%d", blocks);
             snprintf(title, sizeof title, "%s, %s: training loss per method", t->title, t->datasets[di].label);
-            gp_var(&v, "plottitle", title);
-            gp_var(&v, "subtitle", sub.s);
+            gp_text_var(&v, "plottitle", title);
+            gp_text_var(&v, "subtitle", sub.s);
             free(titles.s);
             snprintf(script, sizeof script, "%s/loss.gp", scripts_dir);
             snprintf(out, sizeof out, "%s/%s_loss_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
@@ -1368,12 +1380,12 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             snprintf(datf, sizeof datf, "%s/%s_evals_%s.dat", data_dir, task, t->datasets[di].key);
             gp_var(&v, "term", terms[k]);
             gp_var(&v, "datafile", datf);
-            gp_var(&v, "titles", titles.s ? titles.s : "");
-            gp_var(&v, "ylab", t->metrics[0].label);
+            gp_text_var(&v, "titles", titles.s ? titles.s : "");
+            gp_text_var(&v, "ylab", t->metrics[0].label);
             sb_printf(&v, "; nblocks=%d", blocks);
             snprintf(title, sizeof title, "%s, %s: %s against iterations", t->title, t->datasets[di].label, t->metrics[0].label);
-            gp_var(&v, "plottitle", title);
-            gp_var(&v, "subtitle", sub.s);
+            gp_text_var(&v, "plottitle", title);
+            gp_text_var(&v, "subtitle", sub.s);
             free(titles.s);
             snprintf(script, sizeof script, "%s/evals.gp", scripts_dir);
             snprintf(out, sizeof out, "%s/%s_evals_%s.%s", out_dir, task, t->datasets[di].key, terms[k]);
@@ -1396,11 +1408,11 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             snprintf(datf, sizeof datf, "%s/%s_fig3.dat", data_dir, task);
             gp_var(&v, "term", terms[k]);
             gp_var(&v, "datafile", datf);
-            gp_var(&v, "titles", titles.s ? titles.s : "");
+            gp_text_var(&v, "titles", titles.s ? titles.s : "");
             sb_printf(&v, "; nblocks=%d; interval=%d", blocks, FIG3_LOG_INTERVAL);
             snprintf(title, sizeof title, "%s: training loss (Figure 3 of the paper)", t->title);
-            gp_var(&v, "plottitle", title);
-            gp_var(&v, "subtitle", sub.s);
+            gp_text_var(&v, "plottitle", title);
+            gp_text_var(&v, "subtitle", sub.s);
             free(titles.s);
             snprintf(script, sizeof script, "%s/fig3.gp", scripts_dir);
             snprintf(out, sizeof out, "%s/%s_fig3.%s", out_dir, task, terms[k]);
@@ -1465,7 +1477,7 @@ int report_figure1(const char *ade_path, const char *coco_path, const char *data
         char sub[1024];
         snprintf(sub, sizeof sub, "measured: ADE20K profile %s, COCO profile %s (commits %s, %s); paper: Swin-L UperNet, Swin-B Cascade Mask R-CNN",
                  a.info.profile, c.info.profile, a.info.commit, c.info.commit);
-        gp_var(&v, "subtitle", sub);
+        gp_text_var(&v, "subtitle", sub);
         sb_printf(&v, "; npoints=%d; fx=%.6g; fy=%.6g; fpx=%.6g; fpy=%.6g", npts, isfinite(full[0]) ? full[0] : -1.0,
                   isfinite(full[1]) ? full[1] : -1.0, isfinite(full[2]) ? full[2] : -1.0, isfinite(full[3]) ? full[3] : -1.0);
         snprintf(script, sizeof script, "%s/figure1.gp", scripts_dir);
