@@ -1,7 +1,8 @@
 /* ops_loss.c - forward and backward of the dense-head losses, side by side (see ops_loss.h for the
  * semantics and shapes). Each forward computes the weighted elementwise loss e_i in double and either
  * stores scale * e_i (LOSS_NONE) or accumulates it (LOSS_MEAN, LOSS_SUM); the backward recomputes what it
- * needs from pred and the caller's arrays (nothing is saved), with the upstream gradient of e_i being
+ * needs from pred and the caller's arrays (nothing is saved; the focal loss keeps its per-element derivative, which
+ * costs the transcendentals), with the upstream gradient of e_i being
  * scale * dy[i] (LOSS_NONE) or scale * dy[0]. */
 #include "ops_loss.h"
 
@@ -56,19 +57,19 @@ static inline double red_up(const loss_red *r, const tensor *y, int64_t i) {
 typedef struct {
     graph *g;
     tensor *x, *y;
-    const int *labels;
-    const float *weight;
-    float gamma, alpha;
+    const float *dedx; /* w de/dx per element, computed by the forward (the transcendentals once a step) */
     loss_red r;
 } focal_ctx;
 
-/* e and de/dx for one element (w not applied):
- *   pt = t ? 1 - p : p, dpt/dx = (1 - 2t) pt (1 - pt), d BCE/dx = p - t, so
+/* e and de/dx for one element (w not applied), from one exp and one log1p:
+ *   u = exp(-|x|), p = sigmoid(x), q = 1 - p = sigmoid(-x) (each from u without cancellation),
+ *   BCE = max(x, 0) - x t + log1p(u), pt = t ? 1 - p : p, dpt/dx = (1 - 2t) pt (1 - pt), d BCE/dx = p - t, so
  *   de/dx = a_t pt^gamma [(p - t) + gamma BCE (1 - 2t)(1 - pt)] (no division by pt) */
 static inline double focal_elem(double x, int t, double gamma, double alpha, double *dx) {
-    double p = sigmoid_d(x), q = sigmoid_d(-x); /* q = 1 - p without cancellation */
+    double u = exp(-fabs(x)), r = 1.0 / (1.0 + u);
+    double p = x >= 0 ? r : u * r, q = x >= 0 ? u * r : r;
     double pt = t ? q : p, at = t ? alpha : 1.0 - alpha;
-    double b = bce_logits(x, t), pg = gamma == 2.0 ? pt * pt : pow(pt, gamma);
+    double b = fmax(x, 0.0) - x * t + log1p(u), pg = gamma == 2.0 ? pt * pt : pow(pt, gamma);
     if (dx) *dx = t ? at * pg * (-q - gamma * b * p) : at * pg * (p + gamma * b * q);
     return b * at * pg;
 }
@@ -76,20 +77,11 @@ static inline double focal_elem(double x, int t, double gamma, double alpha, dou
 static void focal_bwd(void *p) {
     focal_ctx *c = p;
     if (!c->y->grad) return;
-    GRAPH_USE(c->g, c->y->grad, c->x->data, c->weight);
-    int64_t n = c->x->shape[0];
-    int C = c->x->shape[1];
+    GRAPH_USE(c->g, c->y->grad, c->dedx);
+    int64_t n = c->x->n;
     float *dx = tensor_grad(c->g, c->x);
-#pragma omp parallel for schedule(static) if (n * C > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double w = c->weight ? c->weight[i] : 1.0;
-        for (int k = 0; k < C; k++) {
-            int64_t j = i * C + k;
-            double d;
-            focal_elem(c->x->data[j], c->labels[i] == k, c->gamma, c->alpha, &d);
-            dx[j] += (float)(red_up(&c->r, c->y, j) * w * d);
-        }
-    }
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t j = 0; j < n; j++) dx[j] += (float)(red_up(&c->r, c->y, j) * c->dedx[j]);
 }
 
 tensor *op_sigmoid_focal_loss(graph *g, tensor *pred, const int *labels, const float *weight, float gamma, float alpha,
@@ -104,12 +96,14 @@ tensor *op_sigmoid_focal_loss(graph *g, tensor *pred, const int *labels, const f
                   (long long)i, C);
     loss_red r = red_make(reduction, avg_factor, n * C, loss_weight);
     tensor *y = red_output(g, &r, 2, pred->shape, NEEDS(pred));
+    float *dedx = y->requires_grad ? graph_alloc(g, sizeof(float) * (size_t)(n * C)) : NULL;
     double s = 0;
 #pragma omp parallel for reduction(+ : s) schedule(static) if (n * C > PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         double w = weight ? weight[i] : 1.0;
         for (int k = 0; k < C; k++) {
-            double e = w * focal_elem(pred->data[i * C + k], labels[i] == k, gamma, alpha, NULL);
+            double d, e = w * focal_elem(pred->data[i * C + k], labels[i] == k, gamma, alpha, dedx ? &d : NULL);
+            if (dedx) dedx[i * C + k] = (float)(w * d);
             if (r.reduction == LOSS_NONE) y->data[i * C + k] = (float)(r.scale * e);
             else s += e;
         }
@@ -117,7 +111,7 @@ tensor *op_sigmoid_focal_loss(graph *g, tensor *pred, const int *labels, const f
     if (r.reduction != LOSS_NONE) y->data[0] = (float)(r.scale * s);
     if (y->requires_grad) {
         focal_ctx *c = graph_push(g, focal_bwd, sizeof *c);
-        *c = (focal_ctx){g, pred, y, labels, weight, gamma, alpha, r};
+        *c = (focal_ctx){g, pred, y, dedx, r};
     }
     return y;
 }

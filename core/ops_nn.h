@@ -19,6 +19,30 @@ tensor *op_conv2d_ex(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, in
  * tests check op_conv2d_ex against. Slow; not for models. */
 tensor *op_conv2d_ref(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, int stride_w, int pad_h, int pad_w,
                       int dil_h, int dil_w, int groups);
+/* Feature planes that share a conv's weights, packed side by side in one (C, N) tensor: plane q (H[q], W[q]) at
+ * columns [off[q], off[q + 1]), N = off[n]. A detection head's levels and images, plane b L + l for image b and
+ * level l (planes_make: image-major, so an image's columns are contiguous), so each of the head's convs is one gemm over every level and image instead of one
+ * small gemm per level and image. */
+#define PLANES_MAX 160
+typedef struct planes {
+    int n, L, B;
+    int H[PLANES_MAX], W[PLANES_MAX];
+    int64_t off[PLANES_MAX + 1];
+} planes;
+/* The planes of xs[l] (B, C, H_l, W_l), l < L (same B and C). */
+void planes_make(planes *p, tensor *const *xs, int L);
+/* xs[l] (B, C, H_l, W_l) -> (C, N); backward: each level gets its columns. */
+tensor *op_planes_pack(graph *g, tensor *const *xs, const planes *p);
+/* x (C, N) -> level l's planes as (B, C, H_l, W_l). */
+tensor *op_planes_unpack(graph *g, tensor *x, const planes *p, int l);
+/* conv2d on every plane: x (Cin, N), w (Cout, Cin, k, k) with k odd, b (Cout) or NULL, stride 1, dilation dil,
+ * zero padding dil (k - 1) / 2 (each plane keeps its size; planes never see each other) -> (Cout, N). The same
+ * values as op_conv2d_ex on each plane alone, up to rounding (tests/test_ops_nn.c). im2col of planes side by side
+ * in chunks of at most 16 Mi floats of columns (whole images, or planes of one image; at least one plane), one
+ * gemm per chunk; the weight and bias gradients are summed per image, then over images in order. */
+tensor *op_conv2d_planes(graph *g, tensor *x, const planes *p, tensor *w, tensor *b, int dil);
+/* Set the chunk bound in floats of column buffer (n > 0; tests use small ones); returns the previous bound. */
+int64_t planes_chunk_floats(int64_t n);
 /* y = max(x, 0), any shape; gradient 0 at x <= 0. */
 tensor *op_relu(graph *g, tensor *x);
 /* The same values, written over x's buffer (the returned tensor shares x's data): only for an activation that

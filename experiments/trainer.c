@@ -402,6 +402,8 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
     }
     g.training = 1;
     double t_last = time_now(), t_prog = 0, t0_win = time_now();
+    double phase[3] = {0}; /* seconds waiting for data, in the step (forward, backward), in the optimiser */
+    int64_t n_phase = 0;
     int64_t it0_win = it, kill_at = fault_kill_iter();
     while (it < stop_at) {
         if (it == kill_at) {
@@ -409,7 +411,9 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
             raise(SIGKILL);
         }
         void *b = NULL;
+        double tp0 = time_now();
         int nr = t->train_next(t->self, &b);
+        double tp1 = time_now();
         if (nr < 0) goto done;
         if (nr == 0) break;
         double loss, parts[TRAIN_MAX_PARTS] = {0};
@@ -417,6 +421,7 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
         int nimg = t->batch_images(b) * n_ranks;
         t->batch_free(t->self, b);
         if (src) goto done;
+        double tp2 = time_now();
         int any_interrupted = trainer_interrupted;
         if (sync_step(t, &loss, parts, &any_interrupted)) goto done;
         if (!isfinite(loss)) {
@@ -428,6 +433,7 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
         sched_optim_step(&o, &sch, it);
         it++;
         double now = time_now();
+        phase[0] += tp1 - tp0, phase[1] += tp2 - tp1, phase[2] += now - tp2, n_phase++;
         double row[SERIES_MAX_COLS] = {(double)it, (double)it / ipe, loss, cur_lr, nimg / (now - t_last)};
         for (int k = 0; k < t->n_parts; k++) row[5 + k] = parts[k];
         series_push(&cv, row);
@@ -555,6 +561,9 @@ int trainer_run(const trainer_spec *s_in, train_task *t, trainer_out *out) {
         fprintf(stderr, "[%s] done:", tag);
         for (int k = 0; k < t->n_metrics; k++) fprintf(stderr, " %s %.2f", t->metric_name[k], out->final[k]);
         fprintf(stderr, "  (%lld iterations, %.0f s)\n", (long long)it, out->wall_s);
+        if (getenv("DB_PROFILE") && n_phase)
+            fprintf(stderr, "[%s] per iteration: %.1f ms waiting for data, %.1f ms forward and backward, %.1f ms all-reduce, clipping and optimiser; %.0f s in all outside them (evaluation, checkpoints)\n",
+                    tag, 1e3 * phase[0] / n_phase, 1e3 * phase[1] / n_phase, 1e3 * phase[2] / n_phase, out->wall_s - phase[0] - phase[1] - phase[2]);
         if (t->plan_memory)
             fprintf(stderr, "[%s] memory plans: %d computed from %d dry runs, %d held, %d evicted; shared block %.1f MiB\n", tag,
                     g.stats.n_plans, g.stats.dry_runs, g.stats.held, g.stats.evictions, (double)g.stats.block_bytes / (1 << 20));

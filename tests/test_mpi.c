@@ -27,10 +27,12 @@ static char g_dir[1024], g_bin[1024], g_mpirun[1024];
 /* tolerances: float summation order only (the 2-rank gradient is a sum of two half-batch means) */
 #define TOL_LOSS 1e-4  /* |loss_2 - loss_1| / max(1, |loss_1|) per logged step */
 #define TOL_DELTA 1e-3 /* max |delta_2 - delta_1| / max |delta_1| over every tensor of the delta */
-/* Detection: a short run (15 steps) is held to TOL_LOSS and TOL_DELTA like classification; a long one (180
+/* Detection: a short run (15 steps) is held to TOL_LOSS and TOL_DELTA like classification; a long one (90
  * steps, so that its mAP is not 0) only in its first STRICT_STEPS losses and in the mAP (TOL_MAP points): the
- * summation-order differences grow through training (measured: 1.8e-4 relative in the loss by step 69, 1.2e-2
- * by step 95, 0.4 mAP points at the end), so its later losses and its delta are not compared */
+ * summation-order differences grow through training, chaotically. Measured with 180 steps: 1e-4 relative in the
+ * loss by step 100, then 1e-2 to 0.4 by steps 120-160, and full fine-tuning's final mAP 0.4 points apart in one
+ * build and 7 points in another whose only change was the order of a few sums (every mAP at step 90 equal in both
+ * builds). So the long run stops at step 90, and its later losses and its delta are not compared. */
 #define STRICT_STEPS 20
 #define TOL_MAP 1.5
 
@@ -263,8 +265,8 @@ static void test_equivalence_det(void **state) {
     need_mpi();
     det_runs("short", 5, 5);
     for (int m = 0; m < 2; m++) compare_runs_ds("detshort_0", "detshort_2", "voc0712", m ? "full" : "mona", 15, 1, 0.5, 0, TOL_DELTA);
-    det_runs("long", 60, 30);
-    for (int m = 0; m < 2; m++) compare_runs_ds("detlong_0", "detlong_2", "voc0712", m ? "full" : "mona", 180, 2, TOL_MAP, STRICT_STEPS, -1);
+    det_runs("long", 30, 15);
+    for (int m = 0; m < 2; m++) compare_runs_ds("detlong_0", "detlong_2", "voc0712", m ? "full" : "mona", 90, 2, TOL_MAP, STRICT_STEPS, -1);
     /* the mAP comparison means something only when the detector finds objects */
     results_run x;
     if (results_read_run(at("detlong_0.h5"), "voc0712", "full", &x)) fail_msg("%s", err_msg());

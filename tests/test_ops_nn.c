@@ -57,6 +57,127 @@ static void test_conv2d_ex_fd(void **state) {
     fd_free_leaves();
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* conv over packed planes (a head's levels and images side by side)                                */
+typedef struct {
+    int L, k, dil, C, Cout, bias;
+    int H[3], W[3];
+} planes_cfg;
+
+/* leaf 0..L-1 the levels, then w, b: pack, conv, unpack every level */
+static int fwd_planes(graph *g, fd_case *c, tensor **out) {
+    const planes_cfg *q = c->user;
+    planes p;
+    planes_make(&p, c->leaf, q->L);
+    tensor *x = op_planes_pack(g, c->leaf, &p);
+    tensor *y = op_conv2d_planes(g, x, &p, c->leaf[q->L], c->leaf[q->L + 1], q->dil);
+    for (int l = 0; l < q->L; l++) out[l] = op_planes_unpack(g, y, &p, l);
+    return q->L;
+}
+/* the same through op_conv2d_ex level by level */
+static int fwd_planes_ex(graph *g, fd_case *c, tensor **out) {
+    const planes_cfg *q = c->user;
+    int pad = q->dil * (q->k - 1) / 2;
+    for (int l = 0; l < q->L; l++) out[l] = op_conv2d_ex(g, c->leaf[l], c->leaf[q->L], c->leaf[q->L + 1], 1, 1, pad, pad, q->dil, q->dil, 1);
+    return q->L;
+}
+
+static const planes_cfg planes_cfgs[] = {
+    {3, 3, 1, 3, 4, 1, {7, 4, 1}, {9, 5, 2}},  /* a level of one row and two columns: every tap but the centre is padding */
+    {2, 1, 1, 4, 3, 1, {5, 3, 0}, {6, 2, 0}},  /* 1x1: the gemm on the packed input itself */
+    {3, 3, 2, 2, 3, 0, {8, 3, 2}, {6, 4, 1}},  /* dilation 2, no bias, a level narrower than the dilation */
+    {2, 5, 1, 2, 2, 1, {6, 2, 0}, {7, 9, 0}},  /* 5x5 */
+};
+
+static void test_conv2d_planes_fd(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 19);
+    for (size_t i = 0; i < sizeof planes_cfgs / sizeof planes_cfgs[0]; i++) {
+        const planes_cfg *q = &planes_cfgs[i];
+        for (int chunk = 0; chunk < 2; chunk++) { /* one chunk; a chunk per plane (the smallest bound) */
+            int64_t old = planes_chunk_floats(chunk ? 1 : 0);
+            char name[96];
+            snprintf(name, sizeof name, "conv2d_planes %d levels k %d dil %d%s", q->L, q->k, q->dil, chunk ? ", a chunk per plane" : "");
+            fd_case c = fd_case_new(name, fwd_planes);
+            c.user = (void *)q;
+            for (int l = 0; l < q->L; l++) fd_add(&c, FD_LEAF(FD_ACT_GRAD, 1.0f, 2, q->C, q->H[l], q->W[l]));
+            fd_add(&c, FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout, q->C, q->k, q->k));
+            c.leaf[c.nl++] = q->bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout) : NULL;
+            fd_run(&c);
+            planes_chunk_floats(old);
+        }
+    }
+    fd_free_leaves();
+}
+
+/* forward and backward against op_conv2d_ex on each level, at sizes with several gemm blocks and both threads,
+ * in one chunk and in chunks of a few planes; a frozen weight gets no gradient */
+static void test_conv2d_planes_vs_ex(void **state) {
+    (void)state;
+    rng_seed(&fd_rng, 23);
+    const planes_cfg cs[] = {{3, 3, 1, 40, 36, 1, {20, 10, 5}, {16, 8, 4}}, {2, 1, 1, 24, 30, 1, {12, 6, 0}, {10, 5, 0}},
+                             {3, 3, 2, 16, 20, 0, {13, 7, 2}, {11, 6, 3}}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (int mode = 0; mode < 3; mode++) { /* 0: one chunk, 1: small chunks, 2: frozen weight */
+            const planes_cfg *q = &cs[i];
+            int B = 3;
+            tensor *leaf[FD_MAXL] = {0};
+            for (int l = 0; l < q->L; l++) leaf[l] = FD_LEAF(FD_ACT_GRAD, 1.0f, B, q->C, q->H[l], q->W[l]);
+            leaf[q->L] = FD_LEAF(mode == 2 ? FD_PARAM_FROZEN : FD_PARAM_TRAIN, 0.2f, q->Cout, q->C, q->k, q->k);
+            leaf[q->L + 1] = q->bias ? FD_LEAF(FD_PARAM_TRAIN, 0.5f, q->Cout) : NULL;
+            int64_t old = planes_chunk_floats(mode == 1 ? (int64_t)q->C * q->k * q->k * 300 : 0);
+            fd_case c = fd_case_new("planes vs ex", NULL);
+            c.user = (void *)q;
+            for (int j = 0; j < q->L + 2; j++) c.leaf[c.nl++] = leaf[j];
+            float *R[FD_MAXO] = {0}, *y[2][3], *dx[2][3], *dw[2] = {0}, *db[2] = {0};
+            for (int e = 0; e < 2; e++) {
+                graph g;
+                graph_init(&g, 1 << 20);
+                c.fwd = e ? fwd_planes_ex : fwd_planes;
+                for (int l = 0; l < q->L; l++) leaf[l]->grad = NULL;
+                if (mode != 2) memset(leaf[q->L]->grad, 0, sizeof(float) * leaf[q->L]->n);
+                if (q->bias) memset(leaf[q->L + 1]->grad, 0, sizeof(float) * leaf[q->L + 1]->n);
+                tensor *out[FD_MAXO] = {0};
+                int no = c.fwd(&g, &c, out);
+                assert_int_equal(no, q->L);
+                for (int l = 0; l < q->L; l++) {
+                    if (!R[l]) {
+                        R[l] = fd_pool_add(malloc(sizeof(float) * out[l]->n));
+                        for (int64_t j = 0; j < out[l]->n; j++) R[l][j] = rng_normal(&fd_rng);
+                    }
+                    loss_dot_seed(&g, out[l], R[l]);
+                }
+                graph_backward(&g);
+                for (int l = 0; l < q->L; l++) {
+                    y[e][l] = fd_pool_add(malloc(sizeof(float) * out[l]->n));
+                    memcpy(y[e][l], out[l]->data, sizeof(float) * out[l]->n);
+                    dx[e][l] = fd_pool_add(malloc(sizeof(float) * leaf[l]->n));
+                    memcpy(dx[e][l], leaf[l]->grad, sizeof(float) * leaf[l]->n);
+                    assert_int_equal(out[l]->n, (int64_t)B * q->Cout * q->H[l] * q->W[l]);
+                }
+                if (mode != 2) dw[e] = fd_pool_add(malloc(sizeof(float) * leaf[q->L]->n)), memcpy(dw[e], leaf[q->L]->grad, sizeof(float) * leaf[q->L]->n);
+                if (q->bias) db[e] = fd_pool_add(malloc(sizeof(float) * q->Cout)), memcpy(db[e], leaf[q->L + 1]->grad, sizeof(float) * q->Cout);
+                for (int l = 0; l < q->L; l++) leaf[l]->grad = NULL;
+                graph_free(&g);
+            }
+            planes_chunk_floats(old);
+            double ey = 0, ex = 0;
+            for (int l = 0; l < q->L; l++) {
+                int64_t ny = (int64_t)B * q->Cout * q->H[l] * q->W[l];
+                ey = fmax(ey, test_rel_err(y[0][l], y[1][l], ny));
+                ex = fmax(ex, test_rel_err(dx[0][l], dx[1][l], leaf[l]->n));
+                double nx = 0;
+                for (int64_t j = 0; j < leaf[l]->n; j++) nx += fabs(dx[0][l][j]);
+                assert_true(nx > 0); /* the gradient reached every level */
+            }
+            double ew = dw[0] ? test_rel_err(dw[0], dw[1], leaf[q->L]->n) : 0, eb = db[0] ? test_rel_err(db[0], db[1], q->Cout) : 0;
+            print_message("conv2d_planes vs ex: %d levels k %d dil %d mode %d  y %.2e dx %.2e dw %.2e db %.2e\n", q->L, q->k, q->dil, mode, ey, ex, ew, eb);
+            assert_true(ey < 1e-5 && ex < 1e-5 && ew < 1e-5 && eb < 1e-5);
+            if (mode == 2) assert_null(dw[0]);
+        }
+    fd_free_leaves();
+}
+
 /* a frozen weight gets no gradient, an input that needs none gets none, the bias still does */
 static void test_conv2d_ex_frozen(void **state) {
     (void)state;
@@ -884,6 +1005,8 @@ int main(void) {
         cmocka_unit_test(test_conv2d_ex_vs_ref), cmocka_unit_test(test_conv2d_ex_many_small),
         cmocka_unit_test(test_conv2d_ex_vs_op_conv2d),
         cmocka_unit_test(test_conv2d_ex_hand),
+        cmocka_unit_test(test_conv2d_planes_fd),
+        cmocka_unit_test(test_conv2d_planes_vs_ex),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_relu_inplace),
         cmocka_unit_test(test_interpolate_fd),

@@ -69,15 +69,20 @@ void retina_head_init(retina_head *h, rng_t *r) {
     normal_init(h->reg_out_w, h->reg_out_b, 0.01f, 0.0f, r);
 }
 
-static tensor *conv3(graph *g, tensor *x, tensor *w, tensor *b) { return op_conv2d_ex(g, x, w, b, 1, 1, 1, 1, 1, 1, 1); }
-
+/* Every level of every image goes through the towers as one set of packed planes (op_conv2d_planes: one gemm
+ * per conv instead of one per level and image; the convs are shared over levels, as in mmdet), unpacked per
+ * level at the end. */
 void retina_head_forward(const retina_head *h, graph *g, tensor *const *feats, int L, tensor **cls, tensor **reg) {
+    planes p;
+    planes_make(&p, feats, L);
+    tensor *x = op_planes_pack(g, feats, &p), *c = x, *r = x;
+    for (int i = 0; i < h->cfg.stacked_convs; i++) c = op_relu(g, op_conv2d_planes(g, c, &p, h->cls_w[i], h->cls_b[i], 1));
+    for (int i = 0; i < h->cfg.stacked_convs; i++) r = op_relu(g, op_conv2d_planes(g, r, &p, h->reg_w[i], h->reg_b[i], 1));
+    tensor *ca = op_conv2d_planes(g, c, &p, h->cls_out_w, h->cls_out_b, 1); /* (A*C, N) */
+    tensor *ra = op_conv2d_planes(g, r, &p, h->reg_out_w, h->reg_out_b, 1); /* (A*4, N) */
     for (int l = 0; l < L; l++) {
-        tensor *c = feats[l], *r = feats[l];
-        for (int i = 0; i < h->cfg.stacked_convs; i++) c = op_relu(g, conv3(g, c, h->cls_w[i], h->cls_b[i]));
-        for (int i = 0; i < h->cfg.stacked_convs; i++) r = op_relu(g, conv3(g, r, h->reg_w[i], h->reg_b[i]));
-        cls[l] = conv3(g, c, h->cls_out_w, h->cls_out_b); /* (B, A*C, H, W) */
-        reg[l] = conv3(g, r, h->reg_out_w, h->reg_out_b); /* (B, A*4, H, W) */
+        cls[l] = op_planes_unpack(g, ca, &p, l); /* (B, A*C, H, W) */
+        reg[l] = op_planes_unpack(g, ra, &p, l); /* (B, A*4, H, W) */
     }
 }
 

@@ -59,12 +59,18 @@ void rpn_head_init(rpn_head *h, rng_t *r) {
     normal_init(h->reg_w, h->reg_b, 0.01f, r);
 }
 
+/* every level of every image as one set of packed planes (op_conv2d_planes: one gemm per conv, the convs shared
+ * over levels as in mmdet), unpacked per level at the end */
 void rpn_head_forward(const rpn_head *h, graph *g, tensor *const *feats, int L, tensor **cls, tensor **reg) {
+    planes p;
+    planes_make(&p, feats, L);
+    /* (in, N) -> (feat, N); F.relu(inplace) on the conv output, which only the 1x1 convs read */
+    tensor *x = op_relu(g, op_conv2d_planes(g, op_planes_pack(g, feats, &p), &p, h->conv_w, h->conv_b, 1));
+    tensor *ca = op_conv2d_planes(g, x, &p, h->cls_w, h->cls_b, 1); /* (A, N) */
+    tensor *ra = op_conv2d_planes(g, x, &p, h->reg_w, h->reg_b, 1); /* (A*4, N) */
     for (int l = 0; l < L; l++) {
-        /* (B, in, H, W) -> (B, feat, H, W); F.relu(inplace) on the conv output, which only the 1x1 convs read */
-        tensor *x = op_relu(g, op_conv2d_ex(g, feats[l], h->conv_w, h->conv_b, 1, 1, 1, 1, 1, 1, 1));
-        cls[l] = op_conv2d_ex(g, x, h->cls_w, h->cls_b, 1, 1, 0, 0, 1, 1, 1); /* (B, A, H, W) */
-        reg[l] = op_conv2d_ex(g, x, h->reg_w, h->reg_b, 1, 1, 0, 0, 1, 1, 1); /* (B, A*4, H, W) */
+        cls[l] = op_planes_unpack(g, ca, &p, l); /* (B, A, H, W) */
+        reg[l] = op_planes_unpack(g, ra, &p, l); /* (B, A*4, H, W) */
     }
 }
 
