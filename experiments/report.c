@@ -16,68 +16,9 @@
 #include "../metrics/stats.h"
 #include "../methods/method.h"
 #include "results.h"
+#include "textbuf.h"
 
 extern char **environ;
-
-/* ------------------------------------------------------------------------------------------------ */
-/* growable text                                                                                    */
-
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->s && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = (b->cap + (size_t)k + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-        if (b->n == 0) b->s[0] = 0;
-    }
-}
-
-/* LaTeX-escaped copy of s appended. */
-static void sb_tex(sbuf *b, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '_': case '%': case '&': case '#': case '$': case '{': case '}':
-            sb_printf(b, "\\%c", *s);
-            break;
-        case '~': sb_printf(b, "\\textasciitilde{}"); break;
-        case '^': sb_printf(b, "\\textasciicircum{}"); break;
-        case '\\': sb_printf(b, "\\textbackslash{}"); break;
-        default: sb_printf(b, "%c", *s);
-        }
-    }
-}
-
-/* Markdown-safe copy (pipes would break the table). */
-static void sb_md(sbuf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|') sb_printf(b, "\\|");
-        else if (*s == '\n') sb_printf(b, " ");
-        else sb_printf(b, "%c", *s);
-    }
-}
-
-/* Shortest fixed-point text that reads back as v ("100", "87.3", "99.5772"). */
-static void num_text(double v, char *buf, size_t n) {
-    for (int p = 0; p <= 12; p++) {
-        snprintf(buf, n, "%.*f", p, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-    snprintf(buf, n, "%.17g", v);
-}
 
 /* ------------------------------------------------------------------------------------------------ */
 /* everything a report needs, read once                                                             */
@@ -424,11 +365,11 @@ static void meas_text_sd(double v, double sd, int partial, int present, int tex,
 
 static void paper_text(const report_data *d, int row, char *buf, size_t n) {
     if (row < 0) snprintf(buf, n, "–");
-    else num_text(d->paper.rows[row].value, buf, n);
+    else tb_number(d->paper.rows[row].value, buf, n);
 }
 
 /* Distinct values of a run string field over all runs, joined with "; " (or "none"). */
-static void distinct(const report_data *d, const char *(*get)(const results_run *), sbuf *out) {
+static void distinct(const report_data *d, const char *(*get)(const results_run *), textbuf *out) {
     int nd = d->t->n_datasets, nm = d->t->n_methods, k = 0;
     const char *seen[64];
     for (int i = 0; i < nd * nm; i++) {
@@ -439,9 +380,9 @@ static void distinct(const report_data *d, const char *(*get)(const results_run 
         for (int j = 0; j < k; j++) dup |= !strcmp(seen[j], v);
         if (dup || k == 64) continue;
         seen[k++] = v;
-        sb_printf(out, "%s%s", k > 1 ? "; " : "", v);
+        tb_printf(out, "%s%s", k > 1 ? "; " : "", v);
     }
-    if (!k) sb_printf(out, "none recorded");
+    if (!k) tb_printf(out, "none recorded");
 }
 static const char *get_backbone(const results_run *r) { return r->backbone; }
 static const char *get_commit(const results_run *r) { return r->commit; }
@@ -568,12 +509,12 @@ static const char seed_caption[] =
     "t = mean / (sd / √pairs) with pairs − 1 degrees of freedom; p two-sided, Student's t). "
     "\"–\" where there are fewer than two pairs";
 
-static void md_seed_table(const report_data *d, int mk, int number, sbuf *b) {
+static void md_seed_table(const report_data *d, int mk, int number, textbuf *b) {
     const results_task_desc *t = d->t;
     const char *metric = t->metrics[mk].key;
-    sb_printf(b, "**Table %d (seeds).** %s over seeds (up to %d): %s%s.\n\n", number, t->metrics[mk].label, d->n_slots, seed_caption,
+    tb_printf(b, "**Table %d (seeds).** %s over seeds (up to %d): %s%s.\n\n", number, t->metrics[mk].label, d->n_slots, seed_caption,
               has_avg(t) ? "; the average is taken seed by seed over the datasets, for the seeds every dataset has" : "");
-    sb_printf(b, "| %s | Method | Seeds | Mean ± sd | Δ Full | t | dof | p |\n|:--|:--|--:|--:|--:|--:|--:|--:|\n",
+    tb_printf(b, "| %s | Method | Seeds | Mean ± sd | Δ Full | t | dof | p |\n|:--|:--|--:|--:|--:|--:|--:|--:|\n",
               "Dataset");
     for (int g = 0; g < t->n_datasets + has_avg(t); g++)
         for (int mi = 0; mi < t->n_methods; mi++) {
@@ -582,23 +523,23 @@ static void md_seed_table(const report_data *d, int mk, int number, sbuf *b) {
             if (!r.n) continue;
             char c[6][64];
             seed_cells(&r, 0, c);
-            sb_printf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", g < t->n_datasets ? t->datasets[g].label : "Average",
+            tb_printf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", g < t->n_datasets ? t->datasets[g].label : "Average",
                       t->methods[mi].label, c[0], c[1], c[2], c[3], c[4], c[5]);
         }
-    sb_printf(b, "\n");
+    tb_printf(b, "\n");
 }
 
-static void tex_seed_table(const report_data *d, int mk, sbuf *b) {
+static void tex_seed_table(const report_data *d, int mk, textbuf *b) {
     const results_task_desc *t = d->t;
     const char *metric = t->metrics[mk].key;
-    sb_printf(b, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
-    sb_tex(b, t->metrics[mk].label);
-    sb_printf(b, " over seeds (up to %d): per method the number of seeds $n$, mean $\\pm$ sample standard deviation, and "
+    tb_printf(b, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
+    tb_tex(b, t->metrics[mk].label);
+    tb_printf(b, " over seeds (up to %d): per method the number of seeds $n$, mean $\\pm$ sample standard deviation, and "
                  "the paired t-test against full fine-tuning over seeds (pairs: the same seed index; $\\Delta$ Full the mean "
                  "difference, method minus Full; $t = \\bar{\\Delta} / (s_\\Delta / \\sqrt{n_p})$ with $n_p - 1$ degrees of freedom; "
                  "two-sided $p$)%s.}\n",
               d->n_slots, has_avg(t) ? "; the average seed by seed over the datasets" : "");
-    sb_printf(b, "\\label{tab:%s_%s_seeds}\n\\begin{tabular}{ll rrrrrr}\n\\toprule\nDataset & Method & $n$ & mean $\\pm$ sd & "
+    tb_printf(b, "\\label{tab:%s_%s_seeds}\n\\begin{tabular}{ll rrrrrr}\n\\toprule\nDataset & Method & $n$ & mean $\\pm$ sd & "
                  "$\\Delta$ Full & $t$ & dof & $p$ \\\\\n\\midrule\n",
               t->task, metric);
     for (int g = 0; g < t->n_datasets + has_avg(t); g++)
@@ -608,74 +549,74 @@ static void tex_seed_table(const report_data *d, int mk, sbuf *b) {
             if (!r.n) continue;
             char c[6][64];
             seed_cells(&r, 1, c);
-            sb_tex(b, g < t->n_datasets ? t->datasets[g].label : "Average");
-            sb_printf(b, " & ");
-            sb_tex(b, t->methods[mi].label);
-            sb_printf(b, " & %s & %s & %s & %s & %s & %s \\\\\n", c[0], c[1], c[2], c[3], c[4], c[5]);
+            tb_tex(b, g < t->n_datasets ? t->datasets[g].label : "Average");
+            tb_printf(b, " & ");
+            tb_tex(b, t->methods[mi].label);
+            tb_printf(b, " & %s & %s & %s & %s & %s & %s \\\\\n", c[0], c[1], c[2], c[3], c[4], c[5]);
         }
-    sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n\n");
+    tb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n\n");
 }
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Markdown                                                                                         */
 
-static void md_table(const report_data *d, int mk, int number, sbuf *b) {
+static void md_table(const report_data *d, int mk, int number, textbuf *b) {
     const results_task_desc *t = d->t;
     const char *metric = t->metrics[mk].key;
-    sbuf tmp = {0};
+    textbuf tmp = {0};
     if (number > 1) {
-        sb_printf(b, "**Table %d.** %s: %s; same profile, data, backbone and commit as Table 1.\n\n", number, t->title,
+        tb_printf(b, "**Table %d.** %s: %s; same profile, data, backbone and commit as Table 1.\n\n", number, t->title,
                   t->metrics[mk].label);
         goto table;
     }
-    sb_printf(b, "**Table %d.** %s: %s on the test split after the last iteration, measured by deltabench "
+    tb_printf(b, "**Table %d.** %s: %s on the test split after the last iteration, measured by deltabench "
                  "(\"ours\") beside the paper's number (\"paper\"; \"–\" where the paper gives none). "
                  "Profile: `%s` — %s. Backbone: ",
               number, t->title, t->metrics[mk].label, d->info.profile, profile_text(d->info.profile, t->task));
     distinct(d, get_backbone, &tmp);
-    sb_md(b, tmp.s);
+    tb_md(b, tmp.s);
     tmp.n = 0;
-    sb_printf(b, ". Data: ");
+    tb_printf(b, ". Data: ");
     for (int di = 0; di < t->n_datasets; di++) {
         const results_run *r = NULL;
         for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
-        sb_printf(b, "%s%s: ", di ? "; " : "", t->datasets[di].label);
-        sb_md(b, r && r->data && *r->data ? r->data : "no run");
+        tb_printf(b, "%s%s: ", di ? "; " : "", t->datasets[di].label);
+        tb_md(b, r && r->data && *r->data ? r->data : "no run");
     }
-    sb_printf(b, ". Commit: ");
+    tb_printf(b, ". Commit: ");
     distinct(d, get_commit, &tmp);
-    sb_md(b, tmp.s);
-    sb_printf(b, ". Trainable %%: share of the backbone's parameters (delta modules included) that train, "
+    tb_md(b, tmp.s);
+    tb_printf(b, ". Trainable %%: share of the backbone's parameters (delta modules included) that train, "
                  "as in the paper; \"*\" = run not complete. Δ Full: difference to full fine-tuning (measured%s). "
                  "PPT: V-PETL Bench's performance-parameter trade-off, (%s / 100) x exp(-log10(P / 1e7 + 1)) with P the "
                  "trainable backbone parameters (measured).\n\n",
               has_avg(t) ? ", on the average" : "", has_avg(t) ? "average" : "value");
 table:
     free(tmp.s);
-    sb_printf(b, "| Method | Trainable %% | (paper) |");
-    for (int di = 0; di < t->n_datasets; di++) sb_printf(b, " %s | (paper) |", t->datasets[di].label);
-    if (has_avg(t)) sb_printf(b, " Average | (paper) |");
-    sb_printf(b, " Δ Full | PPT |");
-    sb_printf(b, "\n|:--|--:|--:|");
-    for (int di = 0; di < t->n_datasets + has_avg(t); di++) sb_printf(b, "--:|--:|");
-    sb_printf(b, "--:|--:|\n");
+    tb_printf(b, "| Method | Trainable %% | (paper) |");
+    for (int di = 0; di < t->n_datasets; di++) tb_printf(b, " %s | (paper) |", t->datasets[di].label);
+    if (has_avg(t)) tb_printf(b, " Average | (paper) |");
+    tb_printf(b, " Δ Full | PPT |");
+    tb_printf(b, "\n|:--|--:|--:|");
+    for (int di = 0; di < t->n_datasets + has_avg(t); di++) tb_printf(b, "--:|--:|");
+    tb_printf(b, "--:|--:|\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
         double lo, hi;
         method_pct_range(d, mi, 1, &lo, &hi);
         pct_text(lo, hi, c1, sizeof c1);
         double pp = paper_pct(d, mi);
-        if (isfinite(pp)) num_text(pp, c2, sizeof c2);
+        if (isfinite(pp)) tb_number(pp, c2, sizeof c2);
         else snprintf(c2, sizeof c2, "–");
         char lab[160];
         method_label(d, mi, lab, sizeof lab);
-        sb_printf(b, "| %s | %s | %s |", lab, c1, c2);
+        tb_printf(b, "| %s | %s | %s |", lab, c1, c2);
         for (int di = 0; di < t->n_datasets; di++) {
             int part;
             double v = measured(d, di, mi, metric, &part);
             meas_text_sd(v, seed_sd(d, di, mi, metric, NULL), part, present(d, di, mi), 0, c1, sizeof c1);
             paper_text(d, paper_row(d, t->datasets[di].paper, t->metrics[mk].paper, mi), c2, sizeof c2);
-            sb_printf(b, " %s | %s |", c1, c2);
+            tb_printf(b, " %s | %s |", c1, c2);
         }
         if (has_avg(t)) {
             int part, all = 1;
@@ -683,49 +624,49 @@ table:
             double v = measured_avg(d, mi, metric, &part);
             meas_text_sd(v, seed_sd(d, -1, mi, metric, NULL), part, all, 0, c1, sizeof c1);
             paper_text(d, paper_avg_row(d, t->metrics[mk].paper, mi), c2, sizeof c2);
-            sb_printf(b, " %s | %s |", c1, c2);
+            tb_printf(b, " %s | %s |", c1, c2);
         }
         double df = delta_full(d, mi, metric), pt = ppt_score(d, mi, metric);
         if (isfinite(df)) snprintf(c1, sizeof c1, "%+.2f", df);
         else snprintf(c1, sizeof c1, "–");
         if (isfinite(pt)) snprintf(c2, sizeof c2, "%.3f", pt);
         else snprintf(c2, sizeof c2, "–");
-        sb_printf(b, " %s | %s |\n", c1, c2);
+        tb_printf(b, " %s | %s |\n", c1, c2);
     }
-    sb_printf(b, "\n");
+    tb_printf(b, "\n");
 }
 
-static void md_sources(const report_data *d, sbuf *b) {
+static void md_sources(const report_data *d, textbuf *b) {
     const results_task_desc *t = d->t;
-    sb_printf(b, "## The paper's numbers and their sources\n\nFrom `%s` (SHA-256 `%.12s…`), rows of task `%s`; the "
+    tb_printf(b, "## The paper's numbers and their sources\n\nFrom `%s` (SHA-256 `%.12s…`), rows of task `%s`; the "
                  "source tags are explained in `paper_numbers.md`. Rows whose source is marked unreliable are kept "
                  "in the HDF5 but not shown in the tables.\n\n",
               d->info.paper_csv[0] ? d->info.paper_csv : "(no CSV recorded)", d->info.paper_csv_sha256, t->paper_task);
-    sb_printf(b, "| Dataset | Metric | Method | Value | Trainable %% | Source | Shown |\n|:--|:--|:--|--:|--:|:--|:--|\n");
+    tb_printf(b, "| Dataset | Metric | Method | Value | Trainable %% | Source | Shown |\n|:--|:--|:--|--:|--:|:--|:--|\n");
     for (int i = 0; i < d->paper.n; i++) {
         const results_paper_row *r = &d->paper.rows[i];
         char v[64], p[64];
-        num_text(r->value, v, sizeof v);
-        if (isfinite(r->trainable_pct)) num_text(r->trainable_pct, p, sizeof p);
+        tb_number(r->value, v, sizeof v);
+        if (isfinite(r->trainable_pct)) tb_number(r->trainable_pct, p, sizeof p);
         else snprintf(p, sizeof p, "–");
         int shown = results_paper_find(&d->paper, r->dataset, r->metric, r->method) == i;
-        sb_printf(b, "| ");
-        sb_md(b, r->dataset);
-        sb_printf(b, " | ");
-        sb_md(b, r->metric);
-        sb_printf(b, " | ");
-        sb_md(b, r->method);
-        sb_printf(b, " | %s | %s | ", v, p);
-        sb_md(b, r->source);
-        sb_printf(b, " | %s |\n", shown ? "yes" : "no");
+        tb_printf(b, "| ");
+        tb_md(b, r->dataset);
+        tb_printf(b, " | ");
+        tb_md(b, r->metric);
+        tb_printf(b, " | ");
+        tb_md(b, r->method);
+        tb_printf(b, " | %s | %s | ", v, p);
+        tb_md(b, r->source);
+        tb_printf(b, " | %s |\n", shown ? "yes" : "no");
     }
-    if (!d->paper.n) sb_printf(b, "| (none) | | | | | | |\n");
-    sb_printf(b, "\n");
+    if (!d->paper.n) tb_printf(b, "| (none) | | | | | | |\n");
+    tb_printf(b, "\n");
 }
 
-static void md_runs(const report_data *d, sbuf *b) {
+static void md_runs(const report_data *d, textbuf *b) {
     const results_task_desc *t = d->t;
-    sb_printf(b, "## Runs\n\n| Dataset | Method | Status | Seed | Trainable params | Total params | Wall time (s) | "
+    tb_printf(b, "## Runs\n\n| Dataset | Method | Status | Seed | Trainable params | Total params | Wall time (s) | "
                  "Peak memory (MiB) | Threads | Pretrained (SHA-256) | Commit | Date |\n"
                  "|:--|:--|:--|--:|--:|--:|--:|--:|--:|:--|:--|:--|\n");
     for (int di = 0; di < t->n_datasets; di++)
@@ -733,51 +674,51 @@ static void md_runs(const report_data *d, sbuf *b) {
         for (int si = 0; si < d->n_slots; si++) { /* seed index 0, then the further seeds' runs */
             const results_run *r = seed_run(d, di, mi, si);
             if (!r) {
-                if (!si) sb_printf(b, "| %s | %s | missing | | | | | | | | | |\n", t->datasets[di].label, t->methods[mi].label);
+                if (!si) tb_printf(b, "| %s | %s | missing | | | | | | | | | |\n", t->datasets[di].label, t->methods[mi].label);
                 continue;
             }
             char label[160];
             if (si) snprintf(label, sizeof label, "%s `_seed%d`", t->methods[mi].label, si);
             else snprintf(label, sizeof label, "%s", t->methods[mi].label);
-            sb_printf(b, "| %s | %s | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", t->datasets[di].label,
+            tb_printf(b, "| %s | %s | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", t->datasets[di].label,
                       label, r->complete ? "complete" : "partial", (long long)r->seed,
                       (long long)r->trainable_params, (long long)r->total_params, r->wall_time_s,
                       (double)r->peak_mem_bytes / 1048576.0, (long long)r->threads);
-            sb_md(b, get_pretrained(r));
-            if (r->pretrained_sha256 && *r->pretrained_sha256) sb_printf(b, " (`%.12s…`)", r->pretrained_sha256);
-            sb_printf(b, " | ");
-            sb_md(b, r->commit ? r->commit : "");
-            sb_printf(b, " | ");
-            sb_md(b, r->date ? r->date : "");
-            sb_printf(b, " |\n");
+            tb_md(b, get_pretrained(r));
+            if (r->pretrained_sha256 && *r->pretrained_sha256) tb_printf(b, " (`%.12s…`)", r->pretrained_sha256);
+            tb_printf(b, " | ");
+            tb_md(b, r->commit ? r->commit : "");
+            tb_printf(b, " | ");
+            tb_md(b, r->date ? r->date : "");
+            tb_printf(b, " |\n");
         }
-    sb_printf(b, "\nSplits:\n\n");
+    tb_printf(b, "\nSplits:\n\n");
     for (int di = 0; di < t->n_datasets; di++) {
         const results_run *r = NULL;
         for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
-        sb_printf(b, "- %s: ", t->datasets[di].label);
+        tb_printf(b, "- %s: ", t->datasets[di].label);
         if (!r) {
-            sb_printf(b, "no run\n");
+            tb_printf(b, "no run\n");
             continue;
         }
-        sb_md(b, r->data ? r->data : "");
-        sb_printf(b, "; trains on ");
-        sb_md(b, r->train_split ? r->train_split : "");
-        sb_printf(b, " (%lld images), tests on ", (long long)r->n_train_samples);
-        sb_md(b, r->test_split ? r->test_split : "");
-        sb_printf(b, " (%lld images), %lld classes\n", (long long)r->n_test_samples, (long long)r->n_classes);
+        tb_md(b, r->data ? r->data : "");
+        tb_printf(b, "; trains on ");
+        tb_md(b, r->train_split ? r->train_split : "");
+        tb_printf(b, " (%lld images), tests on ", (long long)r->n_train_samples);
+        tb_md(b, r->test_split ? r->test_split : "");
+        tb_printf(b, " (%lld images), %lld classes\n", (long long)r->n_test_samples, (long long)r->n_classes);
     }
     if (d->n_extra) {
         /* other runs, e.g. the control (fixed on a randomly initialised backbone): beside the table's method
          * whose key starts their key ("fixed" for "fixed_random_init"), on the same dataset */
         const results_task_desc *t = d->t;
-        sb_printf(b, "\nOther runs in the file (not in the paper's table), each beside the table's method its name starts with%s:\n\n"
+        tb_printf(b, "\nOther runs in the file (not in the paper's table), each beside the table's method its name starts with%s:\n\n"
                      "| Dataset | Run | Weights |",
                   d->n_slots > 1 ? " (a run `..._seed<i>` beside that method's seed index i, the others beside its seed index 0)" : "");
-        for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, " %s |", t->metrics[mk].label);
-        sb_printf(b, " Compared with | its %s | difference |\n|:--|:--|:--|", t->metrics[0].label);
-        for (int mk = 0; mk < t->n_metrics; mk++) sb_printf(b, "--:|");
-        sb_printf(b, ":--|--:|--:|\n");
+        for (int mk = 0; mk < t->n_metrics; mk++) tb_printf(b, " %s |", t->metrics[mk].label);
+        tb_printf(b, " Compared with | its %s | difference |\n|:--|:--|:--|", t->metrics[0].label);
+        for (int mk = 0; mk < t->n_metrics; mk++) tb_printf(b, "--:|");
+        tb_printf(b, ":--|--:|--:|\n");
         for (int i = 0; i < d->n_extra; i++) {
             const results_run *r = &d->extra_runs[i];
             int di = -1, mi = -1;
@@ -789,13 +730,13 @@ static void md_runs(const report_data *d, sbuf *b) {
             }
             char base[512];
             int si = seed_suffix(r->method, base, sizeof base); /* "fixed_random_init_seed1": beside fixed's seed 1 */
-            sb_printf(b, "| %s | `%s`%s | ", di >= 0 ? t->datasets[di].label : r->dataset, r->method, r->complete ? "" : " *");
-            sb_md(b, get_pretrained(r));
-            sb_printf(b, " |");
+            tb_printf(b, "| %s | `%s`%s | ", di >= 0 ? t->datasets[di].label : r->dataset, r->method, r->complete ? "" : " *");
+            tb_md(b, get_pretrained(r));
+            tb_printf(b, " |");
             for (int mk = 0; mk < t->n_metrics; mk++) {
                 int k = metric_index(r, t->metrics[mk].key);
-                if (k >= 0 && isfinite(r->final[k])) sb_printf(b, " %.2f |", r->final[k]);
-                else sb_printf(b, " – |");
+                if (k >= 0 && isfinite(r->final[k])) tb_printf(b, " %.2f |", r->final[k]);
+                else tb_printf(b, " – |");
             }
             double own = NAN, ref = NAN;
             int k0 = metric_index(r, t->metrics[0].key);
@@ -806,32 +747,32 @@ static void md_runs(const report_data *d, sbuf *b) {
                 ref = kq >= 0 ? q->final[kq] : NAN;
             }
             if (mi >= 0 && isfinite(ref)) {
-                sb_printf(b, " %s | %.2f |", t->methods[mi].label, ref);
-                if (isfinite(own)) sb_printf(b, " %+.2f |\n", ref - own);
-                else sb_printf(b, " – |\n");
+                tb_printf(b, " %s | %.2f |", t->methods[mi].label, ref);
+                if (isfinite(own)) tb_printf(b, " %+.2f |\n", ref - own);
+                else tb_printf(b, " – |\n");
             } else
-                sb_printf(b, " – | – | – |\n");
+                tb_printf(b, " – | – | – |\n");
         }
         int control = 0;
         for (int i = 0; i < d->n_extra; i++) control |= !strcmp(d->extra_runs[i].method, "fixed_random_init");
         if (control)
-            sb_printf(b, "\n`fixed_random_init` is the control run: `fixed` (head only) on a randomly initialised backbone; the "
+            tb_printf(b, "\n`fixed_random_init` is the control run: `fixed` (head only) on a randomly initialised backbone; the "
                          "difference is what the pretrained backbone adds (the proof that the pretraining transfers).\n");
     }
-    sb_printf(b, "\n");
+    tb_printf(b, "\n");
 }
 
 static char *make_md(const report_data *d) {
-    sbuf b = {0};
+    textbuf b = {0};
     int complete, n = count_runs(d, &complete);
-    sb_printf(&b, "# %s: measured vs. paper (profile `%s`)\n\n", d->t->title, d->info.profile);
-    sb_printf(&b, "Generated by `deltabench report tables --task %s` from the results file alone (schema `%s`, "
+    tb_printf(&b, "# %s: measured vs. paper (profile `%s`)\n\n", d->t->title, d->info.profile);
+    tb_printf(&b, "Generated by `deltabench report tables --task %s` from the results file alone (schema `%s`, "
                   "created %s, last written %s by commit %s on %s, %s, %lld threads). %d of %d runs present, %d "
                   "complete.\n\n",
               d->t->task, d->info.schema, d->info.created, d->info.updated, d->info.commit, d->info.hostname,
               d->info.cpu_model, (long long)d->info.threads, n, d->t->n_datasets * d->t->n_methods, complete);
     if (d->n_slots > 1)
-        sb_printf(&b, "Seeds: besides those runs, %d runs of further seeds (`<method>_seed<i>`, seed indices 1 to %d; "
+        tb_printf(&b, "Seeds: besides those runs, %d runs of further seeds (`<method>_seed<i>`, seed indices 1 to %d; "
                       "`deltabench reproduce --seeds N`). Where a method has several seeds, \"ours\" is the mean ± sample "
                       "standard deviation over them and Δ Full and PPT use the mean; the tables \"(seeds)\" give the number "
                       "of seeds and the paired t-test of each method against full fine-tuning.\n\n",
@@ -848,69 +789,69 @@ static char *make_md(const report_data *d) {
 /* ------------------------------------------------------------------------------------------------ */
 /* LaTeX                                                                                            */
 
-static void tex_table(const report_data *d, int mk, sbuf *b) {
+static void tex_table(const report_data *d, int mk, textbuf *b) {
     const results_task_desc *t = d->t;
     const char *metric = t->metrics[mk].key;
-    sbuf tmp = {0};
-    sb_printf(b, "\\begin{table*}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
-    sb_tex(b, t->metrics[mk].label);
-    sb_printf(b, " measured by deltabench (ours) beside the paper's number (paper; -- where the paper gives none). "
+    textbuf tmp = {0};
+    tb_printf(b, "\\begin{table*}[t]\n\\centering\n\\small\n\\caption{%s: ", t->title);
+    tb_tex(b, t->metrics[mk].label);
+    tb_printf(b, " measured by deltabench (ours) beside the paper's number (paper; -- where the paper gives none). "
                  "Profile \\texttt{");
-    sb_tex(b, d->info.profile);
-    sb_printf(b, "}: ");
-    sb_tex(b, profile_text(d->info.profile, t->task));
-    sb_printf(b, ". Backbone: ");
+    tb_tex(b, d->info.profile);
+    tb_printf(b, "}: ");
+    tb_tex(b, profile_text(d->info.profile, t->task));
+    tb_printf(b, ". Backbone: ");
     distinct(d, get_backbone, &tmp);
-    sb_tex(b, tmp.s);
+    tb_tex(b, tmp.s);
     tmp.n = 0;
-    sb_printf(b, ". Data: ");
+    tb_printf(b, ". Data: ");
     for (int di = 0; di < t->n_datasets; di++) {
         const results_run *r = NULL;
         for (int mi = 0; mi < t->n_methods && !r; mi++) r = run_at(d, di, mi);
-        sb_printf(b, "%s", di ? "; " : "");
-        sb_tex(b, t->datasets[di].label);
-        sb_printf(b, ": ");
-        sb_tex(b, r && r->data && *r->data ? r->data : "no run");
+        tb_printf(b, "%s", di ? "; " : "");
+        tb_tex(b, t->datasets[di].label);
+        tb_printf(b, ": ");
+        tb_tex(b, r && r->data && *r->data ? r->data : "no run");
     }
-    sb_printf(b, ". Commit ");
+    tb_printf(b, ". Commit ");
     distinct(d, get_commit, &tmp);
-    sb_tex(b, tmp.s);
+    tb_tex(b, tmp.s);
     free(tmp.s);
-    sb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete. $\\Delta$ Full: "
+    tb_printf(b, ". Trainable \\%%: share of the backbone's parameters that train; $^*$ run not complete. $\\Delta$ Full: "
                  "difference to full fine-tuning; PPT: $(v/100)\\,e^{-\\log_{10}(P/10^7+1)}$, P the trainable backbone "
                  "parameters (V-PETL Bench).");
     if (d->n_slots > 1)
-        sb_printf(b, " Where a method has several seeds, ours is the mean $\\pm$ sample standard deviation over them "
+        tb_printf(b, " Where a method has several seeds, ours is the mean $\\pm$ sample standard deviation over them "
                      "(Table~\\ref{tab:%s_%s_seeds} where it exists gives $n$ and the paired t-test against Full).", t->task, metric);
-    sb_printf(b, "}\n");
-    sb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
+    tb_printf(b, "}\n");
+    tb_printf(b, "\\label{tab:%s_%s}\n\\begin{tabular}{l rr", t->task, metric);
     int ncols = t->n_datasets + has_avg(t);
-    for (int di = 0; di < ncols; di++) sb_printf(b, " rr");
-    sb_printf(b, " rr}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
+    for (int di = 0; di < ncols; di++) tb_printf(b, " rr");
+    tb_printf(b, " rr}\n\\toprule\n & \\multicolumn{2}{c}{Trainable \\%%}");
     for (int di = 0; di < t->n_datasets; di++) {
-        sb_printf(b, " & \\multicolumn{2}{c}{");
-        sb_tex(b, t->datasets[di].label);
-        sb_printf(b, "}");
+        tb_printf(b, " & \\multicolumn{2}{c}{");
+        tb_tex(b, t->datasets[di].label);
+        tb_printf(b, "}");
     }
-    if (has_avg(t)) sb_printf(b, " & \\multicolumn{2}{c}{Average}");
-    sb_printf(b, " & & \\\\\n");
-    for (int c = 0; c < ncols + 1; c++) sb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
-    sb_printf(b, "\nMethod");
-    for (int c = 0; c < ncols + 1; c++) sb_printf(b, " & ours & paper");
-    sb_printf(b, " & $\\Delta$ Full & PPT \\\\\n\\midrule\n");
+    if (has_avg(t)) tb_printf(b, " & \\multicolumn{2}{c}{Average}");
+    tb_printf(b, " & & \\\\\n");
+    for (int c = 0; c < ncols + 1; c++) tb_printf(b, "\\cmidrule(lr){%d-%d}", 2 + 2 * c, 3 + 2 * c);
+    tb_printf(b, "\nMethod");
+    for (int c = 0; c < ncols + 1; c++) tb_printf(b, " & ours & paper");
+    tb_printf(b, " & $\\Delta$ Full & PPT \\\\\n\\midrule\n");
     for (int mi = 0; mi < t->n_methods; mi++) {
         char c1[64], c2[64];
         double lo, hi;
-        if (mi == t->n_methods - 1) sb_printf(b, "\\midrule\n");
+        if (mi == t->n_methods - 1) tb_printf(b, "\\midrule\n");
         char lab[160];
         method_label(d, mi, lab, sizeof lab);
-        sb_tex(b, lab);
+        tb_tex(b, lab);
         method_pct_range(d, mi, 1, &lo, &hi);
         pct_text(lo, hi, c1, sizeof c1);
         double pp = paper_pct(d, mi);
-        if (isfinite(pp)) num_text(pp, c2, sizeof c2);
+        if (isfinite(pp)) tb_number(pp, c2, sizeof c2);
         else snprintf(c2, sizeof c2, "--");
-        sb_printf(b, " & %s & %s", c1, c2);
+        tb_printf(b, " & %s & %s", c1, c2);
         for (int di = 0; di < ncols; di++) {
             int part, all = 1;
             double v, sd;
@@ -928,22 +869,22 @@ static void tex_table(const report_data *d, int mk, sbuf *b) {
             }
             meas_text_sd(v, sd, part, all, 1, c1, sizeof c1);
             if (row < 0) snprintf(c2, sizeof c2, "--");
-            else num_text(d->paper.rows[row].value, c2, sizeof c2);
-            sb_printf(b, " & %s & %s", c1, c2);
+            else tb_number(d->paper.rows[row].value, c2, sizeof c2);
+            tb_printf(b, " & %s & %s", c1, c2);
         }
         double df = delta_full(d, mi, metric), pt = ppt_score(d, mi, metric);
         if (isfinite(df)) snprintf(c1, sizeof c1, "%+.2f", df);
         else snprintf(c1, sizeof c1, "--");
         if (isfinite(pt)) snprintf(c2, sizeof c2, "%.3f", pt);
         else snprintf(c2, sizeof c2, "--");
-        sb_printf(b, " & %s & %s \\\\\n", c1, c2);
+        tb_printf(b, " & %s & %s \\\\\n", c1, c2);
     }
-    sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table*}\n\n");
+    tb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table*}\n\n");
 }
 
 static char *make_tex(const report_data *d) {
-    sbuf b = {0};
-    sb_printf(&b, "%% Generated by `deltabench report tables --task %s` from the results file alone (profile %s).\n"
+    textbuf b = {0};
+    tb_printf(&b, "%% Generated by `deltabench report tables --task %s` from the results file alone (profile %s).\n"
                   "%% Needs \\usepackage{booktabs}.\n\n",
               d->t->task, d->info.profile);
     for (int mk = 0; mk < d->t->n_metrics; mk++) {
@@ -993,12 +934,12 @@ int report_tables(const char *results_path, const char *task, const char *out_di
 /* ------------------------------------------------------------------------------------------------ */
 /* figure data                                                                                      */
 
-static void dat_num(sbuf *b, double v) {
-    if (isfinite(v)) sb_printf(b, " %.6g", v);
-    else sb_printf(b, " NaN");
+static void dat_num(textbuf *b, double v) {
+    if (isfinite(v)) tb_printf(b, " %.6g", v);
+    else tb_printf(b, " NaN");
 }
 
-static int write_text(const char *dir, const char *task, const char *suffix, sbuf *b) {
+static int write_text(const char *dir, const char *task, const char *suffix, textbuf *b) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s_%s.dat", dir, task, suffix);
     int rc = file_write_atomic(p, b->s ? b->s : "", b->n);
@@ -1040,30 +981,30 @@ static int fig3_methods(const results_task_desc *t, int *idx) {
 static int export_fig3(const report_data *d, const char *dir) {
     const results_task_desc *t = d->t;
     int idx[6], n = fig3_methods(t, idx);
-    sbuf b = {0};
-    sb_printf(&b, "# %s Figure 3: training loss; per method two blocks: raw (iteration loss), then the mean of each "
+    textbuf b = {0};
+    tb_printf(&b, "# %s Figure 3: training loss; per method two blocks: raw (iteration loss), then the mean of each "
                   "complete %d-iteration logging interval (iteration mean); block comments name the method\n",
               t->task, FIG3_LOG_INTERVAL);
     int blocks = 0;
     for (int k = 0; k < n; k++) {
         const results_run *r = run_at(d, 0, idx[k]);
         if (!r || r->n_curve == 0) continue;
-        sb_printf(&b, "%s# method %s raw\n", blocks ? "\n\n" : "", t->methods[idx[k]].label);
+        tb_printf(&b, "%s# method %s raw\n", blocks ? "\n\n" : "", t->methods[idx[k]].label);
         for (int64_t i = 0; i < r->n_curve; i++) {
-            sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+            tb_printf(&b, "%lld", (long long)r->curve_iter[i]);
             dat_num(&b, r->curve_loss[i]);
-            sb_printf(&b, "\n");
+            tb_printf(&b, "\n");
         }
-        sb_printf(&b, "\n\n# method %s logged\n", t->methods[idx[k]].label);
+        tb_printf(&b, "\n\n# method %s logged\n", t->methods[idx[k]].label);
         double sum = 0;
         int cnt = 0;
         for (int64_t i = 0; i < r->n_curve; i++) {
             sum += r->curve_loss[i];
             cnt++;
             if (r->curve_iter[i] % FIG3_LOG_INTERVAL == 0) {
-                sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+                tb_printf(&b, "%lld", (long long)r->curve_iter[i]);
                 dat_num(&b, sum / cnt);
-                sb_printf(&b, "\n");
+                tb_printf(&b, "\n");
                 sum = 0, cnt = 0;
             }
         }
@@ -1080,33 +1021,33 @@ static int export_data(const report_data *d, const char *dir) {
     const results_task_desc *t = d->t;
     if (mkdir_p(dir)) return -1;
     const char *metric = t->metrics[0].key;
-    sbuf b = {0};
+    textbuf b = {0};
     /* accuracy: one block per dataset (+ average), one row per method */
     int groups = t->n_datasets + has_avg(t);
     double w = 0.8 / groups;
-    sb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
+    tb_printf(&b, "# %s %s (%%), measured (col 3) and paper (col 4); one block per dataset, the last = average.\n"
                   "# columns: method_index x_position measured paper method_label state (0 complete, 1 nothing measured yet, "
                   "2 partial run)%s\n",
               t->task, metric, d->n_slots > 1 ? "; with several seeds col 3 is the mean over them and col 7 their sample sd (NaN for one)" : "");
     for (int g = 0; g < groups; g++) {
-        sb_printf(&b, "%s# block %d: %s\n", g ? "\n\n" : "", g, g < t->n_datasets ? t->datasets[g].label : "Average");
+        tb_printf(&b, "%s# block %d: %s\n", g ? "\n\n" : "", g, g < t->n_datasets ? t->datasets[g].label : "Average");
         for (int mi = 0; mi < t->n_methods; mi++) {
             double x = mi + (g - (groups - 1) / 2.0) * w;
             int part = 0;
             double v = g < t->n_datasets ? measured(d, g, mi, metric, &part) : measured_avg(d, mi, metric, &part);
             int row = g < t->n_datasets ? paper_row(d, t->datasets[g].paper, t->metrics[0].paper, mi)
                                         : paper_avg_row(d, t->metrics[0].paper, mi);
-            sb_printf(&b, "%d %.4f", mi, x);
+            tb_printf(&b, "%d %.4f", mi, x);
             dat_num(&b, v);
             dat_num(&b, row >= 0 ? d->paper.rows[row].value : NAN);
-            sb_printf(&b, " \"%s\" %d", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
+            tb_printf(&b, " \"%s\" %d", t->methods[mi].label, !isfinite(v) ? 1 : part ? 2 : 0);
             if (d->n_slots > 1) dat_num(&b, seed_sd(d, g < t->n_datasets ? g : -1, mi, metric, NULL));
-            sb_printf(&b, "\n");
+            tb_printf(&b, "\n");
         }
     }
     if (write_text(dir, t->task, "accuracy", &b)) return -1;
     /* params: trainable % (whole model, mean over datasets) vs average metric */
-    sb_printf(&b, "# %s: trainable parameters (%% of the whole model incl. head, mean over datasets; col 2) vs average "
+    tb_printf(&b, "# %s: trainable parameters (%% of the whole model incl. head, mean over datasets; col 2) vs average "
                   "%s (col 3); paper's backbone %% (col 4) and average (col 5); label (col 6). NaN = missing\n",
               t->task, metric);
     for (int mi = 0; mi < t->n_methods; mi++) {
@@ -1120,36 +1061,36 @@ static int export_data(const report_data *d, const char *dir) {
                 k++;
             }
         }
-        sb_printf(&b, "%d", mi);
+        tb_printf(&b, "%d", mi);
         dat_num(&b, k ? s / k : NAN);
         dat_num(&b, measured_avg(d, mi, metric, NULL));
         int row = paper_avg_row(d, t->metrics[0].paper, mi);
         double pp = paper_pct(d, mi);
         dat_num(&b, row >= 0 && isfinite(pp) ? pp : NAN);
         dat_num(&b, row >= 0 && isfinite(pp) ? d->paper.rows[row].value : NAN);
-        sb_printf(&b, " \"%s\"\n", t->methods[mi].label);
+        tb_printf(&b, " \"%s\"\n", t->methods[mi].label);
     }
     if (write_text(dir, t->task, "params", &b)) return -1;
     /* loss curves: one file per dataset, one block per method that has a curve */
     for (int di = 0; di < t->n_datasets; di++) {
-        sb_printf(&b, "# %s %s: training loss; columns: iteration loss moving_average epoch; one block per method "
+        tb_printf(&b, "# %s %s: training loss; columns: iteration loss moving_average epoch; one block per method "
                       "(the block's first comment names it)\n",
                   t->task, t->datasets[di].label);
         int blocks = 0;
         for (int mi = 0; mi < t->n_methods; mi++) {
             const results_run *r = run_at(d, di, mi);
             if (!r || r->n_curve == 0) continue;
-            sb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
+            tb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
             int hw = smooth_window(r->n_curve) / 2;
             for (int64_t i = 0; i < r->n_curve; i++) {
                 int64_t a = i - hw < 0 ? 0 : i - hw, z = i + hw >= r->n_curve ? r->n_curve - 1 : i + hw;
                 double s = 0;
                 for (int64_t j = a; j <= z; j++) s += r->curve_loss[j];
-                sb_printf(&b, "%lld", (long long)r->curve_iter[i]);
+                tb_printf(&b, "%lld", (long long)r->curve_iter[i]);
                 dat_num(&b, r->curve_loss[i]);
                 dat_num(&b, s / (double)(z - a + 1));
                 dat_num(&b, r->curve_epoch[i]);
-                sb_printf(&b, "\n");
+                tb_printf(&b, "\n");
             }
             blocks++;
         }
@@ -1160,18 +1101,18 @@ static int export_data(const report_data *d, const char *dir) {
     if (fig3_methods(t, NULL) > 0 && export_fig3(d, dir)) return -1;
     if (has_eval_curves(t))
         for (int di = 0; di < t->n_datasets; di++) {
-            sb_printf(&b, "# %s %s: %s (%%) at each evaluation; columns: iteration value; one block per method (the block's first "
+            tb_printf(&b, "# %s %s: %s (%%) at each evaluation; columns: iteration value; one block per method (the block's first "
                           "comment names it)\n", t->task, t->datasets[di].label, metric);
             int blocks = 0;
             for (int mi = 0; mi < t->n_methods; mi++) {
                 const results_run *r = run_at(d, di, mi);
                 int m = r ? metric_index(r, metric) : -1;
                 if (!r || m < 0 || r->n_eval == 0) continue;
-                sb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
+                tb_printf(&b, "%s# method %s\n", blocks ? "\n\n" : "", t->methods[mi].label);
                 for (int64_t i = 0; i < r->n_eval; i++) {
-                    sb_printf(&b, "%lld", (long long)r->eval_iter[i]);
+                    tb_printf(&b, "%lld", (long long)r->eval_iter[i]);
                     dat_num(&b, r->eval[m][i]);
-                    sb_printf(&b, "\n");
+                    tb_printf(&b, "\n");
                 }
                 blocks++;
             }
@@ -1254,23 +1195,23 @@ static int run_gnuplot(const char *script, const char *vars, const char *out) {
 }
 
 /* Append "name='value'" with single quotes in value dropped (labels never need them). */
-static void gp_var(sbuf *b, const char *name, const char *value) {
-    sb_printf(b, "%s%s='", b->n ? "; " : "", name);
+static void gp_var(textbuf *b, const char *name, const char *value) {
+    tb_printf(b, "%s%s='", b->n ? "; " : "", name);
     for (const char *c = value; *c; c++)
-        if (*c != '\'') sb_printf(b, "%c", *c);
-    sb_printf(b, "'");
+        if (*c != '\'') tb_printf(b, "%c", *c);
+    tb_printf(b, "'");
 }
 
 /* The same for text the enhanced terminals draw (titles, labels, legend words): their markup characters are
  * escaped, so "mAP@0.5" is not an overprint and "fixed_random_init" no subscript. */
-static void gp_text_var(sbuf *b, const char *name, const char *value) {
-    sb_printf(b, "%s%s='", b->n ? "; " : "", name);
+static void gp_text_var(textbuf *b, const char *name, const char *value) {
+    tb_printf(b, "%s%s='", b->n ? "; " : "", name);
     for (const char *c = value; *c; c++) {
         if (*c == '\'') continue;
-        if (strchr("@_^{}&~", *c)) sb_printf(b, "\\");
-        sb_printf(b, "%c", *c);
+        if (strchr("@_^{}&~", *c)) tb_printf(b, "\\");
+        tb_printf(b, "%c", *c);
     }
-    sb_printf(b, "'");
+    tb_printf(b, "'");
 }
 
 int report_plots(const char *results_path, const char *task, const char *data_dir, const char *scripts_dir,
@@ -1284,27 +1225,27 @@ int report_plots(const char *results_path, const char *task, const char *data_di
     static const char *terms[2] = {"png", "svg"};
     char script[4096], datf[4096], out[4096], num[64];
     /* subtitle naming the profile and backbone */
-    sbuf sub = {0}, bb = {0};
+    textbuf sub = {0}, bb = {0};
     distinct(&d, get_backbone, &bb);
-    sb_printf(&sub, "profile %s, backbone %s, commit %s", d.info.profile, bb.s, d.info.commit);
+    tb_printf(&sub, "profile %s, backbone %s, commit %s", d.info.profile, bb.s, d.info.commit);
     free(bb.s);
     for (int k = 0; k < 2 && !rc; k++) {
         /* accuracy */
-        sbuf v = {0};
+        textbuf v = {0};
         snprintf(datf, sizeof datf, "%s/%s_accuracy.dat", data_dir, task);
         gp_var(&v, "term", terms[k]);
         gp_var(&v, "datafile", datf);
-        sbuf names = {0};
-        for (int di = 0; di < t->n_datasets; di++) sb_printf(&names, "%s%s", di ? " " : "", t->datasets[di].label);
-        if (has_avg(t)) sb_printf(&names, " Average");
+        textbuf names = {0};
+        for (int di = 0; di < t->n_datasets; di++) tb_printf(&names, "%s%s", di ? " " : "", t->datasets[di].label);
+        if (has_avg(t)) tb_printf(&names, " Average");
         gp_text_var(&v, "groups", names.s);
         free(names.s);
-        sbuf tics = {0};
-        for (int mi = 0; mi < t->n_methods; mi++) sb_printf(&tics, "%s\"%s\" %d", mi ? ", " : "", t->methods[mi].label, mi);
+        textbuf tics = {0};
+        for (int mi = 0; mi < t->n_methods; mi++) tb_printf(&tics, "%s\"%s\" %d", mi ? ", " : "", t->methods[mi].label, mi);
         gp_var(&v, "xticlist", tics.s);
         free(tics.s);
         snprintf(num, sizeof num, "%d", t->n_methods);
-        sb_printf(&v, "; nmethods=%s; ngroups=%d; errbars=%d", num, t->n_datasets + has_avg(t), d.n_slots > 1);
+        tb_printf(&v, "; nmethods=%s; ngroups=%d; errbars=%d", num, t->n_datasets + has_avg(t), d.n_slots > 1);
         char title[512];
         snprintf(title, sizeof title, "%s: final %s, measured (bars) vs paper (markers)", t->title, t->metrics[0].label);
         gp_text_var(&v, "plottitle", title);
@@ -1333,7 +1274,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             int row = paper_avg_row(&d, t->metrics[0].paper, mi);
             npts += isfinite(a) || (row >= 0 && isfinite(paper_pct(&d, mi)));
         }
-        sb_printf(&v, "; npoints=%d", npts);
+        tb_printf(&v, "; npoints=%d", npts);
         snprintf(script, sizeof script, "%s/params.gp", scripts_dir);
         snprintf(out, sizeof out, "%s/%s_params.%s", out_dir, task, terms[k]);
         rc = run_gnuplot(script, v.s, out);
@@ -1342,12 +1283,12 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         count++;
         /* loss per dataset */
         for (int di = 0; di < t->n_datasets && !rc; di++) {
-            sbuf titles = {0};
+            textbuf titles = {0};
             int blocks = 0;
             for (int mi = 0; mi < t->n_methods; mi++) {
                 const results_run *r = run_at(&d, di, mi);
                 if (!r || r->n_curve == 0) continue;
-                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
+                tb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
                 blocks++;
             }
             memset(&v, 0, sizeof v);
@@ -1355,7 +1296,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             gp_var(&v, "term", terms[k]);
             gp_var(&v, "datafile", datf);
             gp_text_var(&v, "titles", titles.s ? titles.s : "");
-            sb_printf(&v, "; nblocks=%d", blocks);
+            tb_printf(&v, "; nblocks=%d", blocks);
             snprintf(title, sizeof title, "%s, %s: training loss per method", t->title, t->datasets[di].label);
             gp_text_var(&v, "plottitle", title);
             gp_text_var(&v, "subtitle", sub.s);
@@ -1368,12 +1309,12 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         }
         /* the headline metric against iterations (iteration-based tasks) */
         for (int di = 0; di < t->n_datasets && !rc && has_eval_curves(t); di++) {
-            sbuf titles = {0};
+            textbuf titles = {0};
             int blocks = 0;
             for (int mi = 0; mi < t->n_methods; mi++) {
                 const results_run *r = run_at(&d, di, mi);
                 if (!r || r->n_eval == 0 || metric_index(r, t->metrics[0].key) < 0) continue;
-                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
+                tb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[mi].label);
                 blocks++;
             }
             memset(&v, 0, sizeof v);
@@ -1382,7 +1323,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             gp_var(&v, "datafile", datf);
             gp_text_var(&v, "titles", titles.s ? titles.s : "");
             gp_text_var(&v, "ylab", t->metrics[0].label);
-            sb_printf(&v, "; nblocks=%d", blocks);
+            tb_printf(&v, "; nblocks=%d", blocks);
             snprintf(title, sizeof title, "%s, %s: %s against iterations", t->title, t->datasets[di].label, t->metrics[0].label);
             gp_text_var(&v, "plottitle", title);
             gp_text_var(&v, "subtitle", sub.s);
@@ -1396,12 +1337,12 @@ int report_plots(const char *results_path, const char *task, const char *data_di
         /* Figure 3 (VOC) */
         int idx[6], nf = fig3_methods(t, idx);
         if (nf > 0 && !rc) {
-            sbuf titles = {0};
+            textbuf titles = {0};
             int blocks = 0;
             for (int q = 0; q < nf; q++) {
                 const results_run *r = run_at(&d, 0, idx[q]);
                 if (!r || r->n_curve == 0) continue;
-                sb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[idx[q]].label);
+                tb_printf(&titles, "%s%s", blocks ? " " : "", t->methods[idx[q]].label);
                 blocks++;
             }
             memset(&v, 0, sizeof v);
@@ -1409,7 +1350,7 @@ int report_plots(const char *results_path, const char *task, const char *data_di
             gp_var(&v, "term", terms[k]);
             gp_var(&v, "datafile", datf);
             gp_text_var(&v, "titles", titles.s ? titles.s : "");
-            sb_printf(&v, "; nblocks=%d; interval=%d", blocks, FIG3_LOG_INTERVAL);
+            tb_printf(&v, "; nblocks=%d; interval=%d", blocks, FIG3_LOG_INTERVAL);
             snprintf(title, sizeof title, "%s: training loss (Figure 3 of the paper)", t->title);
             gp_text_var(&v, "plottitle", title);
             gp_text_var(&v, "subtitle", sub.s);
@@ -1446,8 +1387,8 @@ int report_figure1(const char *ade_path, const char *coco_path, const char *data
     int rc = mkdir_p(data_dir);
     if (!rc) rc = mkdir_p(out_dir);
     /* one row per method of the COCO table that the ADE20K table also has: measured (x, y), paper (x, y), full */
-    sbuf b = {0};
-    sb_printf(&b, "# Figure 1: ADE20K %s (x) against COCO %s (y) per method; columns: label measured_x measured_y paper_x "
+    textbuf b = {0};
+    tb_printf(&b, "# Figure 1: ADE20K %s (x) against COCO %s (y) per method; columns: label measured_x measured_y paper_x "
                   "paper_y is_full (NaN = missing)\n# ade20k: %s (profile %s, commit %s)\n# coco: %s (profile %s, commit %s)\n",
               a.t->metrics[0].key, c.t->metrics[0].key, ade_path, a.info.profile, a.info.commit, coco_path, c.info.profile, c.info.commit);
     int npts = 0;
@@ -1460,9 +1401,9 @@ int report_figure1(const char *ade_path, const char *coco_path, const char *data
         double px = ra >= 0 ? a.paper.rows[ra].value : NAN, py = rcoco >= 0 ? c.paper.rows[rcoco].value : NAN;
         int is_full = !strcmp(c.t->methods[mi].key, "full");
         if (is_full) full[0] = mx, full[1] = my, full[2] = px, full[3] = py;
-        sb_printf(&b, "\"%s\"", c.t->methods[mi].label);
+        tb_printf(&b, "\"%s\"", c.t->methods[mi].label);
         dat_num(&b, mx), dat_num(&b, my), dat_num(&b, px), dat_num(&b, py);
-        sb_printf(&b, " %d\n", is_full);
+        tb_printf(&b, " %d\n", is_full);
         npts += isfinite(mx) && isfinite(my);
     }
     char datf[4096], script[4096], out[4096];
@@ -1471,14 +1412,14 @@ int report_figure1(const char *ade_path, const char *coco_path, const char *data
     free(b.s);
     static const char *terms[2] = {"png", "svg"};
     for (int k = 0; k < 2 && !rc; k++) {
-        sbuf v = {0};
+        textbuf v = {0};
         gp_var(&v, "term", terms[k]);
         gp_var(&v, "datafile", datf);
         char sub[1024];
         snprintf(sub, sizeof sub, "measured: ADE20K profile %s, COCO profile %s (commits %s, %s); paper: Swin-L UperNet, Swin-B Cascade Mask R-CNN",
                  a.info.profile, c.info.profile, a.info.commit, c.info.commit);
         gp_text_var(&v, "subtitle", sub);
-        sb_printf(&v, "; npoints=%d; fx=%.6g; fy=%.6g; fpx=%.6g; fpy=%.6g", npts, isfinite(full[0]) ? full[0] : -1.0,
+        tb_printf(&v, "; npoints=%d; fx=%.6g; fy=%.6g; fpx=%.6g; fpy=%.6g", npts, isfinite(full[0]) ? full[0] : -1.0,
                   isfinite(full[1]) ? full[1] : -1.0, isfinite(full[2]) ? full[2] : -1.0, isfinite(full[3]) ? full[3] : -1.0);
         snprintf(script, sizeof script, "%s/figure1.gp", scripts_dir);
         snprintf(out, sizeof out, "%s/figure1.%s", out_dir, terms[k]);

@@ -11,57 +11,7 @@
 #include "../core/common.h"
 #include "report.h"
 #include "results.h"
-
-typedef struct abuf {
-    char *s;
-    size_t n, cap;
-} abuf;
-
-static void ab_printf(abuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ab_printf(abuf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0) return;
-    if (b->n + (size_t)k + 1 > b->cap) {
-        b->cap = (b->n + (size_t)k + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
-
-static void ab_md(abuf *b, const char *s) {
-    for (; s && *s; s++) {
-        if (*s == '|') ab_printf(b, "\\|");
-        else if (*s == '\n') ab_printf(b, " ");
-        else ab_printf(b, "%c", *s);
-    }
-}
-
-static void ab_tex(abuf *b, const char *s) {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '_': case '%': case '&': case '#': case '$': case '{': case '}': ab_printf(b, "\\%c", *s); break;
-        case '~': ab_printf(b, "\\textasciitilde{}"); break;
-        case '^': ab_printf(b, "\\textasciicircum{}"); break;
-        case '\\': ab_printf(b, "\\textbackslash{}"); break;
-        default: ab_printf(b, "%c", *s);
-        }
-    }
-}
-
-/* shortest fixed-point text that reads back as v */
-static void num(double v, char *buf, size_t n) {
-    for (int p = 0; p <= 12; p++) {
-        snprintf(buf, n, "%.*f", p, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-    snprintf(buf, n, "%.17g", v);
-}
+#include "textbuf.h"
 
 static const char *js(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -160,14 +110,14 @@ static void row_cells(const ab_data *d, const cJSON *rows, const cJSON *row, int
     if (isfinite(p)) snprintf(c->pct, sizeof c->pct, "%.2f", p);
     else snprintf(c->pct, sizeof c->pct, "%s", r ? "n/a" : "missing");
     int pi = paper_index(d, row);
-    if (pi >= 0 && isfinite(d->paper.rows[pi].trainable_pct)) num(d->paper.rows[pi].trainable_pct, c->ppct, sizeof c->ppct);
+    if (pi >= 0 && isfinite(d->paper.rows[pi].trainable_pct)) tb_number(d->paper.rows[pi].trainable_pct, c->ppct, sizeof c->ppct);
     else snprintf(c->ppct, sizeof c->ppct, "%s", dash);
     int part;
     double v = run_value(d, r, &part);
     if (!r) snprintf(c->val, sizeof c->val, "missing");
     else if (!isfinite(v)) snprintf(c->val, sizeof c->val, "%s", part ? "partial" : "n/a");
     else snprintf(c->val, sizeof c->val, "%.2f%s", v, part ? (tex ? "$^*$" : "*") : "");
-    if (pi >= 0) num(d->paper.rows[pi].value, c->pval, sizeof c->pval);
+    if (pi >= 0) tb_number(d->paper.rows[pi].value, c->pval, sizeof c->pval);
     else snprintf(c->pval, sizeof c->pval, "%s", dash);
     int ref = ji(row, "reference", -1);
     const cJSON *rrow = ref >= 0 ? cJSON_GetArrayItem(rows, ref) : NULL;
@@ -195,7 +145,7 @@ static const char *profile_note(const char *profile) {
 }
 
 /* distinct values of a run field over the runs present */
-static void distinct(const ab_data *d, int commit, abuf *b, int tex) {
+static void distinct(const ab_data *d, int commit, textbuf *b, int tex) {
     int k = 0;
     for (int i = 0; i < d->n_runs; i++) {
         if (!d->have[i]) continue;
@@ -208,138 +158,138 @@ static void distinct(const ab_data *d, int commit, abuf *b, int tex) {
                 dup |= w && !strcmp(w, v);
             }
         if (dup) continue;
-        ab_printf(b, "%s", k++ ? "; " : "");
-        if (tex) ab_tex(b, v);
-        else ab_md(b, v);
+        tb_printf(b, "%s", k++ ? "; " : "");
+        if (tex) tb_tex(b, v);
+        else tb_md(b, v);
     }
-    if (!k) ab_printf(b, "none recorded");
+    if (!k) tb_printf(b, "none recorded");
 }
 
-static void tables_of_run(const ab_data *d, int u, abuf *b) {
+static void tables_of_run(const ab_data *d, int u, textbuf *b) {
     int k = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, d->tables) {
         int in = 0;
         const cJSON *row;
         cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(t, "rows")) in |= ji(row, "run", -1) == u;
-        if (in) ab_printf(b, "%s%d", k++ ? ", " : "", ji(t, "number", 0));
+        if (in) tb_printf(b, "%s%d", k++ ? ", " : "", ji(t, "number", 0));
     }
 }
 
 static char *make_md(const ab_data *d) {
-    abuf b = {0};
+    textbuf b = {0};
     int present = 0, complete = 0, rows = 0;
     for (int i = 0; i < d->n_runs; i++) present += d->have[i], complete += d->have[i] && d->rr[i].complete;
     const cJSON *t;
     cJSON_ArrayForEach(t, d->tables) rows += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(t, "rows"));
-    ab_printf(&b, "# Pascal VOC ablations (RetinaNet): measured vs. paper (profile `%s`)\n\n", d->info.profile);
-    ab_printf(&b,
+    tb_printf(&b, "# Pascal VOC ablations (RetinaNet): measured vs. paper (profile `%s`)\n\n", d->info.profile);
+    tb_printf(&b,
               "Generated by `deltabench report tables --task voc_ablations` from the results file alone (schema `%s`, created %s, "
               "last written %s by commit %s on %s, %s). %d rows in %d tables show %d distinct runs (a run two tables share is "
               "trained and stored once); %d present, %d complete. Profile: %s. Data: ",
               d->info.schema, d->info.created, d->info.updated, d->info.commit, d->info.hostname, d->info.cpu_model, rows,
               cJSON_GetArraySize(d->tables), d->n_runs, present, complete, profile_note(d->info.profile));
     distinct(d, 0, &b, 0);
-    ab_printf(&b, ". Commit: ");
+    tb_printf(&b, ". Commit: ");
     distinct(d, 1, &b, 0);
-    ab_printf(&b, ".\n\nEach table: mAP@0.5 (%%) on the test split after the last iteration, measured by deltabench (\"ours\") beside "
+    tb_printf(&b, ".\n\nEach table: mAP@0.5 (%%) on the test split after the last iteration, measured by deltabench (\"ours\") beside "
                   "the paper's row (\"paper\"; \"–\" where the paper gives no number); Trainable %%: the share of the backbone's "
                   "parameters that train (delta modules included), as the paper counts; Δ: the difference to the row the table "
                   "compares with (\"ref\"; in Table 6 each Mona row with Full at its size), measured and the paper's; \"*\" = run "
                   "not complete, \"missing\" = no run in the file.\n\n");
     cJSON_ArrayForEach(t, d->tables) {
         const cJSON *rl = cJSON_GetObjectItemCaseSensitive(t, "rows"), *row;
-        ab_printf(&b, "**Table %d.** ", ji(t, "number", 0));
-        ab_md(&b, js(t, "title"));
-        if (*js(t, "paper_task")) ab_printf(&b, " (paper rows: `%s`)", js(t, "paper_task"));
-        ab_printf(&b, ".\n\n| Row | Backbone | Method | Run | Trainable %% | (paper) | mAP@0.5 | (paper) | Δ | (paper) |\n"
+        tb_printf(&b, "**Table %d.** ", ji(t, "number", 0));
+        tb_md(&b, js(t, "title"));
+        if (*js(t, "paper_task")) tb_printf(&b, " (paper rows: `%s`)", js(t, "paper_task"));
+        tb_printf(&b, ".\n\n| Row | Backbone | Method | Run | Trainable %% | (paper) | mAP@0.5 | (paper) | Δ | (paper) |\n"
                       "|:--|:--|:--|:--|--:|--:|--:|--:|--:|--:|\n");
         cJSON_ArrayForEach(row, rl) {
             ab_cells c;
             row_cells(d, rl, row, 0, &c);
             int u = ji(row, "run", -1);
             const cJSON *run = cJSON_GetArrayItem(d->runs, u);
-            ab_printf(&b, "| ");
-            ab_md(&b, js(row, "label"));
-            ab_printf(&b, " | ");
-            ab_md(&b, js(row, "backbone_label"));
-            ab_printf(&b, " | `%s` | `%s` | %s | %s | %s | %s | %s | %s |\n", js(run, "method"), js(run, "key"), c.pct, c.ppct, c.val, c.pval,
+            tb_printf(&b, "| ");
+            tb_md(&b, js(row, "label"));
+            tb_printf(&b, " | ");
+            tb_md(&b, js(row, "backbone_label"));
+            tb_printf(&b, " | `%s` | `%s` | %s | %s | %s | %s | %s | %s |\n", js(run, "method"), js(run, "key"), c.pct, c.ppct, c.val, c.pval,
                       c.dv, c.pdv);
         }
-        ab_printf(&b, "\n");
+        tb_printf(&b, "\n");
     }
     /* the paper's rows */
-    ab_printf(&b, "## The paper's numbers and their sources\n\nFrom `%s` (SHA-256 `%.12s…`), rows of tasks `%s`; the source tags are "
+    tb_printf(&b, "## The paper's numbers and their sources\n\nFrom `%s` (SHA-256 `%.12s…`), rows of tasks `%s`; the source tags are "
                   "explained in `paper_numbers.md`. A table row shows the paper's row of its dataset, metric and method names.\n\n"
                   "| Task | Dataset | Metric | Method | Value | Trainable %% | Source | Shown |\n|:--|:--|:--|:--|--:|--:|:--|:--|\n",
               d->info.paper_csv[0] ? d->info.paper_csv : "(no CSV recorded)", d->info.paper_csv_sha256, results_task("voc_ablations")->paper_task);
     for (int i = 0; i < d->paper.n; i++) {
         const results_paper_row *r = &d->paper.rows[i];
         char v[64], p[64];
-        num(r->value, v, sizeof v);
-        if (isfinite(r->trainable_pct)) num(r->trainable_pct, p, sizeof p);
+        tb_number(r->value, v, sizeof v);
+        if (isfinite(r->trainable_pct)) tb_number(r->trainable_pct, p, sizeof p);
         else snprintf(p, sizeof p, "–");
         int shown = 0;
         cJSON_ArrayForEach(t, d->tables) {
             const cJSON *row;
             cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(t, "rows")) shown |= paper_index(d, row) == i;
         }
-        ab_printf(&b, "| %s | ", r->task ? r->task : "");
-        ab_md(&b, r->dataset);
-        ab_printf(&b, " | %s | ", r->metric);
-        ab_md(&b, r->method);
-        ab_printf(&b, " | %s | %s | ", v, p);
-        ab_md(&b, r->source);
-        ab_printf(&b, " | %s |\n", shown ? "yes" : "no");
+        tb_printf(&b, "| %s | ", r->task ? r->task : "");
+        tb_md(&b, r->dataset);
+        tb_printf(&b, " | %s | ", r->metric);
+        tb_md(&b, r->method);
+        tb_printf(&b, " | %s | %s | ", v, p);
+        tb_md(&b, r->source);
+        tb_printf(&b, " | %s |\n", shown ? "yes" : "no");
     }
-    if (!d->paper.n) ab_printf(&b, "| (none) | | | | | | | |\n");
+    if (!d->paper.n) tb_printf(&b, "| (none) | | | | | | | |\n");
     /* every run once */
-    ab_printf(&b, "\n## Runs\n\nEach run once, with the tables that show it.\n\n| Run | Backbone | Method | Tables | Status | Seed | Trainable "
+    tb_printf(&b, "\n## Runs\n\nEach run once, with the tables that show it.\n\n| Run | Backbone | Method | Tables | Status | Seed | Trainable "
                   "params | Total params | Wall time (s) | Peak memory (MiB) | Threads | Pretrained (SHA-256) | Commit | Date |\n"
                   "|:--|:--|:--|:--|:--|--:|--:|--:|--:|--:|--:|:--|:--|:--|\n");
     for (int i = 0; i < d->n_runs; i++) {
         const cJSON *run = cJSON_GetArrayItem(d->runs, i);
         const cJSON *bb = cJSON_GetArrayItem(d->backbones, ji(run, "backbone", 0));
-        ab_printf(&b, "| `%s` | `%s` | `%s` | ", js(run, "key"), js(bb, "backbone"), js(run, "method"));
+        tb_printf(&b, "| `%s` | `%s` | `%s` | ", js(run, "key"), js(bb, "backbone"), js(run, "method"));
         tables_of_run(d, i, &b);
         if (!d->have[i]) {
-            ab_printf(&b, " | missing | | | | | | | | | |\n");
+            tb_printf(&b, " | missing | | | | | | | | | |\n");
             continue;
         }
         const results_run *r = &d->rr[i];
-        ab_printf(&b, " | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", r->complete ? "complete" : "partial", (long long)r->seed,
+        tb_printf(&b, " | %s | %lld | %lld | %lld | %.1f | %.0f | %lld | ", r->complete ? "complete" : "partial", (long long)r->seed,
                   (long long)r->trainable_params, (long long)r->total_params, r->wall_time_s, (double)r->peak_mem_bytes / 1048576.0,
                   (long long)r->threads);
-        ab_md(&b, r->pretrained_path && *r->pretrained_path ? r->pretrained_path : "random init");
-        if (r->pretrained_sha256 && *r->pretrained_sha256) ab_printf(&b, " (`%.12s…`)", r->pretrained_sha256);
-        ab_printf(&b, " | ");
-        ab_md(&b, r->commit);
-        ab_printf(&b, " | ");
-        ab_md(&b, r->date);
-        ab_printf(&b, " |\n");
+        tb_md(&b, r->pretrained_path && *r->pretrained_path ? r->pretrained_path : "random init");
+        if (r->pretrained_sha256 && *r->pretrained_sha256) tb_printf(&b, " (`%.12s…`)", r->pretrained_sha256);
+        tb_printf(&b, " | ");
+        tb_md(&b, r->commit);
+        tb_printf(&b, " | ");
+        tb_md(&b, r->date);
+        tb_printf(&b, " |\n");
     }
-    ab_printf(&b, "\n");
+    tb_printf(&b, "\n");
     return b.s;
 }
 
 static char *make_tex(const ab_data *d) {
-    abuf b = {0};
-    ab_printf(&b, "%% Generated by `deltabench report tables --task voc_ablations` from the results file alone (profile %s).\n"
+    textbuf b = {0};
+    tb_printf(&b, "%% Generated by `deltabench report tables --task voc_ablations` from the results file alone (profile %s).\n"
                   "%% Needs \\usepackage{booktabs}.\n\n",
               d->info.profile);
     const cJSON *t;
     cJSON_ArrayForEach(t, d->tables) {
         const cJSON *rl = cJSON_GetObjectItemCaseSensitive(t, "rows"), *row;
-        ab_printf(&b, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{Pascal VOC ablation (RetinaNet), ");
-        ab_tex(&b, js(t, "title"));
-        ab_printf(&b, ": mAP@0.5 (\\%%) measured by deltabench (ours) beside the paper's (paper; -- where it gives none). Profile \\texttt{");
-        ab_tex(&b, d->info.profile);
-        ab_printf(&b, "}: ");
-        ab_tex(&b, profile_note(d->info.profile));
-        ab_printf(&b, ". Trainable \\%%: share of the backbone's parameters that train; $\\Delta$: difference to the reference row (ref); "
+        tb_printf(&b, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{Pascal VOC ablation (RetinaNet), ");
+        tb_tex(&b, js(t, "title"));
+        tb_printf(&b, ": mAP@0.5 (\\%%) measured by deltabench (ours) beside the paper's (paper; -- where it gives none). Profile \\texttt{");
+        tb_tex(&b, d->info.profile);
+        tb_printf(&b, "}: ");
+        tb_tex(&b, profile_note(d->info.profile));
+        tb_printf(&b, ". Trainable \\%%: share of the backbone's parameters that train; $\\Delta$: difference to the reference row (ref); "
                       "$^*$ run not complete. Commit ");
         distinct(d, 1, &b, 1);
-        ab_printf(&b, ".}\n\\label{tab:voc_ablation_%s}\n\\begin{tabular}{ll rr rr rr}\n\\toprule\n & & \\multicolumn{2}{c}{Trainable \\%%} & "
+        tb_printf(&b, ".}\n\\label{tab:voc_ablation_%s}\n\\begin{tabular}{ll rr rr rr}\n\\toprule\n & & \\multicolumn{2}{c}{Trainable \\%%} & "
                       "\\multicolumn{2}{c}{mAP@0.5} & \\multicolumn{2}{c}{$\\Delta$} \\\\\n"
                       "\\cmidrule(lr){3-4}\\cmidrule(lr){5-6}\\cmidrule(lr){7-8}\nRow & Backbone & ours & paper & ours & paper & ours & paper \\\\\n"
                       "\\midrule\n",
@@ -347,12 +297,12 @@ static char *make_tex(const ab_data *d) {
         cJSON_ArrayForEach(row, rl) {
             ab_cells c;
             row_cells(d, rl, row, 1, &c);
-            ab_tex(&b, js(row, "label"));
-            ab_printf(&b, " & ");
-            ab_tex(&b, js(row, "backbone_label"));
-            ab_printf(&b, " & %s & %s & %s & %s & %s & %s \\\\\n", c.pct, c.ppct, c.val, c.pval, c.dv, c.pdv);
+            tb_tex(&b, js(row, "label"));
+            tb_printf(&b, " & ");
+            tb_tex(&b, js(row, "backbone_label"));
+            tb_printf(&b, " & %s & %s & %s & %s & %s & %s \\\\\n", c.pct, c.ppct, c.val, c.pval, c.dv, c.pdv);
         }
-        ab_printf(&b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n\n");
+        tb_printf(&b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n\n");
     }
     return b.s;
 }
