@@ -21,8 +21,8 @@ tensor *op_conv2d_ref(graph *g, tensor *x, tensor *w, tensor *b, int stride_h, i
                       int dil_h, int dil_w, int groups);
 /* Feature planes that share a conv's weights, packed side by side in one (C, N) tensor: plane q (H[q], W[q]) at
  * columns [off[q], off[q + 1]), N = off[n]. A detection head's levels and images, plane b L + l for image b and
- * level l (planes_make: image-major, so an image's columns are contiguous), so each of the head's convs is one gemm over every level and image instead of one
- * small gemm per level and image. */
+ * level l (planes_make: image-major, so an image's columns are contiguous), so each of the head's convs is one
+ * gemm over every level and image instead of one small gemm per level and image. */
 #define PLANES_MAX 160
 typedef struct planes {
     int n, L, B;

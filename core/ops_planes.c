@@ -31,6 +31,22 @@ void planes_make(planes *p, tensor *const *xs, int L) {
         }
 }
 
+/* Level l's planes between the packed (C, N) layout and the level's (B, C, H_l, W_l): to_level copies (or, with
+ * add, adds) the packed columns into the level tensor, else the level into the packed columns. */
+static void planes_move(const planes *p, int l, int C, float *packed, float *level, int to_level, int add) {
+    int64_t N = p->off[p->n], P = (int64_t)p->H[l] * p->W[l];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < p->B; b++)
+        for (int ch = 0; ch < C; ch++) {
+            float *a = packed + (int64_t)ch * N + p->off[b * p->L + l], *v = level + ((int64_t)b * C + ch) * P;
+            float *d = to_level ? v : a;
+            const float *s = to_level ? a : v;
+            if (!add) memcpy(d, s, sizeof(float) * P);
+            else
+                for (int64_t j = 0; j < P; j++) d[j] += s[j];
+        }
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* pack: xs[l] (B, C, H_l, W_l) -> (C, N), plane b L + l at column off[b L + l]                      */
 typedef struct {
@@ -43,20 +59,9 @@ static void planes_pack_bwd(void *v) {
     pack_ctx *c = v;
     if (!c->y->grad) return;
     GRAPH_USE(c->g, c->y->grad);
-    const planes *p = &c->p;
-    int C = c->y->shape[0];
-    int64_t N = p->off[p->n];
-    for (int l = 0; l < p->L; l++) {
+    for (int l = 0; l < c->p.L; l++) {
         float *dx = grad_of(c->g, c->xs[l]);
-        if (!dx) continue;
-        int64_t P = (int64_t)p->H[l] * p->W[l];
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < p->B; b++)
-            for (int ch = 0; ch < C; ch++) {
-                const float *s = c->y->grad + (int64_t)ch * N + p->off[b * p->L + l];
-                float *d = dx + ((int64_t)b * C + ch) * P;
-                for (int64_t j = 0; j < P; j++) d[j] += s[j];
-            }
+        if (dx) planes_move(&c->p, l, c->y->shape[0], c->y->grad, dx, 1, 1);
     }
 }
 
@@ -69,12 +74,9 @@ tensor *op_planes_pack(graph *g, tensor *const *xs, const planes *p) {
     int shape[2] = {C, (int)N};
     tensor *y = tensor_new(g, 2, shape, rg);
     for (int l = 0; l < p->L; l++) {
-        int64_t P = (int64_t)p->H[l] * p->W[l];
-        DB_ASSERT(xs[l]->shape[1] == C && (int64_t)xs[l]->shape[2] * xs[l]->shape[3] == P, "planes pack: level %d does not match its planes", l);
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < p->B; b++)
-            for (int ch = 0; ch < C; ch++)
-                memcpy(y->data + (int64_t)ch * N + p->off[b * p->L + l], xs[l]->data + ((int64_t)b * C + ch) * P, sizeof(float) * P);
+        DB_ASSERT(xs[l]->shape[0] == p->B && xs[l]->shape[1] == C && (int64_t)xs[l]->shape[2] * xs[l]->shape[3] == (int64_t)p->H[l] * p->W[l],
+                  "planes pack: level %d does not match its planes", l);
+        planes_move(p, l, C, y->data, xs[l]->data, 0, 0);
     }
     if (y->requires_grad) {
         pack_ctx *c = graph_push(g, planes_pack_bwd, sizeof *c);
@@ -99,17 +101,7 @@ static void planes_unpack_bwd(void *v) {
     unpack_ctx *c = v;
     if (!c->y->grad) return;
     GRAPH_USE(c->g, c->y->grad);
-    float *dx = grad_of(c->g, c->x);
-    const planes *p = &c->p;
-    int C = c->x->shape[0], l = c->l;
-    int64_t N = p->off[p->n], P = (int64_t)p->H[l] * p->W[l];
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < p->B; b++)
-        for (int ch = 0; ch < C; ch++) {
-            float *d = dx + (int64_t)ch * N + p->off[b * p->L + l];
-            const float *s = c->y->grad + ((int64_t)b * C + ch) * P;
-            for (int64_t j = 0; j < P; j++) d[j] += s[j];
-        }
+    planes_move(&c->p, c->l, c->x->shape[0], grad_of(c->g, c->x), c->y->grad, 0, 1);
 }
 
 tensor *op_planes_unpack(graph *g, tensor *x, const planes *p, int l) {
@@ -117,12 +109,8 @@ tensor *op_planes_unpack(graph *g, tensor *x, const planes *p, int l) {
     DB_ASSERT(x->ndim == 2 && x->shape[1] == p->off[p->n] && l >= 0 && l < p->L, "planes unpack: x (%d, %d), level %d of %d",
               x->shape[0], x->ndim > 1 ? x->shape[1] : 0, l, p->L);
     int C = x->shape[0], H = p->H[l], W = p->W[l];
-    int64_t N = p->off[p->n], P = (int64_t)H * W;
     tensor *y = tensor_new4(g, p->B, C, H, W, NEEDS(x));
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < p->B; b++)
-        for (int ch = 0; ch < C; ch++)
-            memcpy(y->data + ((int64_t)b * C + ch) * P, x->data + (int64_t)ch * N + p->off[b * p->L + l], sizeof(float) * P);
+    planes_move(p, l, C, x->data, y->data, 1, 0);
     if (y->requires_grad) {
         unpack_ctx *c = graph_push(g, planes_unpack_bwd, sizeof *c);
         *c = (unpack_ctx){g, x, y, *p, l};
