@@ -7,12 +7,16 @@
 
 #include "../core/common.h"
 #include "../core/h5io.h"
+#include "../core/optim.h"
 #include "../experiments/report.h"
+#include "../experiments/recipe.h"
 #include "../experiments/reproduce.h"
 #include "../experiments/results.h"
 #include "../experiments/train_det.h"
 #include "../datasets/synth_dense.h"
 #include "../metrics/voc_files.h"
+#include "../methods/method.h"
+#include "../models/det/retinanet.h"
 
 /* two training images that are also the test images, so that a short run of full fine-tuning detects them
  * (a non-zero mAP makes the comp4 check meaningful); fixed trains only the neck and head */
@@ -197,10 +201,60 @@ static void test_wrong_task(void **state) {
     assert_non_null(strstr(err_msg(), "available"));
 }
 
+/* The embedded default's optimiser groups, applied as the shared trainer applies them to a RetinaNet (names as
+ * they are, no prefix): the backbone (and Mona's modules) at the base rate, the neck and head, which start from
+ * scratch, at 4x; the norms and relative position tables keep decay 0 under the neck/head keys' longer names. */
+static void test_default_param_groups(void **state) {
+    (void)state;
+    const char *path = "experiments/recipes/voc_default.json"; /* the tests run from the repository root */
+    recipe r;
+    if (recipe_load(path, &(recipe_vars){0}, &r)) fail_msg("%s", err_msg());
+    assert_non_null(r.paramwise);
+    assert_true(fabs(r.lr - 1e-4) < 1e-12);
+    const char *specs[2] = {"full", "mona:width=4"};
+    for (int k = 0; k < 2; k++) {
+        swin_config bc;
+        if (swin_preset("tiny:8:1,1,1,1:1,1,2,2:w2", &bc)) fail_msg("%s", err_msg());
+        retinanet_config nc;
+        retinanet_config_default(&nc, &bc, 6);
+        nc.fpn_channels = nc.feat_channels = 8;
+        method_spec sp;
+        if (method_spec_parse(specs[k], &sp)) fail_msg("%s", err_msg());
+        retinanet d;
+        retinanet_build(&d, &nc, &sp.plug);
+        pg_rules rules;
+        if (pg_rules_from_json(&rules, r.paramwise, path)) fail_msg("%s", err_msg());
+        pg_apply_ex(&d.ps, &rules, NULL, NULL, 0);
+        int n_head = 0, n_bb = 0, n_norm = 0, n_table = 0;
+        for (int i = 0; i < d.ps.n; i++) {
+            const param *p = d.ps.p[i];
+            if (!p->trainable) continue;
+            int head = !strncmp(p->name, "neck.", 5) || !strncmp(p->name, "bbox_head.", 10);
+            if (head) {
+                n_head++;
+                if (p->lr_mult != 4.0f || p->decay_mult != 1.0f) fail_msg("%s: lr_mult %g decay_mult %g, expected 4 1", p->name, p->lr_mult, p->decay_mult);
+                continue;
+            }
+            n_bb++;
+            if (p->lr_mult != 1.0f) fail_msg("%s: lr_mult %g, expected 1", p->name, p->lr_mult);
+            if (strstr(p->name, "norm") || strstr(p->name, "relative_position_bias_table")) {
+                strstr(p->name, "norm") ? n_norm++ : n_table++;
+                if (p->decay_mult != 0.0f) fail_msg("%s: decay_mult %g, expected 0", p->name, p->decay_mult);
+            }
+        }
+        assert_true(n_head > 0 && n_bb > 0 && n_norm > 0);
+        if (k == 0) assert_true(n_table > 0);
+        pg_rules_free(&rules);
+        retinanet_free(&d);
+    }
+    recipe_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_driver),
         cmocka_unit_test(test_det_resume),
+        cmocka_unit_test(test_default_param_groups),
         cmocka_unit_test(test_wrong_task),
     };
     return cmocka_run_group_tests_name("reproduce_voc", tests, NULL, NULL);
