@@ -197,6 +197,16 @@ typedef struct objinfo {
     int crowd_group; /* -1 or the crowd annotation index */
 } objinfo;
 
+/* hue c / n of the circle, saturated: one base colour per class */
+static void class_colour(int c, int n, uint8_t *rgb) {
+    double hue = 6.0 * c / n;
+    int i = (int)hue;
+    double f = hue - i;
+    double v = 230, p = 40, q = v - (v - p) * f, t = p + (v - p) * f;
+    double rr[6] = {v, q, p, p, t, v}, gg[6] = {t, v, v, q, p, p}, bb[6] = {p, p, t, v, v, q};
+    rgb[0] = (uint8_t)rr[i % 6], rgb[1] = (uint8_t)gg[i % 6], rgb[2] = (uint8_t)bb[i % 6];
+}
+
 int synth_coco_write(const char *root, const synth_coco_cfg *cfg_in, synth_summary *sum) {
     synth_coco_cfg cfg = *cfg_in;
     if (!cfg.split) cfg.split = "train2017";
@@ -257,7 +267,9 @@ int synth_coco_write(const char *root, const synth_coco_cfg *cfg_in, synth_summa
             double aspect = 0.5 + rng_uniform(&r), rot = rng_uniform(&r) * M_PI;
             ob->npts = shape_polygon(ob->label, cx, cy, rad, aspect, rot, ob->poly);
             texture t;
-            random_texture(&r, &t, NULL);
+            uint8_t col[3];
+            if (cfg.class_hue) class_colour(ob->label, SYNTH_COCO_N_CLASSES, col);
+            random_texture(&r, &t, cfg.class_hue ? col : NULL);
             ob->full = paint_polygon(&img, inst, o, ob->poly, ob->npts, &t);
         }
         /* visible masks */
@@ -356,14 +368,6 @@ int synth_coco_write(const char *root, const synth_coco_cfg *cfg_in, synth_summa
 
 /* ---- VOC ---- */
 
-static void class_colour(int c, int n, uint8_t *rgb) {
-    double hue = 6.0 * c / n;
-    int i = (int)hue;
-    double f = hue - i;
-    double v = 230, p = 40, q = v - (v - p) * f, t = p + (v - p) * f;
-    double rr[6] = {v, q, p, p, t, v}, gg[6] = {t, v, v, q, p, p}, bb[6] = {p, p, t, v, v, q};
-    rgb[0] = (uint8_t)rr[i % 6], rgb[1] = (uint8_t)gg[i % 6], rgb[2] = (uint8_t)bb[i % 6];
-}
 
 static int write_voc_year(const char *devkit, const char *year, const char *const *lists, const int *counts,
                           int n_lists, const synth_voc_cfg *cfg, rng_t *r, int *serial, synth_summary *sum) {

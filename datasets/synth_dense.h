@@ -40,6 +40,8 @@ typedef struct synth_coco_cfg {
     float crowd_prob;       /* probability of a crowd region per image (default 0.3) */
     uint64_t seed;
     int min_radius;         /* > 0: objects' radius log-uniform from this (px) instead of 3 (COCO's small objects) */
+    int class_hue;          /* 1: each class's texture has one base colour (hues spread over the classes, as the VOC
+                             * shapes style); 0 (default, output unchanged): random colours, the class is the shape */
 } synth_coco_cfg;
 int synth_coco_write(const char *root, const synth_coco_cfg *cfg, synth_summary *sum);
 

@@ -200,6 +200,10 @@ static int ensure_synth_coco(const recipe *r, const recipe_dataset *d, int quiet
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(recipe_dataset_json(r, d->key), "synth_cfg");
     int n_train = cfg_int(c, "train", 200), n_val = cfg_int(c, "val", 50), min_side = cfg_int(c, "min_side", 0),
         max_side = cfg_int(c, "max_side", 0), max_objects = cfg_int(c, "max_objects", 0), min_radius = cfg_int(c, "min_radius", 0);
+    const cJSON *ch = c ? cJSON_GetObjectItemCaseSensitive(c, "class_hue") : NULL;
+    if (ch && !cJSON_IsBool(ch))
+        return err_set("recipe %s: datasets.%s.synth_cfg.class_hue must be true or false", r->path, d->key);
+    int class_hue = cJSON_IsTrue(ch);
     double crowd = 0.3;
     const cJSON *cp = c ? cJSON_GetObjectItemCaseSensitive(c, "crowd_prob") : NULL;
     if (cJSON_IsNumber(cp)) crowd = cp->valuedouble;
@@ -209,8 +213,9 @@ static int ensure_synth_coco(const recipe *r, const recipe_dataset *d, int quiet
     char desc[640], path[1200];
     snprintf(desc, sizeof desc,
              "{\"kind\": \"coco\", \"writer\": \"synth_coco_write/1\", \"%s\": %d, \"%s\": %d, \"min_side\": %d, \"max_side\": %d, "
-             "\"max_objects\": %d, \"min_radius\": %d, \"crowd_prob\": %g, \"seed\": %llu}\n",
-             tr, n_train, te, n_val, min_side, max_side, max_objects, min_radius, crowd, (unsigned long long)r->seed);
+             "\"max_objects\": %d, \"min_radius\": %d, \"crowd_prob\": %g, %s\"seed\": %llu}\n",
+             tr, n_train, te, n_val, min_side, max_side, max_objects, min_radius, crowd, class_hue ? "\"class_hue\": true, " : "",
+             (unsigned long long)r->seed);
     snprintf(path, sizeof path, "%s/synth.json", d->root);
     size_t n = 0;
     char *have = file_exists(path) ? file_read_all(path, &n) : NULL;
@@ -223,7 +228,7 @@ static int ensure_synth_coco(const recipe *r, const recipe_dataset *d, int quiet
     for (int k = 0; k < (strcmp(tr, te) ? 2 : 1); k++) { /* a test split named as the train split is that set */
         synth_coco_cfg cc = {.split = k ? te : tr, .n_images = k ? n_val : n_train, .min_side = min_side, .max_side = max_side,
                              .max_objects = max_objects, .crowd_prob = (float)crowd, .seed = r->seed * 2 + (uint64_t)k,
-                             .min_radius = min_radius};
+                             .min_radius = min_radius, .class_hue = class_hue};
         synth_summary sum;
         if (synth_coco_write(d->root, &cc, &sum)) return err_prefix("%s", d->root);
         if (!quiet)
