@@ -14,9 +14,11 @@
 #include "../datasets/synth_dense.h"
 #include "../datasets/cls_synth.h"
 #include "../datasets/voc_det.h"
+#include "../metrics/coco_json.h"
+#include "../metrics/mask.h"
 
 /* pycocotools rleFrString, written independently for the check */
-static int rle_from_string(const char *s, long *cnts, int cap) {
+static int ref_rle_from_string(const char *s, long *cnts, int cap) {
     int m = 0;
     size_t p = 0;
     while (s[p]) {
@@ -74,7 +76,7 @@ static void test_synth_coco(void **state) {
             long ones = 0, total = 0;
             int m;
             if (a->seg.kind == COCO_SEG_RLE_STR) {
-                m = rle_from_string(a->seg.rle, cnts, 400000);
+                m = ref_rle_from_string(a->seg.rle, cnts, 400000);
                 rle++;
             } else {
                 m = a->seg.n_counts;
@@ -169,6 +171,66 @@ static void test_synth_coco(void **state) {
     snprintf(p, sizeof p, "%s/annotations/instances_train2017.json", root);
     snprintf(q, sizeof q, "%s/annotations/instances_train2017.json", root2);
     assert_false(files_equal(p, q));
+}
+
+/* class_hue: every object's texture has its class's base colour. Hand-worked from the writer's HSV rule (hue c/6
+ * of the circle, value 230, floor 40): red, yellow, green, cyan, blue, magenta. The mean colour over the visible
+ * pixels of each class (decoded from the annotations' own masks, JPEG and all) must lie nearer its own base colour
+ * than any other's; with random colours (class_hue 0) every mean is a grey and the test fails. */
+static void test_synth_coco_class_hue(void **state) {
+    (void)state;
+    static const double base[6][3] = {{230, 40, 40}, {230, 230, 40}, {40, 230, 40}, {40, 230, 230}, {40, 40, 230}, {230, 40, 230}};
+    assert_int_equal(SYNTH_COCO_N_CLASSES, 6);
+    const char *dir = test_tmp_dir("synth_coco_hue");
+    for (int hue = 1; hue >= 0; hue--) {
+        char root[1024], p[4096];
+        snprintf(root, sizeof root, "%s/h%d", dir, hue);
+        synth_coco_cfg cfg = {.split = "train2017", .n_images = 24, .min_side = 96, .max_side = 128, .max_objects = 3,
+                              .min_radius = 12, .crowd_prob = 0, .seed = 5, .class_hue = hue};
+        synth_summary s;
+        if (synth_coco_write(root, &cfg, &s) < 0) fail_msg("%s", err_msg());
+        snprintf(p, sizeof p, "%s/annotations/instances_train2017.json", root);
+        coco_dataset ds;
+        if (coco_load(p, NULL, &ds) < 0) fail_msg("%s", err_msg());
+        double sum[6][3] = {{0}}, cnt[6] = {0};
+        for (int i = 0; i < ds.n_anns; i++) {
+            const coco_ann *a = &ds.anns[i];
+            const coco_image *im = &ds.images[a->image];
+            rle r;
+            if (coco_seg_to_rle(&a->seg, im->height, im->width, &r)) fail_msg("%s", err_msg());
+            uint8_t *m = malloc((size_t)im->width * im->height);
+            assert_int_equal(rle_decode(&r, m), 0);
+            snprintf(p, sizeof p, "%s/train2017/%s", root, im->file_name);
+            image img;
+            if (image_read(p, IMG_RGB, &img)) fail_msg("%s", err_msg());
+            int c = a->label;
+            for (int y = 0; y < im->height; y++)
+                for (int x = 0; x < im->width; x++)
+                    if (m[(size_t)x * im->height + y]) { /* RLE masks are column-major */
+                        const uint8_t *px = image_px(&img, x, y);
+                        for (int k = 0; k < 3; k++) sum[c][k] += px[k];
+                        cnt[c]++;
+                    }
+            image_free(&img);
+            free(m);
+            rle_free(&r);
+        }
+        int own = 0;
+        for (int c = 0; c < 6; c++) {
+            if (cnt[c] == 0) continue;
+            int best = -1;
+            double bd = 1e30;
+            for (int q = 0; q < 6; q++) {
+                double d = 0;
+                for (int k = 0; k < 3; k++) d += (sum[c][k] / cnt[c] - base[q][k]) * (sum[c][k] / cnt[c] - base[q][k]);
+                if (d < bd) bd = d, best = q;
+            }
+            own += best == c;
+        }
+        if (hue) assert_int_equal(own, 6); /* all six classes drawn, each nearest its own colour */
+        else assert_true(own < 6);
+        coco_free(&ds);
+    }
 }
 
 static void test_rle_string_known(void **state) {
@@ -416,7 +478,8 @@ static void test_synth_dota(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rle_string_known), cmocka_unit_test(test_synth_coco), cmocka_unit_test(test_synth_voc),
+        cmocka_unit_test(test_rle_string_known), cmocka_unit_test(test_synth_coco),
+        cmocka_unit_test(test_synth_coco_class_hue), cmocka_unit_test(test_synth_voc),
         cmocka_unit_test(test_synth_voc_objects), cmocka_unit_test(test_synth_ade20k),     cmocka_unit_test(test_synth_dota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,10 @@
 #include "../experiments/train_coco.h"
 #include "../metrics/coco_eval.h"
 #include "../metrics/coco_json.h"
+#include "../core/optim.h"
+#include "../experiments/recipe.h"
+#include "../methods/method.h"
+#include "../models/det/cascade_rcnn.h"
 
 static const char *write_recipe(const char *dir, int epochs, const char *methods, const char *extra, double flip, int policies) {
     static char path[1200];
@@ -139,7 +143,60 @@ static void test_coco_resume(void **state) {
     recipe_free(&r);
 }
 
+/* The embedded default's optimiser groups on a Cascade Mask R-CNN built from coco_default.json: the neck, the
+ * RPN and the RoI heads (from scratch) at lr_mult 4 with full decay (their BatchNorms are named bn, which the
+ * norm key does not match, as in mmdet), every backbone parameter (Mona's modules included) at lr_mult 1, the
+ * backbone's norms and relative position tables without decay. */
+static void test_default_param_groups(void **state) {
+    (void)state;
+    const char *path = "experiments/recipes/coco_default.json"; /* the tests run from the repository root */
+    recipe r;
+    if (recipe_load(path, &(recipe_vars){0}, &r)) fail_msg("%s", err_msg());
+    assert_non_null(r.paramwise);
+    assert_true(fabs(r.lr - 1e-4) < 1e-12);
+    const char *specs[2] = {"full", "mona:width=4"};
+    for (int k = 0; k < 2; k++) {
+        swin_config bc;
+        if (swin_preset("tiny:8:1,1,1,1:1,1,2,2:w2", &bc)) fail_msg("%s", err_msg());
+        cascade_rcnn_config cc;
+        cascade_rcnn_config_default(&cc, &bc, 6, 8);
+        method_spec sp;
+        if (method_spec_parse(specs[k], &sp)) fail_msg("%s", err_msg());
+        cascade_rcnn d;
+        cascade_rcnn_build(&d, &cc, &sp.plug);
+        pg_rules rules;
+        if (pg_rules_from_json(&rules, r.paramwise, path)) fail_msg("%s", err_msg());
+        pg_apply_ex(&d.ps, &rules, NULL, NULL, 0);
+        int n_head[3] = {0}, n_bb = 0, n_norm = 0, n_table = 0;
+        static const char *heads[3] = {"neck.", "rpn_head.", "roi_head."};
+        for (int i = 0; i < d.ps.n; i++) {
+            const param *p = d.ps.p[i];
+            if (!p->trainable) continue;
+            int h = -1;
+            for (int q = 0; q < 3; q++)
+                if (!strncmp(p->name, heads[q], strlen(heads[q]))) h = q;
+            if (h >= 0) {
+                n_head[h]++;
+                if (p->lr_mult != 4.0f || p->decay_mult != 1.0f) fail_msg("%s: lr_mult %g decay_mult %g, expected 4 1", p->name, p->lr_mult, p->decay_mult);
+                continue;
+            }
+            n_bb++;
+            if (p->lr_mult != 1.0f) fail_msg("%s: lr_mult %g, expected 1", p->name, p->lr_mult);
+            if (strstr(p->name, "norm") || strstr(p->name, "relative_position_bias_table")) {
+                strstr(p->name, "norm") ? n_norm++ : n_table++;
+                if (p->decay_mult != 0.0f) fail_msg("%s: decay_mult %g, expected 0", p->name, p->decay_mult);
+            }
+        }
+        assert_true(n_head[0] > 0 && n_head[1] > 0 && n_head[2] > 0 && n_bb > 0 && n_norm > 0);
+        if (k == 0) assert_true(n_table > 0);
+        pg_rules_free(&rules);
+        cascade_rcnn_free(&d);
+    }
+    recipe_free(&r);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_driver), cmocka_unit_test(test_coco_resume)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_driver), cmocka_unit_test(test_coco_resume),
+                                       cmocka_unit_test(test_default_param_groups)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
