@@ -368,7 +368,6 @@ int synth_coco_write(const char *root, const synth_coco_cfg *cfg_in, synth_summa
 
 /* ---- VOC ---- */
 
-
 static int write_voc_year(const char *devkit, const char *year, const char *const *lists, const int *counts,
                           int n_lists, const synth_voc_cfg *cfg, rng_t *r, int *serial, synth_summary *sum) {
     char base[4096], p[8192];

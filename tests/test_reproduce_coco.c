@@ -19,6 +19,7 @@
 #include "../experiments/recipe.h"
 #include "../methods/method.h"
 #include "../models/det/cascade_rcnn.h"
+#include "param_groups_check.h"
 
 static const char *write_recipe(const char *dir, int epochs, const char *methods, const char *extra, double flip, int policies) {
     static char path[1200];
@@ -164,32 +165,8 @@ static void test_default_param_groups(void **state) {
         if (method_spec_parse(specs[k], &sp)) fail_msg("%s", err_msg());
         cascade_rcnn d;
         cascade_rcnn_build(&d, &cc, &sp.plug);
-        pg_rules rules;
-        if (pg_rules_from_json(&rules, r.paramwise, path)) fail_msg("%s", err_msg());
-        pg_apply_ex(&d.ps, &rules, NULL, NULL, 0);
-        int n_head[3] = {0}, n_bb = 0, n_norm = 0, n_table = 0;
-        static const char *heads[3] = {"neck.", "rpn_head.", "roi_head."};
-        for (int i = 0; i < d.ps.n; i++) {
-            const param *p = d.ps.p[i];
-            if (!p->trainable) continue;
-            int h = -1;
-            for (int q = 0; q < 3; q++)
-                if (!strncmp(p->name, heads[q], strlen(heads[q]))) h = q;
-            if (h >= 0) {
-                n_head[h]++;
-                if (p->lr_mult != 4.0f || p->decay_mult != 1.0f) fail_msg("%s: lr_mult %g decay_mult %g, expected 4 1", p->name, p->lr_mult, p->decay_mult);
-                continue;
-            }
-            n_bb++;
-            if (p->lr_mult != 1.0f) fail_msg("%s: lr_mult %g, expected 1", p->name, p->lr_mult);
-            if (strstr(p->name, "norm") || strstr(p->name, "relative_position_bias_table")) {
-                strstr(p->name, "norm") ? n_norm++ : n_table++;
-                if (p->decay_mult != 0.0f) fail_msg("%s: decay_mult %g, expected 0", p->name, p->decay_mult);
-            }
-        }
-        assert_true(n_head[0] > 0 && n_head[1] > 0 && n_head[2] > 0 && n_bb > 0 && n_norm > 0);
-        if (k == 0) assert_true(n_table > 0);
-        pg_rules_free(&rules);
+        static const char *const heads[3] = {"neck.", "rpn_head.", "roi_head."};
+        check_param_groups(&d.ps, r.paramwise, path, heads, 3, 4.0f, k == 0);
         cascade_rcnn_free(&d);
     }
     recipe_free(&r);

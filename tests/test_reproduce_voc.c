@@ -17,6 +17,7 @@
 #include "../metrics/voc_files.h"
 #include "../methods/method.h"
 #include "../models/det/retinanet.h"
+#include "param_groups_check.h"
 
 /* two training images that are also the test images, so that a short run of full fine-tuning detects them
  * (a non-zero mAP makes the comp4 check meaningful); fixed trains only the neck and head */
@@ -222,29 +223,8 @@ static void test_default_param_groups(void **state) {
         if (method_spec_parse(specs[k], &sp)) fail_msg("%s", err_msg());
         retinanet d;
         retinanet_build(&d, &nc, &sp.plug);
-        pg_rules rules;
-        if (pg_rules_from_json(&rules, r.paramwise, path)) fail_msg("%s", err_msg());
-        pg_apply_ex(&d.ps, &rules, NULL, NULL, 0);
-        int n_head = 0, n_bb = 0, n_norm = 0, n_table = 0;
-        for (int i = 0; i < d.ps.n; i++) {
-            const param *p = d.ps.p[i];
-            if (!p->trainable) continue;
-            int head = !strncmp(p->name, "neck.", 5) || !strncmp(p->name, "bbox_head.", 10);
-            if (head) {
-                n_head++;
-                if (p->lr_mult != 4.0f || p->decay_mult != 1.0f) fail_msg("%s: lr_mult %g decay_mult %g, expected 4 1", p->name, p->lr_mult, p->decay_mult);
-                continue;
-            }
-            n_bb++;
-            if (p->lr_mult != 1.0f) fail_msg("%s: lr_mult %g, expected 1", p->name, p->lr_mult);
-            if (strstr(p->name, "norm") || strstr(p->name, "relative_position_bias_table")) {
-                strstr(p->name, "norm") ? n_norm++ : n_table++;
-                if (p->decay_mult != 0.0f) fail_msg("%s: decay_mult %g, expected 0", p->name, p->decay_mult);
-            }
-        }
-        assert_true(n_head > 0 && n_bb > 0 && n_norm > 0);
-        if (k == 0) assert_true(n_table > 0);
-        pg_rules_free(&rules);
+        static const char *const heads[2] = {"neck.", "bbox_head."};
+        check_param_groups(&d.ps, r.paramwise, path, heads, 2, 4.0f, k == 0);
         retinanet_free(&d);
     }
     recipe_free(&r);
